@@ -1,0 +1,41 @@
+"""Loxodon: train and serve Keras models data-parallel on Apache Spark.
+
+Names that need Keras (and so TensorFlow) load on first use, so that
+``python -m loxodon jar`` and the parameter-server client stay light.
+"""
+
+from typing import Any
+
+from loxodon._jvm import LoxodonJarMissingError, jar_path, spark_session
+from loxodon.parameter_server import ParameterServer, start_parameter_server
+from loxodon.ps_client import PSClient, PSError
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "SparkModel": "loxodon.spark_model",
+    "load_spark_model": "loxodon.spark_model",
+    "TrainingError": "loxodon.training_job",
+}
+
+__all__ = [
+    "LoxodonJarMissingError",
+    "PSClient",
+    "PSError",
+    "ParameterServer",
+    "SparkModel",
+    "TrainingError",
+    "__version__",
+    "jar_path",
+    "load_spark_model",
+    "spark_session",
+    "start_parameter_server",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'loxodon' has no attribute {name!r}")

@@ -1,0 +1,103 @@
+"""Turning what a Keras user hands to ``fit``/``predict``/``evaluate`` into a
+Spark DataFrame the Scala Trainer understands.
+
+NumPy arrays travel to Spark as one Arrow table (fixed-size float32 lists),
+not row by row; RDDs of ``(x, y)`` pairs or ``LabeledPoint`` become a
+DataFrame with a Vector features column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from pyspark import RDD
+from pyspark.sql import DataFrame, SparkSession
+
+ROW_INDEX = "__loxodon_row"
+
+
+@dataclass
+class Prepared:
+    """A DataFrame plus the column names to read, and whether rows carry an index."""
+
+    frame: DataFrame
+    features_col: str | list[str]
+    label_col: str | None
+    indexed: bool = False
+
+
+def _fixed_list(matrix: np.ndarray) -> pa.FixedSizeListArray:
+    flat = np.ascontiguousarray(matrix, dtype=np.float32).reshape(len(matrix), -1)
+    return pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), flat.shape[1])
+
+
+def numpy_frame(
+    spark: SparkSession, x: np.ndarray, y: np.ndarray | None, num_partitions: int
+) -> DataFrame:
+    """A DataFrame of ``features`` (and ``label``) from arrays, with a row index."""
+    x = np.asarray(x)
+    if x.ndim < 2:
+        raise ValueError(f"x must have one row per sample (2 or more dims), got shape {x.shape}")
+    if not np.issubdtype(x.dtype, np.number):
+        raise TypeError(f"x must be numeric, got dtype {x.dtype}")
+    columns: dict[str, Any] = {ROW_INDEX: pa.array(np.arange(len(x), dtype=np.int64))}
+    columns["features"] = _fixed_list(x)
+    if y is not None:
+        y = np.asarray(y)
+        if len(y) != len(x):
+            raise ValueError(f"x has {len(x)} rows but y has {len(y)}: they must match")
+        columns["label"] = _fixed_list(y.reshape(len(y), -1))
+    # One Arrow table, sliced into partitions by Spark; the Trainer does the
+    # balanced repartitioning itself, so no shuffle here.
+    return spark.createDataFrame(pa.table(columns))
+
+
+def rdd_frame(spark: SparkSession, rdd: RDD) -> DataFrame:
+    """A DataFrame from an RDD of ``(x, y)`` pairs or of ``LabeledPoint``."""
+    from pyspark.ml.linalg import Vectors
+    from pyspark.mllib.regression import LabeledPoint
+
+    first = rdd.first()
+    if isinstance(first, LabeledPoint):
+        rows = rdd.map(lambda p: (Vectors.dense(p.features.toArray()), float(p.label)))
+        return spark.createDataFrame(rows, ["features", "label"])
+    if isinstance(first, tuple) and len(first) == 2:
+
+        def to_row(pair: tuple[Any, Any]) -> tuple[Any, list[float]]:
+            x, y = pair
+            return (
+                Vectors.dense(np.asarray(x, np.float64).reshape(-1)),
+                [float(v) for v in np.asarray(y, np.float64).reshape(-1)],
+            )
+
+        return spark.createDataFrame(rdd.map(to_row), ["features", "label"])
+    raise TypeError(
+        f"an RDD for Loxodon must hold (x, y) pairs or LabeledPoint, got {type(first).__name__}"
+    )
+
+
+def prepare(
+    spark: SparkSession,
+    data: Any,
+    y: Any,
+    features_col: str | list[str],
+    label_col: str | None,
+    num_partitions: int,
+) -> Prepared:
+    """Normalise ``data`` (DataFrame, RDD or NumPy) for the Scala side."""
+    if isinstance(data, DataFrame):
+        if y is not None:
+            raise ValueError("y must be None when data is a DataFrame: name label_col instead")
+        return Prepared(data, features_col, label_col)
+    if isinstance(data, RDD):
+        return Prepared(rdd_frame(spark, data), "features", "label" if label_col else None)
+    if isinstance(data, np.ndarray) or hasattr(data, "__array__"):
+        frame = numpy_frame(spark, np.asarray(data), y, num_partitions)
+        return Prepared(frame, "features", "label" if y is not None else None, indexed=True)
+    raise TypeError(
+        "data must be a Spark DataFrame, an RDD of (x, y) or LabeledPoint, or a NumPy array; "
+        f"got {type(data).__name__}"
+    )

@@ -1,0 +1,111 @@
+"""Driver-side handle of a parameter server running in the Spark driver's JVM.
+
+The server itself is Scala (``loxodon.ps.ParameterServer``); this wrapper
+starts it through the Py4J doorway, publishes the address and secret that
+workers need, and stops it on every path (use it as a context manager).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pyspark.sql import SparkSession
+
+from loxodon._jvm import java_session, python_api
+from loxodon.ps_client import PSClient, as_f32
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    """What a worker needs to reach the server; safe to ship in a Spark closure."""
+
+    host: str
+    port: int
+    secret: str
+
+    def connect(self, worker: int = -1, timeout: float = 120.0) -> PSClient:
+        return PSClient(self.host, self.port, self.secret, worker=worker, timeout=timeout)
+
+
+class ParameterServer:
+    """A running parameter server; ``close()`` (or ``with``) stops it."""
+
+    def __init__(self, java_server: Any) -> None:
+        self._java = java_server
+        self.address = ServerAddress(
+            host=java_server.host(), port=int(java_server.port()), secret=java_server.secretHex()
+        )
+
+    def __enter__(self) -> ParameterServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def running(self) -> bool:
+        return bool(self._java.isRunning())
+
+    def connect(self, worker: int = -1, timeout: float = 120.0) -> PSClient:
+        """A client speaking for ``worker`` (-1: the driver)."""
+        return self.address.connect(worker, timeout)
+
+    def set_center(self, vector: np.ndarray) -> None:
+        """Replace the center vector (sent over the wire, not through Py4J)."""
+        with self.connect() as client:
+            current = client.pull()
+            client.push(as_f32(vector) - current)
+
+    def center(self) -> np.ndarray:
+        """A copy of the current center vector."""
+        with self.connect() as client:
+            return client.pull()
+
+    def stats(self) -> dict[str, Any]:
+        return json.loads(self._java.statsJson())
+
+    def request_stop(self) -> None:
+        self._java.requestStop()
+
+    def close(self) -> None:
+        self._java.close()
+
+
+def start_parameter_server(
+    spark: SparkSession,
+    num_workers: int,
+    num_params: int,
+    *,
+    layout: dict[str, Any] | None = None,
+    sync_timeout: float = 60.0,
+    max_frame_bytes: int = 1 << 30,
+    easgd_alpha: float = 0.1,
+) -> ParameterServer:
+    """Start a parameter server for one job in the driver JVM.
+
+    It binds to the driver host of Spark's config on an ephemeral port; every
+    blocking sync round fails after ``sync_timeout`` seconds naming the
+    workers it is missing.
+    """
+    if num_workers < 1:
+        raise ValueError(f"num_workers must be at least 1, got {num_workers}")
+    if num_params < 1:
+        raise ValueError(f"num_params must be at least 1, got {num_params}")
+    if 4 * num_params + 64 > max_frame_bytes:
+        raise ValueError(
+            f"{num_params} float32 parameters need frames of {4 * num_params} bytes, over "
+            f"max_frame_bytes={max_frame_bytes}: raise max_frame_bytes"
+        )
+    java_server = python_api(spark).startParameterServer(
+        java_session(spark),
+        int(num_workers),
+        int(num_params),
+        json.dumps(layout or {}),
+        int(sync_timeout * 1000),
+        int(max_frame_bytes),
+        float(easgd_alpha),
+    )
+    return ParameterServer(java_server)

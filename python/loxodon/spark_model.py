@@ -1,0 +1,311 @@
+"""``SparkModel``: a compiled Keras model trained, evaluated and used for
+prediction on Spark with Keras's own ``fit``/``predict``/``evaluate`` shape.
+
+The facade is thin: it turns the data into a DataFrame, the model into its
+``.keras`` archive, and hands both to the Scala ``Trainer`` (the same code a
+Scala application calls). Keras callbacks run here, on the driver, once per
+epoch, against the parameter server's current center weights.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import keras
+import numpy as np
+from pyspark import RDD
+from pyspark.sql import DataFrame, SparkSession
+
+from loxodon._jvm import java_session, python_api
+from loxodon.inputs import ROW_INDEX, Prepared, prepare
+from loxodon.keras_io import WeightLayout, load_model, model_to_archive
+from loxodon.training_job import run_training
+from loxodon.worker.loops import MODES
+
+_SAVED_MODEL = "model.keras"
+_SAVED_CONFIG = "loxodon.json"
+
+
+def _require_compiled(model: keras.Model) -> None:
+    if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
+        raise ValueError(
+            "the Keras model is not compiled: call model.compile(optimizer=..., loss=..., "
+            "metrics=[...]) before handing it to SparkModel"
+        )
+
+
+def _custom_objects_bytes(custom_objects: dict[str, Any] | None) -> bytes | None:
+    if not custom_objects:
+        return None
+    from pyspark import cloudpickle
+
+    return cloudpickle.dumps(custom_objects)
+
+
+class SparkModel:
+    """Data-parallel training of a compiled Keras model on Spark.
+
+    ``mode`` is one of ``single``, ``synchronous``, ``averaging``,
+    ``asynchronous``, ``hogwild``, ``easgd``, ``aeasgd`` (DESIGN.md).
+    ``frequency`` is ``"epoch"`` or a number of batches (averaging mode);
+    ``communication_window`` is the number of local batches between exchanges
+    (asynchronous, hogwild and EASGD modes).
+    """
+
+    def __init__(
+        self,
+        model: keras.Model,
+        mode: str = "asynchronous",
+        frequency: str | int = "epoch",
+        num_workers: int | None = None,
+        communication_window: int = 1,
+        custom_objects: dict[str, Any] | None = None,
+        *,
+        easgd_rho: float | None = None,
+        seed: int = 0,
+        sync_timeout: float = 120.0,
+        spark: SparkSession | None = None,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
+        if frequency != "epoch" and (not isinstance(frequency, int) or frequency < 1):
+            raise ValueError(
+                f"frequency must be 'epoch' or a positive number of batches, got {frequency!r}"
+            )
+        if communication_window < 1:
+            raise ValueError(f"communication_window must be at least 1, got {communication_window}")
+        if num_workers is not None and num_workers < 1:
+            raise ValueError(f"num_workers must be at least 1, got {num_workers}")
+        if mode == "single" and num_workers not in (None, 1):
+            raise ValueError("mode 'single' trains on one worker: leave num_workers unset or 1")
+        self.model = model
+        self.mode = mode
+        self.frequency = frequency
+        self.communication_window = communication_window
+        self.custom_objects = custom_objects or {}
+        self.easgd_rho = easgd_rho
+        self.seed = seed
+        self.sync_timeout = sync_timeout
+        self._spark = spark
+        self._num_workers = 1 if mode == "single" else num_workers
+
+    # -- helpers ------------------------------------------------------------------
+    @property
+    def spark(self) -> SparkSession:
+        if self._spark is None:
+            active = SparkSession.getActiveSession()
+            if active is None:
+                raise RuntimeError(
+                    "no active SparkSession: start one with loxodon.spark_session(...) or pass "
+                    "spark= to SparkModel"
+                )
+            self._spark = active
+        return self._spark
+
+    @property
+    def num_workers(self) -> int:
+        return self._num_workers or self.spark.sparkContext.defaultParallelism
+
+    @property
+    def master_network(self) -> keras.Model:
+        """The driver's model (Elephas's name for it)."""
+        return self.model
+
+    def _easgd_alpha(self) -> float:
+        if self.easgd_rho is None:
+            return 0.9 / self.num_workers  # beta = N alpha = 0.9, as Zhang et al. recommend
+        lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        return lr * self.easgd_rho
+
+    def _prepare(self, data: Any, y: Any, features_col: Any, label_col: str | None) -> Prepared:
+        return prepare(self.spark, data, y, features_col, label_col, self.num_workers)
+
+    # -- Keras API ----------------------------------------------------------------
+    def fit(
+        self,
+        data: DataFrame | RDD | np.ndarray,
+        y: np.ndarray | None = None,
+        epochs: int = 1,
+        batch_size: int = 32,
+        validation_split: float = 0.0,
+        validation_data: Any = None,
+        verbose: int = 1,
+        callbacks: list[keras.callbacks.Callback] | None = None,
+        features_col: str | list[str] = "features",
+        label_col: str = "label",
+        shuffle: bool = True,
+        initial_epoch: int = 0,
+    ) -> keras.callbacks.History:
+        """Train on ``data`` (DataFrame, RDD of (x, y) or LabeledPoint, or NumPy
+        ``x`` with ``y``); returns Keras's ``History``."""
+        _require_compiled(self.model)
+        if epochs < 1 or initial_epoch < 0 or initial_epoch >= epochs:
+            raise ValueError(f"need 0 <= initial_epoch < epochs, got {initial_epoch} and {epochs}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if not 0.0 <= validation_split < 1.0:
+            raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
+        if isinstance(data, np.ndarray) and y is None:
+            raise ValueError("fit(x) with a NumPy x needs y")
+        train = self._prepare(data, y, features_col, label_col)
+        val = None
+        if validation_data is not None:
+            if isinstance(validation_data, tuple):
+                val = self._prepare(validation_data[0], validation_data[1], "features", "label")
+            else:
+                val = self._prepare(validation_data, None, features_col, label_col)
+        params = {
+            "mode": self.mode,
+            "num_workers": self.num_workers,
+            "epochs": epochs,
+            "initial_epoch": initial_epoch,
+            "batch_size": batch_size,
+            "validation_split": validation_split,
+            "seed": self.seed,
+            "shuffle": shuffle,
+            "frequency": self.frequency,
+            "communication_window": self.communication_window,
+            "easgd_alpha": self._easgd_alpha(),
+            "features_col": train.features_col,
+            "label_col": train.label_col,
+            "sync_timeout_ms": int(self.sync_timeout * 1000),
+        }
+        archive = model_to_archive(self.model)
+        job = python_api(self.spark).startTraining(
+            java_session(self.spark),
+            train.frame._jdf,
+            val.frame._jdf if val is not None else None,
+            archive,
+            _custom_objects_bytes(self.custom_objects),
+            json.dumps(params),
+        )
+        return run_training(job, self.model, params, callbacks or [], verbose)
+
+    def predict(
+        self,
+        data: DataFrame | RDD | np.ndarray,
+        batch_size: int = 1024,
+        features_col: str | list[str] = "features",
+        prediction_col: str = "prediction",
+    ) -> DataFrame | RDD | np.ndarray:
+        """Distributed inference: NumPy in, NumPy out (row order kept); a DataFrame
+        gets a ``prediction_col`` array column; an RDD gets an RDD of arrays."""
+        if isinstance(data, RDD):
+            data = data.map(lambda x: (np.asarray(x, np.float64).reshape(-1), [0.0]))
+            frame = self._predict_frame(
+                self._prepare(data, None, "features", "label"), batch_size, prediction_col
+            )
+            return frame.rdd.map(lambda row: np.asarray(row[prediction_col], np.float32))
+        prepared = self._prepare(data, None, features_col, None)
+        frame = self._predict_frame(prepared, batch_size, prediction_col)
+        if not prepared.indexed:
+            return frame
+        table = frame.select(ROW_INDEX, prediction_col).toArrow()
+        order = np.argsort(table.column(ROW_INDEX).to_numpy())
+        column = table.column(prediction_col).combine_chunks()
+        values = column.flatten().to_numpy(zero_copy_only=False)
+        preds = values.reshape(len(column), -1)[order]
+        out_shape = tuple(d for d in self.model.outputs[0].shape[1:])
+        return preds.reshape(len(preds), *out_shape).astype(np.float32)
+
+    def _predict_frame(self, prepared: Prepared, batch_size: int, prediction_col: str) -> DataFrame:
+        params = {
+            "features_col": prepared.features_col,
+            "prediction_col": prediction_col,
+            "batch_size": batch_size,
+        }
+        jdf = python_api(self.spark).predict(
+            java_session(self.spark),
+            prepared.frame._jdf,
+            model_to_archive(self.model),
+            _custom_objects_bytes(self.custom_objects),
+            json.dumps(params),
+        )
+        return DataFrame(jdf, self.spark)
+
+    def evaluate(
+        self,
+        data: DataFrame | RDD | np.ndarray,
+        y: np.ndarray | None = None,
+        batch_size: int = 1024,
+        features_col: str | list[str] = "features",
+        label_col: str = "label",
+        return_dict: bool = False,
+    ) -> float | list[float] | dict[str, float]:
+        """Loss and metrics over all rows, each weighted by its partition's rows."""
+        _require_compiled(self.model)
+        prepared = self._prepare(data, y, features_col, label_col)
+        params = {
+            "features_col": prepared.features_col,
+            "label_col": prepared.label_col,
+            "batch_size": batch_size,
+        }
+        result = json.loads(
+            python_api(self.spark).evaluate(
+                java_session(self.spark),
+                prepared.frame._jdf,
+                model_to_archive(self.model),
+                _custom_objects_bytes(self.custom_objects),
+                json.dumps(params),
+            )
+        )
+        result.pop("rows", None)
+        if return_dict:
+            return result
+        values = [result["loss"], *(v for k, v in result.items() if k != "loss")]
+        return values[0] if len(values) == 1 else values
+
+    # -- persistence --------------------------------------------------------------
+    def save(self, path: str, overwrite: bool = True) -> None:
+        """Save to any Hadoop FileSystem URI (file://, hdfs://, s3a://): a directory
+        holding the ``.keras`` archive and Loxodon's settings."""
+        api = python_api(self.spark)
+        config = {
+            "mode": self.mode,
+            "frequency": self.frequency,
+            "num_workers": self._num_workers,
+            "communication_window": self.communication_window,
+            "easgd_rho": self.easgd_rho,
+            "seed": self.seed,
+            "sync_timeout": self.sync_timeout,
+        }
+        jspark = java_session(self.spark)
+        api.writeFile(
+            jspark, f"{path.rstrip('/')}/{_SAVED_MODEL}", model_to_archive(self.model), overwrite
+        )
+        api.writeFile(
+            jspark, f"{path.rstrip('/')}/{_SAVED_CONFIG}", json.dumps(config).encode(), overwrite
+        )
+
+    def get_weights(self) -> list[np.ndarray]:
+        return self.model.get_weights()
+
+    def flat_weights(self) -> np.ndarray:
+        return WeightLayout(self.model).get_flat()
+
+
+def load_spark_model(
+    path: str, custom_objects: dict[str, Any] | None = None, spark: SparkSession | None = None
+) -> SparkModel:
+    """Load a model saved by :meth:`SparkModel.save` from any Hadoop FileSystem URI."""
+    session = spark or SparkSession.getActiveSession()
+    if session is None:
+        raise RuntimeError("load_spark_model needs an active SparkSession (loxodon.spark_session)")
+    api = python_api(session)
+    jspark = java_session(session)
+    archive = bytes(api.readFile(jspark, f"{path.rstrip('/')}/{_SAVED_MODEL}"))
+    config = json.loads(bytes(api.readFile(jspark, f"{path.rstrip('/')}/{_SAVED_CONFIG}")))
+    model = load_model(archive, custom_objects)
+    return SparkModel(
+        model,
+        mode=config["mode"],
+        frequency=config["frequency"],
+        num_workers=config["num_workers"],
+        communication_window=config["communication_window"],
+        custom_objects=custom_objects,
+        easgd_rho=config["easgd_rho"],
+        seed=config["seed"],
+        sync_timeout=config["sync_timeout"],
+        spark=session,
+    )

@@ -1,0 +1,93 @@
+"""Driving a running fit from the driver: read the Scala ``TrainingJob``'s
+epoch events, load the center weights into the driver's model, run the Keras
+callbacks, then release the epoch (with a stop request if a callback set
+``model.stop_training``). Every wait is bounded; any exit cancels the job.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import keras
+
+from loxodon.keras_io import WeightLayout
+from loxodon.progress import EpochProgress
+from loxodon.ps_client import PSClient
+
+
+class TrainingError(RuntimeError):
+    """The distributed fit failed; the message carries the workers' error."""
+
+
+_POLL_MS = 500
+
+
+def _next_event(job: Any, deadline_s: float) -> dict[str, Any]:
+    """The job's next event; fails if none arrives before the deadline."""
+    give_up = time.monotonic() + deadline_s
+    while time.monotonic() < give_up:
+        raw = job.nextEvent(_POLL_MS)
+        if raw is not None:
+            return json.loads(raw)
+    raise TrainingError(
+        f"no epoch finished within {deadline_s:.0f} s; the job was cancelled. Raise "
+        "SparkModel(sync_timeout=...) if one epoch legitimately takes longer"
+    )
+
+
+def run_training(
+    job: Any,
+    model: keras.Model,
+    params: dict[str, Any],
+    callbacks: list[keras.callbacks.Callback],
+    verbose: int,
+) -> keras.callbacks.History:
+    epochs, initial_epoch = int(params["epochs"]), int(params["initial_epoch"])
+    callback_list = keras.callbacks.CallbackList(
+        callbacks, add_history=True, add_progbar=False, model=model, verbose=0, epochs=epochs
+    )
+    layout = WeightLayout(model)
+    progress = EpochProgress(
+        epochs, initial_epoch, verbose, f"loxodon {params['mode']} x{params['num_workers']}"
+    )
+    # An epoch may legitimately be slow; the workers' own sync deadlines catch hangs.
+    epoch_deadline = max(600.0, 10 * params["sync_timeout_ms"] / 1000.0)
+    model.stop_training = False
+    try:
+        with PSClient(job.psHost(), int(job.psPort()), job.psSecretHex(), timeout=120) as ps:
+            callback_list.on_train_begin()
+            epoch = initial_epoch
+            callback_list.on_epoch_begin(epoch)
+            while True:
+                event = _next_event(job, epoch_deadline)
+                kind = event.get("type")
+                if kind == "failed":
+                    raise TrainingError(event.get("message", "the training job failed"))
+                if kind == "done":
+                    break
+                if kind != "epoch":
+                    continue
+                epoch = int(event["epoch"])
+                logs = {k: float(v) for k, v in event["logs"].items()}
+                layout.set_flat(ps.pull())
+                callback_list.on_epoch_end(epoch, logs)
+                progress.epoch(epoch, epochs, logs, event.get("extra", {}))
+                stop = bool(model.stop_training) or epoch + 1 >= epochs
+                job.release(epoch, bool(model.stop_training))
+                if stop:
+                    event = _next_event(job, epoch_deadline)
+                    if event.get("type") == "failed":
+                        raise TrainingError(event.get("message", "the training job failed"))
+                    break
+                callback_list.on_epoch_begin(epoch + 1)
+            layout.set_flat(ps.pull())
+            callback_list.on_train_end()
+    except BaseException:
+        job.cancel()
+        raise
+    finally:
+        progress.close()
+        job.close()
+    return model.history

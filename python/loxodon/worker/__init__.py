@@ -1,0 +1,1 @@
+"""The executor-side Python worker process (``python -m loxodon.worker``)."""

@@ -1,0 +1,79 @@
+"""A partition's rows inside the worker: Arrow in, NumPy out, kept for the
+whole fit and reshuffled each epoch with a seed from (seed, epoch, partition)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+
+def read_stream(source: IO[bytes]) -> pa.Table:
+    """Read one Arrow IPC stream (to its end-of-stream marker) as a table."""
+    return ipc.open_stream(source).read_all()
+
+
+def column_matrix(table: pa.Table, name: str) -> np.ndarray:
+    """A ``fixed_size_list<float32>[k]`` column as an (n, k) float32 array."""
+    column = table.column(name).combine_chunks()
+    if not pa.types.is_fixed_size_list(column.type):
+        raise TypeError(f"column {name!r} must be fixed_size_list<float32>, got {column.type}")
+    width = column.type.list_size
+    values = column.values.to_numpy(zero_copy_only=False)
+    return np.ascontiguousarray(values, dtype=np.float32).reshape(len(column), width)
+
+
+@dataclass
+class Partition:
+    """Features shaped for the model and labels shaped for its loss."""
+
+    x: np.ndarray
+    y: np.ndarray | None
+
+    @property
+    def rows(self) -> int:
+        return int(self.x.shape[0])
+
+    @classmethod
+    def from_table(
+        cls, table: pa.Table, input_shape: tuple[int, ...], sparse_labels: bool
+    ) -> Partition:
+        n = table.num_rows
+        if n == 0:
+            return cls(np.zeros((0, *input_shape), np.float32), None)
+        features = column_matrix(table, "features")
+        expected = int(np.prod(input_shape))
+        if features.shape[1] != expected:
+            raise ValueError(
+                f"features have {features.shape[1]} values per row but the model's input "
+                f"shape {tuple(input_shape)} needs {expected}: check featuresCol"
+            )
+        x = features.reshape(n, *input_shape)
+        y = None
+        if "label" in table.column_names:
+            labels = column_matrix(table, "label")
+            y = labels[:, 0].astype(np.int32) if sparse_labels and labels.shape[1] == 1 else labels
+        return cls(x, y)
+
+    def batches(
+        self, batch_size: int, steps: int, rng: np.random.Generator | None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``steps`` batches of ``batch_size`` rows, wrapping around so every
+        worker runs the same number of steps; shuffled when ``rng`` is given."""
+        order = rng.permutation(self.rows) if rng is not None else np.arange(self.rows)
+        assert self.y is not None
+        for step in range(steps):
+            start = (step * batch_size) % self.rows
+            idx = order[start : start + batch_size]
+            if len(idx) < batch_size and self.rows >= batch_size:
+                idx = np.concatenate([idx, order[: batch_size - len(idx)]])
+            yield self.x[idx], self.y[idx]
+
+
+def epoch_rng(seed: int, epoch: int, partition: int) -> np.random.Generator:
+    """The shuffle of one partition in one epoch, reproducible from its triple."""
+    return np.random.default_rng([seed, epoch, partition])

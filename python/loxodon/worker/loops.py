@@ -1,0 +1,250 @@
+"""The worker side of every training mode (DESIGN.md, "Training modes").
+
+Each mode is a small class with one ``step`` and one ``end_epoch``; the
+shared epoch loop in :func:`train` handles shuffling, metrics, validation and
+the epoch gate. The server-side rules (mean, locked add, elastic update)
+live in the parameter server.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from loxodon.keras_io import model_to_archive
+from loxodon.ps_client import PSClient, PSError
+from loxodon.worker.data import Partition, epoch_rng
+from loxodon.worker.replica import Replica
+
+INITIALIZED = "loxodon/initialized"
+NEXT_EPOCH = "loxodon/next_epoch"
+FINAL_MODEL = "loxodon/final_model"
+_SETUP_EPOCH = (1 << 20) - 1
+
+MODES = ("single", "synchronous", "averaging", "asynchronous", "hogwild", "easgd", "aeasgd")
+
+
+def round_id(attempt: int, epoch: int, step: int) -> int:
+    """Sync-round numbers never repeat across epochs or stage attempts."""
+    return (attempt << 48) | (epoch << 28) | step
+
+
+@dataclass
+class Context:
+    replica: Replica
+    ps: PSClient
+    worker: int
+    num_workers: int
+    attempt: int
+    spec: dict[str, Any]
+
+    def set_center_from_model(self) -> None:
+        """Make the center equal this replica's weights (others are idle then)."""
+        weights = self.replica.get_flat()
+        self.ps.push(weights - self.ps.pull())
+
+
+class Mode:
+    """Local training between communications; subclasses talk to the server."""
+
+    evaluates_center = False
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def step(self, epoch: int, step: int, x: np.ndarray, y: np.ndarray) -> None:
+        self.ctx.replica.train_on_batch(x, y)
+
+    def end_epoch(self, epoch: int, steps: int) -> None:
+        if self.ctx.worker == 0:
+            self.ctx.set_center_from_model()
+
+
+class Synchronous(Mode):
+    """Mean gradient of all workers every step; replicas stay identical."""
+
+    def step(self, epoch: int, step: int, x: np.ndarray, y: np.ndarray) -> None:
+        r = self.ctx.replica
+        grad = r.gradients(x, y)
+        mean = self.ctx.ps.sync(round_id(self.ctx.attempt, epoch, step), grad, out=grad)
+        r.apply_gradients(mean)
+
+
+class Averaging(Mode):
+    """Local steps; weights averaged every ``frequency`` batches and every epoch end."""
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        freq = ctx.spec.get("frequency", "epoch")
+        self.every = None if freq in (None, "epoch") else int(freq)
+
+    def _average(self, epoch: int, step: int) -> None:
+        r = self.ctx.replica
+        flat = r.get_flat()
+        r.set_flat(self.ctx.ps.sync(round_id(self.ctx.attempt, epoch, step), flat, out=flat))
+
+    def step(self, epoch: int, step: int, x: np.ndarray, y: np.ndarray) -> None:
+        super().step(epoch, step, x, y)
+        if self.every and (step + 1) % self.every == 0:
+            self._average(epoch, step)
+
+    def end_epoch(self, epoch: int, steps: int) -> None:
+        if not (self.every and steps % self.every == 0):
+            self._average(epoch, (1 << 28) - 1)
+        super().end_epoch(epoch, steps)
+
+
+class Downpour(Mode):
+    """Asynchronous SGD: push the local delta, pull the center, every window."""
+
+    hogwild = False
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.window = max(1, int(ctx.spec.get("communication_window", 1)))
+        self.anchor = ctx.replica.get_flat()
+
+    def _exchange(self) -> None:
+        r, ps = self.ctx.replica, self.ctx.ps
+        delta = r.get_flat() - self.anchor
+        (ps.push_hogwild if self.hogwild else ps.push)(delta)
+        self.anchor = ps.pull(out=self.anchor)
+        r.set_flat(self.anchor)
+
+    def step(self, epoch: int, step: int, x: np.ndarray, y: np.ndarray) -> None:
+        super().step(epoch, step, x, y)
+        if (step + 1) % self.window == 0:
+            self._exchange()
+
+    def end_epoch(self, epoch: int, steps: int) -> None:
+        if steps % self.window:
+            self._exchange()
+
+
+class Hogwild(Downpour):
+    hogwild = True
+
+
+class ElasticAveraging(Mode):
+    """EASGD (Zhang et al. 2015): worker and center pull toward each other."""
+
+    evaluates_center = True
+    synchronous = True
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.window = max(1, int(ctx.spec.get("communication_window", 1)))
+
+    def _exchange(self, epoch: int, step: int) -> None:
+        r = self.ctx.replica
+        x = r.get_flat()
+        rnd = round_id(self.ctx.attempt, epoch, step) if self.synchronous else -1
+        r.set_flat(x - self.ctx.ps.easgd(x, round=rnd))
+
+    def step(self, epoch: int, step: int, x: np.ndarray, y: np.ndarray) -> None:
+        super().step(epoch, step, x, y)
+        if (step + 1) % self.window == 0:
+            self._exchange(epoch, step)
+
+    def end_epoch(self, epoch: int, steps: int) -> None:
+        if steps % self.window:
+            self._exchange(epoch, (1 << 28) - 1)
+
+
+class AsyncElasticAveraging(ElasticAveraging):
+    synchronous = False
+
+
+MODE_CLASSES: dict[str, type[Mode]] = {
+    "single": Mode,
+    "synchronous": Synchronous,
+    "averaging": Averaging,
+    "asynchronous": Downpour,
+    "hogwild": Hogwild,
+    "easgd": ElasticAveraging,
+    "aeasgd": AsyncElasticAveraging,
+}
+
+
+def _validation(ctx: Context, mode: Mode, val: Partition, batch_size: int) -> dict[str, float]:
+    if val.rows == 0 or val.y is None:
+        return {}
+    r = ctx.replica
+    local = None
+    if mode.evaluates_center:
+        local = r.get_flat()
+        r.set_flat(ctx.ps.pull())
+    result = r.evaluate(val.x, val.y, batch_size)
+    if local is not None:
+        r.set_flat(local)
+    return {f"val_{k}": v for k, v in result.items()}
+
+
+def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) -> dict[str, Any]:
+    """The whole fit on this worker: epochs of the chosen mode, gated by the driver."""
+    spec = ctx.spec
+    mode_name = spec["mode"]
+    if mode_name not in MODE_CLASSES:
+        raise ValueError(f"unknown mode {mode_name!r}; choose one of {', '.join(MODES)}")
+    batch_size, steps = int(spec["batch_size"]), int(spec["steps_per_epoch"])
+    seed, shuffle = int(spec.get("seed", 0)), bool(spec.get("shuffle", True))
+    initial_epoch = _start(ctx, int(spec.get("initial_epoch", 0)))
+    mode = MODE_CLASSES[mode_name](ctx)
+    epochs_run = 0
+    for epoch in range(initial_epoch, int(spec["epochs"])):
+        rng = epoch_rng(seed, epoch, ctx.worker) if shuffle else None
+        ctx.replica.reset_metrics()
+        started = time.perf_counter()
+        for step, (x, y) in enumerate(train_rows.batches(batch_size, steps, rng)):
+            mode.step(epoch, step, x, y)
+        mode.end_epoch(epoch, steps)
+        seconds = time.perf_counter() - started
+        report = {
+            "rows": train_rows.rows,
+            "samples": steps * batch_size,
+            "seconds": seconds,
+            **ctx.replica.metrics(),
+            "val_rows": val.rows,
+            **_validation(ctx, mode, val, batch_size),
+        }
+        send_event({"epoch": epoch, **report})
+        epochs_run += 1
+        ctx.ps.epoch_end(epoch, report)
+        if ctx.ps.stop_requested:
+            break
+    if ctx.worker == 0:
+        _publish_final_model(ctx)
+    return {"epochs_run": epochs_run, "rows": train_rows.rows}
+
+
+def _start(ctx: Context, initial_epoch: int) -> int:
+    """Agree on the starting weights and epoch.
+
+    A first attempt starts from the archive's weights, which worker 0 writes
+    to the center. A retried stage (a worker died) resumes from the center
+    and from the epoch after the last one the driver released, so nothing
+    trained before the failure is lost.
+    """
+    ps = ctx.ps
+    if ctx.worker == 0:
+        try:
+            ps.get_blob(INITIALIZED)
+        except PSError:
+            ctx.set_center_from_model()
+            ps.put_blob(INITIALIZED, b"1")
+    ps.sync(round_id(ctx.attempt, _SETUP_EPOCH, 0), np.zeros(ctx.replica.num_params, np.float32))
+    ctx.replica.set_flat(ps.pull())
+    try:
+        return max(initial_epoch, int(ps.get_blob(NEXT_EPOCH).decode()))
+    except PSError:
+        return initial_epoch
+
+
+def _publish_final_model(ctx: Context) -> None:
+    """Worker 0 stores the trained model (center weights, its optimizer state)
+    as a ``.keras`` archive for front ends that have no Python model."""
+    ctx.replica.set_flat(ctx.ps.pull())
+    ctx.ps.put_blob(FINAL_MODEL, model_to_archive(ctx.replica.model))

@@ -1,0 +1,94 @@
+"""One worker's copy of the model: its flat weights (shared layout with the
+parameter server) and its compiled local-train and gradient steps.
+
+Gradients use the weights' layout, with zeros for non-trainable weights, so
+every vector on the wire has one length.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from loxodon.keras_io import WeightLayout
+
+
+class Replica(WeightLayout):
+    """A worker's model: flat weights plus its train and gradient steps."""
+
+    def __init__(self, model: Any) -> None:
+        import tensorflow as tf
+
+        super().__init__(model)
+        trainable_ids = {id(v) for v in model.trainable_weights}
+        self.trainable_mask = [id(v) in trainable_ids for v in self.variables]
+        self._tf = tf
+        self._train_step = tf.function(lambda x, y: model.train_step((x, y)), reduce_retracing=True)
+        self._grad_step = tf.function(self._gradients, reduce_retracing=True)
+        self._apply_step = tf.function(self._apply, reduce_retracing=True)
+
+    # -- steps --------------------------------------------------------------------------
+    def train_on_batch(self, x: np.ndarray, y: np.ndarray) -> None:
+        """One local optimizer step (Keras's own ``train_step``; metrics accumulate)."""
+        self._train_step(x, y)
+
+    def gradients(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The flat gradient of the batch's mean loss (metrics accumulate)."""
+        return self._grad_step(x, y).numpy()
+
+    def apply_gradients(self, flat_grad: np.ndarray) -> None:
+        self._apply_step(self._tf.constant(flat_grad))
+
+    def _gradients(self, x: Any, y: Any) -> Any:
+        tf, model = self._tf, self.model
+        with tf.GradientTape() as tape:
+            y_pred = model(x, training=True)
+            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
+        tracker = getattr(model, "_loss_tracker", None)
+        if tracker is not None:
+            tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+        model.compute_metrics(x, y, y_pred)
+        grads = dict(
+            zip(
+                (id(v) for v in model.trainable_weights),
+                tape.gradient(loss, model.trainable_weights),
+                strict=True,
+            )
+        )
+        parts = [
+            tf.reshape(grads[id(v)], [-1]) if trainable else tf.zeros([size], tf.float32)
+            for v, trainable, size in zip(
+                self.variables, self.trainable_mask, self.sizes, strict=True
+            )
+        ]
+        return tf.concat([tf.cast(p, tf.float32) for p in parts], axis=0)
+
+    def _apply(self, flat_grad: Any) -> None:
+        tf, model = self._tf, self.model
+        pieces = []
+        for v, trainable, start, end, shape in zip(
+            self.variables,
+            self.trainable_mask,
+            self.offsets[:-1],
+            self.offsets[1:],
+            self.shapes,
+            strict=True,
+        ):
+            if trainable:
+                pieces.append((tf.reshape(flat_grad[int(start) : int(end)], shape), v))
+        model.optimizer.apply_gradients(pieces)
+
+    # -- metrics ------------------------------------------------------------------------
+    def reset_metrics(self) -> None:
+        self.model.reset_metrics()
+
+    def metrics(self) -> dict[str, float]:
+        return {k: float(v) for k, v in self.model.get_metrics_result().items()}
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
+        """Keras ``evaluate`` on these rows (means over rows)."""
+        if len(x) == 0:
+            return {}
+        result = self.model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+        return {k: float(v) for k, v in result.items()}

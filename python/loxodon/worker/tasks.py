@@ -1,0 +1,120 @@
+"""What a leased worker does with one TASK: train, predict or evaluate.
+
+Models are cached by the digest of their archive, so repeated predict and
+evaluate tasks on one pooled process load the model once.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from loxodon.keras_io import archive_digest, load_model
+from loxodon.ps_client import PSClient
+from loxodon.worker import loops
+from loxodon.worker.data import Partition, read_stream
+from loxodon.worker.protocol import Channel, MessageType
+from loxodon.worker.replica import Replica
+
+_MODEL_CACHE: OrderedDict[str, Any] = OrderedDict()
+_CACHE_SIZE = 4
+
+
+def _model(archive: bytes, custom_objects: dict[str, Any] | None, fresh: bool) -> Any:
+    """Load the archive, reusing a cached copy unless the task will train it."""
+    if fresh:
+        return load_model(archive, custom_objects)
+    key = archive_digest(archive)
+    if key not in _MODEL_CACHE:
+        _MODEL_CACHE[key] = load_model(archive, custom_objects)
+        while len(_MODEL_CACHE) > _CACHE_SIZE:
+            _MODEL_CACHE.popitem(last=False)
+    _MODEL_CACHE.move_to_end(key)
+    return _MODEL_CACHE[key]
+
+
+def _sparse_labels(model: Any) -> bool:
+    """Whether the compiled loss takes class indices rather than one-hot rows."""
+    loss = getattr(model, "loss", None)
+    name = loss if isinstance(loss, str) else type(loss).__name__ if loss is not None else ""
+    return "sparse" in str(name).lower().replace("_", "")
+
+
+def _input_shape(model: Any) -> tuple[int, ...]:
+    shape = model.inputs[0].shape if getattr(model, "inputs", None) else model.input_shape
+    return tuple(int(d) for d in shape[1:])
+
+
+def run_task(channel: Channel, spec: dict[str, Any]) -> None:
+    attachments = {name: channel.read_attachment() for name in spec.get("attachments", [])}
+    custom = attachments.get("custom_objects")
+    # cloudpickle output, produced by the user's own driver: the same trust as
+    # any PySpark closure, and never read from the parameter-server network.
+    custom_objects = pickle.loads(custom) if custom else None
+    kind = spec["kind"]
+    model = _model(attachments["model"], custom_objects, fresh=(kind == "train"))
+    input_shape = _input_shape(model)
+    sparse = _sparse_labels(model)
+    first = Partition.from_table(read_stream(channel.reader), input_shape, sparse)
+    if kind == "train":
+        val = Partition.from_table(read_stream(channel.reader), input_shape, sparse)
+        result = _train(channel, spec, model, first, val)
+    elif kind == "evaluate":
+        result = _evaluate(model, first, int(spec.get("batch_size", 1024)))
+    elif kind == "predict":
+        _predict(channel, model, first, int(spec.get("batch_size", 1024)))
+        return
+    else:
+        raise ValueError(f"unknown task kind {kind!r}")
+    channel.write_json(MessageType.RESULT, result)
+
+
+def _train(
+    channel: Channel, spec: dict[str, Any], model: Any, rows: Partition, val: Partition
+) -> dict[str, Any]:
+    if rows.rows == 0:
+        raise ValueError(f"partition {spec['partition']} received no training rows")
+    ps_spec = spec["ps"]
+    worker = int(spec["partition"])
+    with PSClient(
+        ps_spec["host"],
+        int(ps_spec["port"]),
+        ps_spec["secret"],
+        worker=worker,
+        timeout=float(spec.get("client_timeout", 600.0)),
+    ) as ps:
+        replica = Replica(model)
+        ps.register(replica.num_params, replica.layout())
+        ctx = loops.Context(
+            replica, ps, worker, int(spec["num_workers"]), int(spec.get("attempt", 0)), spec
+        )
+        result = loops.train(ctx, rows, val, lambda e: channel.write_json(MessageType.EVENT, e))
+    return result
+
+
+def _evaluate(model: Any, rows: Partition, batch_size: int) -> dict[str, Any]:
+    if rows.rows == 0 or rows.y is None:
+        return {"rows": 0}
+    metrics = model.evaluate(rows.x, rows.y, batch_size=batch_size, verbose=0, return_dict=True)
+    return {"rows": rows.rows, **{k: float(v) for k, v in metrics.items()}}
+
+
+def _predict(channel: Channel, model: Any, rows: Partition, batch_size: int) -> None:
+    preds = (
+        model.predict(rows.x, batch_size=batch_size, verbose=0)
+        if rows.rows
+        else np.zeros((0, 1), np.float32)
+    )
+    preds = np.asarray(preds, np.float32).reshape(rows.rows, -1)
+    width = preds.shape[1]
+    column = pa.FixedSizeListArray.from_arrays(pa.array(preds.reshape(-1)), width)
+    table = pa.table({"prediction": column})
+    channel.write_json(MessageType.RESULT, {"rows": rows.rows, "width": width})
+    with ipc.new_stream(channel.writer, table.schema) as writer:
+        writer.write_table(table)
+    channel.writer.flush()

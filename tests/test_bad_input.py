@@ -1,0 +1,78 @@
+"""Bad input fails fast (seconds, never a hang) with an error naming the fix."""
+
+from __future__ import annotations
+
+import time
+
+import keras
+import numpy as np
+import pytest
+from pyspark.sql import SparkSession
+
+import loxodon
+from loxodon.utils import to_data_frame
+
+
+def make_mlp(compile: bool = True) -> keras.Model:
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, activation="softmax")])
+    if compile:
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    return model
+
+
+@pytest.fixture(scope="module")
+def frame(spark: SparkSession):
+    rng = np.random.default_rng(0)
+    return to_data_frame(spark.sparkContext, rng.normal(size=(64, 8)), rng.integers(0, 4, 64))
+
+
+def _fails_fast(fn, match: str, seconds: float = 60.0) -> None:
+    started = time.monotonic()
+    with pytest.raises(Exception, match=match):
+        fn()
+    assert time.monotonic() - started < seconds
+
+
+def test_missing_feature_column(spark: SparkSession, frame) -> None:
+    model = loxodon.SparkModel(make_mlp(), num_workers=2, spark=spark)
+    _fails_fast(lambda: model.fit(frame, features_col="pixels", verbose=0), "pixels")
+
+
+def test_nan_labels(spark: SparkSession) -> None:
+    x = np.ones((32, 8))
+    y = np.zeros(32)
+    y[3] = np.nan
+    frame = to_data_frame(spark.sparkContext, x, y)
+    model = loxodon.SparkModel(make_mlp(), num_workers=2, spark=spark)
+    _fails_fast(lambda: model.fit(frame, verbose=0), "(?i)nan")
+
+
+def test_wrong_feature_width(spark: SparkSession) -> None:
+    model = loxodon.SparkModel(make_mlp(), num_workers=2, spark=spark)
+    x, y = np.ones((32, 5)), np.zeros(32)
+    _fails_fast(lambda: model.fit(x, y, verbose=0), r"\b5\b.*\b8\b|\b8\b.*\b5\b")
+
+
+def test_label_beyond_the_model_outputs(spark: SparkSession) -> None:
+    model = loxodon.SparkModel(make_mlp(), num_workers=2, spark=spark)
+    x, y = np.ones((32, 8)), np.full(32, 7)
+    _fails_fast(lambda: model.fit(x, y, verbose=0), r"(?i)label")
+
+
+def test_uncompiled_model(spark: SparkSession, frame) -> None:
+    model = loxodon.SparkModel(make_mlp(compile=False), num_workers=2, spark=spark)
+    _fails_fast(lambda: model.fit(frame, verbose=0), "compile", seconds=5)
+
+
+def test_more_workers_than_task_slots(spark: SparkSession, frame) -> None:
+    model = loxodon.SparkModel(make_mlp(), num_workers=5, spark=spark)
+    _fails_fast(lambda: model.fit(frame, verbose=0), r"(?s)5.*slot|slot.*5", seconds=20)
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="mode"):
+        loxodon.SparkModel(make_mlp(), mode="fastest")
+    with pytest.raises(ValueError, match="single"):
+        loxodon.SparkModel(make_mlp(), mode="single", num_workers=2)
+    with pytest.raises(ValueError, match="frequency"):
+        loxodon.SparkModel(make_mlp(), mode="averaging", frequency=0)
