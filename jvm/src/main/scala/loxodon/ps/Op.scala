@@ -1,0 +1,60 @@
+package loxodon.ps
+
+/** Operation codes of the parameter-server wire protocol, version 1.
+  *
+  * This object owns the numeric values and their names; it is the Scala twin of `Op` in
+  * `python/loxodon/ps_client.py`, and both follow the table in `docs/design.md`.
+  */
+object Op {
+
+  /** server -> client: 32 random bytes (nonce). */
+  final val Challenge = 1
+
+  /** client -> server: HMAC-SHA256(secret, nonce). */
+  final val Auth = 2
+
+  /** server -> client: success, op-specific payload. */
+  final val Ok = 3
+
+  /** server -> client: UTF-8 message; the connection stays open. */
+  final val Error = 4
+
+  final val Register = 10
+  final val Pull = 11
+  final val Push = 12
+  final val PushHogwild = 13
+  final val Sync = 14
+  final val Easgd = 15
+  final val PutBlob = 16
+  final val GetBlob = 17
+  final val Stats = 18
+  final val Shutdown = 19
+  final val Stop = 20
+
+  private val names: Map[Int, String] = Map(
+    Challenge -> "CHALLENGE",
+    Auth -> "AUTH",
+    Ok -> "OK",
+    Error -> "ERROR",
+    Register -> "REGISTER",
+    Pull -> "PULL",
+    Push -> "PUSH",
+    PushHogwild -> "PUSH_HOGWILD",
+    Sync -> "SYNC",
+    Easgd -> "EASGD",
+    PutBlob -> "PUT_BLOB",
+    GetBlob -> "GET_BLOB",
+    Stats -> "STATS",
+    Shutdown -> "SHUTDOWN",
+    Stop -> "STOP"
+  )
+
+  /** The protocol name of `op`, e.g. "PUSH_HOGWILD", or "op 99" for an unknown code. */
+  def name(op: Int): String = names.getOrElse(op, s"op $op")
+
+  /** Whether `op` is in the protocol table. */
+  def isKnown(op: Int): Boolean = names.contains(op)
+
+  /** Reply flag bit 0: the driver or a worker asked the job to stop. */
+  final val FlagStop = 0x1
+}

@@ -1,0 +1,243 @@
+package loxodon.ps
+
+import java.io.Closeable
+import java.net.{InetAddress, InetSocketAddress}
+import java.util.concurrent.{CountDownLatch, TimeUnit}
+import java.util.concurrent.atomic.AtomicBoolean
+
+import io.netty.bootstrap.ServerBootstrap
+import io.netty.buffer.ByteBufAllocator
+import io.netty.channel.{
+  AdaptiveRecvByteBufAllocator,
+  RecvByteBufAllocator,
+  Channel,
+  ChannelInitializer,
+  ChannelOption,
+  EventLoopGroup,
+  MultiThreadIoEventLoopGroup
+}
+import io.netty.channel.nio.NioIoHandler
+import io.netty.channel.socket.SocketChannel
+import io.netty.channel.socket.nio.NioServerSocketChannel
+import io.netty.util.concurrent.{
+  DefaultEventExecutorGroup,
+  DefaultThreadFactory,
+  EventExecutorGroup
+}
+import org.apache.spark.SparkConf
+import org.slf4j.{Logger, LoggerFactory}
+
+/** A parameter server for one training job: owns its Netty groups, its socket and its state, from
+  * [[start]] to [[close]].
+  *
+  * {{{
+  *   val ps = ParameterServer.start(ParameterServerConf(numWorkers = 4, numParams = n))
+  *   try { ship (ps.host, ps.boundPort, ps.secretHex) to the workers; ... }
+  *   finally ps.close()
+  * }}}
+  *
+  * I/O runs on NIO event loops and operations on a separate executor group, all daemon threads, so
+  * a server left open never keeps a JVM alive. A fresh random secret is made per server.
+  */
+final class ParameterServer(val conf: ParameterServerConf) extends Closeable {
+  import ParameterServer.log
+
+  private val secret = Auth.newSecret()
+  private val context = new ParameterServerContext(conf, secret, () => closeInBackground())
+  private val started = new AtomicBoolean(false)
+  private val closed = new AtomicBoolean(false)
+  private val terminated = new CountDownLatch(1)
+
+  @volatile private var bossGroup: EventLoopGroup = _
+  @volatile private var ioGroup: EventLoopGroup = _
+  @volatile private var handlerGroup: EventExecutorGroup = _
+  @volatile private var serverChannel: Channel = _
+  @volatile private var listeningPort: Int = -1
+  @volatile private var vectorAllocator: VectorBufferAllocator = _
+
+  /** Binds `conf.host:conf.port` and starts serving; returns this server. Call once. */
+  def start(): ParameterServer = {
+    require(started.compareAndSet(false, true), "this ParameterServer was already started")
+    bossGroup = new MultiThreadIoEventLoopGroup(1, daemon("boss"), NioIoHandler.newFactory())
+    ioGroup =
+      new MultiThreadIoEventLoopGroup(conf.ioThreads, daemon("io"), NioIoHandler.newFactory())
+    handlerGroup = new DefaultEventExecutorGroup(conf.handlerThreads, daemon("op"))
+    val ops = handlerGroup
+    val allocator = new VectorBufferAllocator(
+      ByteBufAllocator.DEFAULT,
+      FrameDecoder.LargeFrameBytes,
+      ParameterServer.maxCachedBytes(conf)
+    )
+    vectorAllocator = allocator
+    val bootstrap = new ServerBootstrap()
+      .group(bossGroup, ioGroup)
+      .channel(classOf[NioServerSocketChannel])
+      .option[Integer](ChannelOption.SO_BACKLOG, 256)
+      .option[java.lang.Boolean](ChannelOption.SO_REUSEADDR, true)
+      .childOption[ByteBufAllocator](ChannelOption.ALLOCATOR, allocator)
+      .childOption[java.lang.Boolean](ChannelOption.TCP_NODELAY, true)
+      .childOption[java.lang.Boolean](ChannelOption.SO_KEEPALIVE, true)
+      .childOption[RecvByteBufAllocator](
+        ChannelOption.RECVBUF_ALLOCATOR,
+        new AdaptiveRecvByteBufAllocator(512, 64 * 1024, ParameterServer.MaxReadBytes)
+      )
+      .childHandler(new ChannelInitializer[SocketChannel] {
+        override def initChannel(ch: SocketChannel): Unit = context.initializePipeline(ch, ops)
+      })
+    try {
+      val channel = bootstrap.bind(conf.host, conf.port).syncUninterruptibly().channel()
+      serverChannel = channel
+      listeningPort = channel.localAddress().asInstanceOf[InetSocketAddress].getPort
+      log.info(
+        s"parameter server listening on ${conf.host}:$listeningPort (${conf.numWorkers} workers, " +
+          s"${conf.numParams} params)"
+      )
+      this
+    } catch {
+      case e: Exception =>
+        close()
+        throw new IllegalStateException(
+          s"parameter server cannot bind ${conf.host}:${conf.port}: ${e.getMessage}",
+          e
+        )
+    }
+  }
+
+  private def daemon(role: String): DefaultThreadFactory =
+    new DefaultThreadFactory(s"loxodon-ps-$role", true)
+
+  /** The port the server listens on (the ephemeral one when `conf.port` is 0). */
+  def boundPort: Int = {
+    require(listeningPort >= 0, "the parameter server is not started")
+    listeningPort
+  }
+
+  /** Same as [[boundPort]] (the name the Python wrapper uses). */
+  def port: Int = boundPort
+
+  /** The address workers should dial: `conf.advertisedHost`, else the bind host (for a wildcard
+    * bind, this machine's address).
+    */
+  def host: String = conf.advertisedHost.getOrElse {
+    val bound = InetAddress.getByName(conf.host)
+    if (bound.isAnyLocalAddress) InetAddress.getLocalHost.getHostAddress else conf.host
+  }
+
+  /** The job secret, lower-case hex; clients answer the challenge with it. */
+  val secretHex: String = Auth.toHex(secret)
+
+  /** The center as little-endian float32 bytes. */
+  def centerBytes(): Array[Byte] = context.center.toBytes
+
+  /** Replaces the center by little-endian float32 `bytes` (exactly 4 x numParams of them). */
+  def setCenter(bytes: Array[Byte]): Unit = context.center.set(bytes)
+
+  /** A copy of the center. */
+  def center(): Array[Float] = context.center.toArray
+
+  /** Center updates applied so far. */
+  def updateCount: Long = context.center.updateCount
+
+  /** Stores a named blob, as PUT_BLOB does. */
+  def putBlob(name: String, bytes: Array[Byte]): Unit = context.blobs.put(name, bytes.clone())
+
+  /** The blob named `name`, as GET_BLOB sees it. */
+  def blob(name: String): Option[Array[Byte]] = context.blobs.get(name).map(_.clone())
+
+  /** The counters as JSON (the same text STATS returns). */
+  def statsJson(): String = context.statsJson
+
+  /** Raises the stop flag: every later reply carries it (flags bit 0). */
+  def requestStop(): Unit = context.requestStop()
+
+  /** Whether a stop was requested, here or by op STOP. */
+  def stopRequested: Boolean = context.stopRequested
+
+  /** Started and not yet closed (by [[close]] or by op SHUTDOWN). */
+  def isRunning: Boolean = started.get() && !closed.get()
+
+  /** Waits up to `timeoutMs` for the server to have stopped; whether it has. */
+  def awaitTermination(timeoutMs: Long): Boolean =
+    terminated.await(timeoutMs, TimeUnit.MILLISECONDS)
+
+  /** Stops serving: closes the socket and every connection, fails open sync rounds, and shuts the
+    * thread groups down, waiting a bounded time. Idempotent; do not call it from a server thread.
+    */
+  override def close(): Unit = {
+    if (closed.compareAndSet(false, true)) {
+      try {
+        val ch = serverChannel
+        if (ch != null) ch.close().awaitUninterruptibly(ParameterServer.StopWaitMs)
+        context.close()
+        Seq(handlerGroup, ioGroup, bossGroup).filter(_ != null).foreach { g =>
+          g.shutdownGracefully(
+            ParameterServer.QuietMs,
+            ParameterServer.StopWaitMs,
+            TimeUnit.MILLISECONDS
+          )
+        }
+        Seq(handlerGroup, ioGroup, bossGroup).filter(_ != null).foreach { g =>
+          g.terminationFuture().awaitUninterruptibly(2 * ParameterServer.StopWaitMs)
+        }
+        if (vectorAllocator != null) vectorAllocator.clear()
+        if (listeningPort >= 0) log.info(s"parameter server on ${conf.host}:$listeningPort stopped")
+      } finally terminated.countDown()
+    }
+  }
+
+  /** SHUTDOWN arrives on an operation thread, which `close` must not wait on. */
+  private def closeInBackground(): Unit = {
+    val t = new Thread(() => close(), "loxodon-ps-shutdown")
+    t.setDaemon(true)
+    t.start()
+  }
+}
+
+object ParameterServer {
+  private val log: Logger = LoggerFactory.getLogger(classOf[ParameterServer])
+
+  /** Quiet period of the groups' graceful shutdown (lets last replies flush). */
+  private final val QuietMs = 50L
+
+  /** Upper bound of each wait in [[ParameterServer.close]]. */
+  private final val StopWaitMs = 3000L
+
+  /** Largest single socket read: big vectors arrive in few reads, not 64 KiB at a time. */
+  private final val MaxReadBytes = 4 << 20
+
+  /** Recycled vector buffers kept at most: two per worker and two more (requests and replies in
+    * flight), never over 1 GiB.
+    */
+  private def maxCachedBytes(conf: ParameterServerConf): Long =
+    math.min(
+      2L * (conf.numWorkers + 2) * (conf.vectorFrameBytes + VectorBufferAllocator.DefaultGranularity),
+      1L << 30
+    )
+
+  /** A started server for `conf`. */
+  def start(conf: ParameterServerConf): ParameterServer = new ParameterServer(conf).start()
+
+  /** A started server bound to the driver host of a Spark application (see [[SparkBinding]]) on an
+    * ephemeral port: the one path that both `loxodon.PythonAPI` and Scala callers use.
+    */
+  def forSpark(
+      sparkConf: SparkConf,
+      numWorkers: Int,
+      numParams: Long,
+      layoutJson: String,
+      syncTimeoutMs: Long,
+      maxFrameBytes: Int,
+      easgdAlpha: Double
+  ): ParameterServer =
+    start(
+      SparkBinding.serverConf(
+        sparkConf,
+        numWorkers,
+        numParams,
+        layoutJson,
+        syncTimeoutMs,
+        maxFrameBytes,
+        easgdAlpha
+      )
+    )
+}

@@ -1,0 +1,81 @@
+package loxodon.ps
+
+/** Everything that configures one parameter server (one per training job).
+  *
+  * @param numWorkers
+  *   N, the workers of the job; a sync round completes when workers 0 until N have all arrived
+  * @param numParams
+  *   length of the center vector (float32 values)
+  * @param layoutJson
+  *   the weight layout (names, shapes, dtypes), returned verbatim by REGISTER
+  * @param maxFrameBytes
+  *   the largest frame accepted after auth, its 4-byte length prefix included; must hold one full
+  *   vector frame
+  * @param syncTimeoutMs
+  *   how long a sync round waits after its first arrival before failing every waiter
+  * @param easgdAlpha
+  *   the elastic rate alpha of EASGD (lr * rho)
+  * @param host
+  *   the address to bind to
+  * @param port
+  *   the port to bind to; 0 picks a free one (see [[ParameterServer.boundPort]])
+  * @param advertisedHost
+  *   the address clients should dial, when it differs from `host` (e.g. binding 0.0.0.0)
+  * @param handlerThreads
+  *   threads that run operations, off the I/O event loops
+  * @param ioThreads
+  *   event-loop threads that only read, decode, encode and write
+  * @param authTimeoutMs
+  *   a connection that has not authenticated by then is closed; 0 disables
+  */
+final case class ParameterServerConf(
+    numWorkers: Int,
+    numParams: Int,
+    layoutJson: String = "{}",
+    maxFrameBytes: Int = ParameterServerConf.DefaultMaxFrameBytes,
+    syncTimeoutMs: Long = 60000L,
+    easgdAlpha: Double = 0.1,
+    host: String = "127.0.0.1",
+    port: Int = 0,
+    advertisedHost: Option[String] = None,
+    handlerThreads: Int = ParameterServerConf.DefaultHandlerThreads,
+    ioThreads: Int = ParameterServerConf.DefaultIoThreads,
+    authTimeoutMs: Long = 30000L
+) {
+  require(numWorkers >= 1, s"numWorkers must be at least 1, got $numWorkers")
+  require(numParams >= 0, s"numParams must not be negative, got $numParams")
+  require(layoutJson != null, "layoutJson must not be null")
+  require(
+    maxFrameBytes >= FrameDecoder.PreAuthMaxFrameBytes,
+    s"maxFrameBytes must be at least ${FrameDecoder.PreAuthMaxFrameBytes}, got $maxFrameBytes"
+  )
+  require(
+    vectorFrameBytes <= maxFrameBytes,
+    s"maxFrameBytes $maxFrameBytes cannot hold one vector of $numParams float32 values " +
+      s"($vectorFrameBytes bytes with the header)"
+  )
+  require(syncTimeoutMs > 0, s"syncTimeoutMs must be positive, got $syncTimeoutMs")
+  require(!easgdAlpha.isNaN && !easgdAlpha.isInfinite, s"easgdAlpha must be finite: $easgdAlpha")
+  require(host != null && host.nonEmpty, "host must not be empty")
+  require(port >= 0 && port <= 65535, s"port must be in 0..65535, got $port")
+  require(handlerThreads >= 1, s"handlerThreads must be at least 1, got $handlerThreads")
+  require(ioThreads >= 1, s"ioThreads must be at least 1, got $ioThreads")
+  require(authTimeoutMs >= 0, s"authTimeoutMs must not be negative, got $authTimeoutMs")
+
+  /** Bytes of a frame carrying one whole vector with an empty key. */
+  def vectorFrameBytes: Long = Frame.HeaderBytes.toLong + 4L * numParams
+}
+
+object ParameterServerConf {
+
+  /** 1 GiB: the default frame limit, room for 268M float32 parameters. */
+  final val DefaultMaxFrameBytes: Int = 1 << 30
+
+  private def cores: Int = Runtime.getRuntime.availableProcessors()
+
+  /** One operation thread per core (at least 2), so hogwild adds really run side by side. */
+  def DefaultHandlerThreads: Int = math.max(2, cores)
+
+  /** A few event loops: they only move bytes. */
+  def DefaultIoThreads: Int = math.max(1, math.min(4, cores))
+}

@@ -1,0 +1,142 @@
+package loxodon.ps
+
+import java.nio.charset.StandardCharsets.UTF_8
+
+import scala.util.control.NonFatal
+
+import io.netty.buffer.{ByteBuf, ByteBufUtil, Unpooled}
+import io.netty.channel.{
+  ChannelFuture,
+  ChannelFutureListener,
+  ChannelHandler,
+  ChannelHandlerContext,
+  SimpleChannelInboundHandler
+}
+import org.slf4j.{Logger, LoggerFactory}
+
+/** Runs the operations of authenticated connections: one frame in, one reply out, in order.
+  *
+  * Added to the pipeline with a `DefaultEventExecutorGroup`, so every operation (a 40 MB locked add
+  * included) runs on an operation thread and never on the I/O event loop; each channel stays on one
+  * such thread, which keeps its replies in request order. Sync rounds do not wait here: the frame
+  * is handed to [[SyncRounds]], which replies later.
+  *
+  * A request that the protocol refuses (wrong vector length, unknown op, missing blob, bad worker
+  * id) gets an ERROR and the connection stays usable. Every reply carries the stop flag in bit 0 of
+  * its flags. Stateless apart from the shared [[ParameterServerContext]], hence sharable.
+  */
+@ChannelHandler.Sharable
+final class ParameterServerHandler(context: ParameterServerContext)
+    extends SimpleChannelInboundHandler[Frame](classOf[Frame], true) {
+  import ParameterServerHandler.log
+
+  private val conf = context.conf
+  private val numParams = conf.numParams
+
+  override protected def channelRead0(ctx: ChannelHandlerContext, frame: Frame): Unit = {
+    context.stats.request(frame)
+    val reply =
+      try dispatch(ctx, frame)
+      catch {
+        case e: IllegalArgumentException => error(frame, e.getMessage)
+        case NonFatal(e) =>
+          log.error(s"${Op.name(frame.op)} from worker ${frame.worker} failed", e)
+          error(frame, s"${Op.name(frame.op)} failed on the server: $e")
+      }
+    if (reply != null) write(ctx, reply)
+  }
+
+  /** The reply to `frame`, or null when the reply comes later (sync rounds, SHUTDOWN). */
+  private def dispatch(ctx: ChannelHandlerContext, frame: Frame): Frame = frame.op match {
+    case Op.Register =>
+      val layout = conf.layoutJson.getBytes(UTF_8)
+      val buf = ctx.alloc().buffer(12 + layout.length)
+      buf.writeLong(numParams.toLong).writeInt(conf.numWorkers).writeBytes(layout)
+      ok(frame, buf)
+    case Op.Pull => ok(frame, context.center.snapshot(ctx.alloc()))
+    case Op.Push => withVector(frame)(p => ok(frame, long(ctx, context.center.addLocked(p))))
+    case Op.PushHogwild =>
+      withVector(frame)(p => ok(frame, long(ctx, context.center.addHogwild(p))))
+    case Op.Sync                      => syncRound(ctx, frame)
+    case Op.Easgd if frame.round >= 0 => syncRound(ctx, frame)
+    case Op.Easgd =>
+      withVector(frame) { p =>
+        ok(frame, context.center.easgd(ctx.alloc(), p, conf.easgdAlpha.toFloat))
+      }
+    case Op.PutBlob =>
+      if (frame.key.isEmpty) error(frame, "PUT_BLOB needs a blob name in the key")
+      else {
+        context.blobs.put(frame.key, ByteBufUtil.getBytes(frame.payload))
+        ok(frame, Unpooled.EMPTY_BUFFER)
+      }
+    case Op.GetBlob =>
+      context.blobs.get(frame.key) match {
+        case Some(bytes) => ok(frame, Unpooled.wrappedBuffer(bytes))
+        case None        => error(frame, s"no blob named '${frame.key}'")
+      }
+    case Op.Stats => ok(frame, Unpooled.wrappedBuffer(context.statsJson.getBytes(UTF_8)))
+    case Op.Stop =>
+      context.requestStop()
+      ok(frame, Unpooled.EMPTY_BUFFER)
+    case Op.Shutdown =>
+      val reply = ok(frame, Unpooled.EMPTY_BUFFER)
+      context.stats.reply(reply)
+      ctx
+        .writeAndFlush(reply)
+        .addListener(new ChannelFutureListener {
+          override def operationComplete(f: ChannelFuture): Unit = context.requestShutdown()
+        })
+      null
+    case Op.Challenge | Op.Auth | Op.Ok | Op.Error =>
+      error(frame, s"${Op.name(frame.op)} is not a request (this connection is authenticated)")
+    case other => error(frame, s"unknown op $other")
+  }
+
+  private def syncRound(ctx: ChannelHandlerContext, frame: Frame): Frame =
+    if (frame.worker < 0 || frame.worker >= conf.numWorkers) {
+      error(
+        frame,
+        s"worker id ${frame.worker} cannot join ${Op.name(frame.op)} round ${frame.round}: " +
+          s"sync rounds take workers 0 to ${conf.numWorkers - 1}"
+      )
+    } else
+      withVector(frame) { p =>
+        context.rounds.arrive(
+          frame.op,
+          frame.round,
+          frame.worker,
+          ctx.channel(),
+          p.retain(),
+          ctx.executor()
+        )
+        null
+      }
+
+  private def withVector(frame: Frame)(body: ByteBuf => Frame): Frame =
+    if (FloatVectors.floatCount(frame.payload) != numParams) {
+      error(frame, s"${Op.name(frame.op)}: ${CenterVector.lengthMessage(frame.payload, numParams)}")
+    } else body(frame.payload)
+
+  private def long(ctx: ChannelHandlerContext, value: Long): ByteBuf =
+    ctx.alloc().buffer(8).writeLong(value)
+
+  private def ok(request: Frame, payload: ByteBuf): Frame =
+    Frame(Op.Ok, context.replyFlags(), request.worker, request.round, payload)
+
+  private def error(request: Frame, message: String): Frame =
+    Frame.ofText(Op.Error, context.replyFlags(), request.worker, request.round, message)
+
+  private def write(ctx: ChannelHandlerContext, reply: Frame): Unit = {
+    context.stats.reply(reply)
+    ctx.writeAndFlush(reply)
+  }
+
+  override def exceptionCaught(ctx: ChannelHandlerContext, cause: Throwable): Unit = {
+    log.debug(s"closing ${ctx.channel().remoteAddress()}", cause)
+    ctx.close()
+  }
+}
+
+object ParameterServerHandler {
+  private val log: Logger = LoggerFactory.getLogger(classOf[ParameterServerHandler])
+}
