@@ -34,9 +34,7 @@ def _fixed_list(matrix: np.ndarray) -> pa.FixedSizeListArray:
     return pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), flat.shape[1])
 
 
-def numpy_frame(
-    spark: SparkSession, x: np.ndarray, y: np.ndarray | None, num_partitions: int
-) -> DataFrame:
+def numpy_frame(spark: SparkSession, x: np.ndarray, y: np.ndarray | None) -> DataFrame:
     """A DataFrame of ``features`` (and ``label``) from arrays, with a row index."""
     x = np.asarray(x)
     if x.ndim < 2:
@@ -85,7 +83,6 @@ def prepare(
     y: Any,
     features_col: str | list[str],
     label_col: str | None,
-    num_partitions: int,
 ) -> Prepared:
     """Normalise ``data`` (DataFrame, RDD or NumPy) for the Scala side."""
     if isinstance(data, DataFrame):
@@ -95,7 +92,7 @@ def prepare(
     if isinstance(data, RDD):
         return Prepared(rdd_frame(spark, data), "features", "label" if label_col else None)
     if isinstance(data, np.ndarray) or hasattr(data, "__array__"):
-        frame = numpy_frame(spark, np.asarray(data), y, num_partitions)
+        frame = numpy_frame(spark, np.asarray(data), y)
         return Prepared(frame, "features", "label" if y is not None else None, indexed=True)
     raise TypeError(
         "data must be a Spark DataFrame, an RDD of (x, y) or LabeledPoint, or a NumPy array; "

@@ -119,7 +119,7 @@ class SparkModel:
         return lr * self.easgd_rho
 
     def _prepare(self, data: Any, y: Any, features_col: Any, label_col: str | None) -> Prepared:
-        return prepare(self.spark, data, y, features_col, label_col, self.num_workers)
+        return prepare(self.spark, data, y, features_col, label_col)
 
     # -- Keras API ----------------------------------------------------------------
     def fit(
