@@ -20,6 +20,7 @@ from loxodon import __version__
 from loxodon.worker.protocol import Channel, ConnectionLost, MessageType
 
 SECRET_ENV = "LOXODON_WORKER_SECRET"
+THREADS_ENV = "LOXODON_WORKER_THREADS"
 
 
 def _watch_stdin() -> None:
@@ -67,7 +68,14 @@ def main() -> None:
         sys.exit(f"{SECRET_ENV} is not set: this process is started by Loxodon's executor pool")
     secret = bytes.fromhex(secret_hex)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow  # noqa: F401  - once per process, before the first lease
+    import tensorflow as tf  # once per process, before the first lease
+
+    threads = int(os.environ.get(THREADS_ENV, "0"))
+    if threads > 0:
+        # One worker per task slot: TF's default of one thread per core would
+        # oversubscribe the executor when several workers share it.
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(max(1, threads))
 
     server = socket.create_server(("127.0.0.1", 0))
     hello = {
