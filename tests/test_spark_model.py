@@ -125,7 +125,7 @@ def test_rdd_inputs_train(spark: SparkSession, data: tuple[np.ndarray, ...]) -> 
         to_labeled_point(sc, x, np.eye(10)[y], categorical=True),
     ):
         spark_model = loxodon.SparkModel(make_mlp(lr=0.1), mode="synchronous", num_workers=2)
-        spark_model.fit(rdd, epochs=3, batch_size=32, verbose=0)
+        spark_model.fit(rdd, epochs=8, batch_size=32, verbose=0)
         assert spark_model.evaluate(xt, yt, return_dict=True)["accuracy"] > 0.8
     predictions = spark_model.predict(sc.parallelize(list(xt[:10]), 2)).collect()
     np.testing.assert_allclose(

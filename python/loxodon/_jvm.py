@@ -47,6 +47,8 @@ def spark_session(
     if master.startswith("local") and not os.environ.get("PYSPARK_PYTHON"):
         # Local executors run on this machine: give them this interpreter, as
         # PySpark's own shell does, rather than whatever `python3` is on PATH.
+        # PySpark reads the variable, Loxodon's worker pool reads the config.
+        os.environ["PYSPARK_PYTHON"] = sys.executable
         builder = builder.config("spark.pyspark.python", sys.executable)
     for key, value in conf.items():
         builder = builder.config(key, str(value).lower() if isinstance(value, bool) else value)

@@ -1,8 +1,11 @@
 package loxodon
 
-import org.apache.spark.sql.SparkSession
+import org.apache.spark.sql.{DataFrame, SparkSession}
 
+import loxodon.infer.{Evaluator, InferenceParams, Predictor}
+import loxodon.io.HadoopFiles
 import loxodon.ps.ParameterServer
+import loxodon.train.{TrainParams, Trainer, TrainingJob}
 
 /** The single Py4J doorway into the JVM half: Python (`loxodon._jvm`) calls only the methods of
   * this object, with plain Java types, and gets back JVM objects it drives by their public methods.
@@ -37,4 +40,74 @@ object PythonAPI {
       maxFrameBytes,
       easgdAlpha
     )
+
+  /** Starts a fit (see [[loxodon.train.Trainer.start]]) and returns its handle, which Python drives
+    * with `nextEvent`, `release`, `cancel` and `close`.
+    *
+    * @param valDf
+    *   the validation rows, or null (then `validation_split` of the params applies)
+    * @param customObjects
+    *   a cloudpickle of the Keras custom objects, or null
+    * @param paramsJson
+    *   the params of [[loxodon.train.TrainParams.fromJson]]
+    */
+  def startTraining(
+      spark: SparkSession,
+      df: DataFrame,
+      valDf: DataFrame,
+      archive: Array[Byte],
+      customObjects: Array[Byte],
+      paramsJson: String
+  ): TrainingJob =
+    Trainer.start(
+      spark,
+      df,
+      Option(valDf),
+      archive,
+      Option(customObjects),
+      TrainParams.fromJson(paramsJson)
+    )
+
+  /** `df` plus a `prediction_col` column of float arrays (params: `features_col`, `prediction_col`,
+    * `batch_size`).
+    */
+  def predict(
+      spark: SparkSession,
+      df: DataFrame,
+      archive: Array[Byte],
+      customObjects: Array[Byte],
+      paramsJson: String
+  ): DataFrame =
+    Predictor.predict(
+      spark,
+      df,
+      archive,
+      Option(customObjects),
+      InferenceParams.fromJson(paramsJson)
+    )
+
+  /** Loss and metrics over `df` as JSON, `{"rows": n, "loss": .., ...}` (params: `features_col`,
+    * `label_col`, `batch_size`).
+    */
+  def evaluate(
+      spark: SparkSession,
+      df: DataFrame,
+      archive: Array[Byte],
+      customObjects: Array[Byte],
+      paramsJson: String
+  ): String =
+    Evaluator.evaluate(
+      spark,
+      df,
+      archive,
+      Option(customObjects),
+      InferenceParams.fromJson(paramsJson)
+    )
+
+  /** Writes `bytes` to `uri` through Hadoop's FileSystem. */
+  def writeFile(spark: SparkSession, uri: String, bytes: Array[Byte], overwrite: Boolean): Unit =
+    HadoopFiles.write(spark, uri, bytes, overwrite)
+
+  /** The bytes of the file at `uri`, through Hadoop's FileSystem. */
+  def readFile(spark: SparkSession, uri: String): Array[Byte] = HadoopFiles.read(spark, uri)
 }

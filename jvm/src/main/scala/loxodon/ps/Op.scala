@@ -31,6 +31,9 @@ object Op {
   final val Shutdown = 19
   final val Stop = 20
 
+  /** client -> server: a worker's epoch report; the OK comes when the driver releases the epoch. */
+  final val EpochEnd = 21
+
   private val names: Map[Int, String] = Map(
     Challenge -> "CHALLENGE",
     Auth -> "AUTH",
@@ -46,7 +49,8 @@ object Op {
     GetBlob -> "GET_BLOB",
     Stats -> "STATS",
     Shutdown -> "SHUTDOWN",
-    Stop -> "STOP"
+    Stop -> "STOP",
+    EpochEnd -> "EPOCH_END"
   )
 
   /** The protocol name of `op`, e.g. "PUSH_HOGWILD", or "op 99" for an unknown code. */

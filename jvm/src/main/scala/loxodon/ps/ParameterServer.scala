@@ -90,7 +90,8 @@ final class ParameterServer(val conf: ParameterServerConf) extends Closeable {
       listeningPort = channel.localAddress().asInstanceOf[InetSocketAddress].getPort
       log.info(
         s"parameter server listening on ${conf.host}:$listeningPort (${conf.numWorkers} workers, " +
-          s"${conf.numParams} params)"
+          (if (conf.numParams > 0) s"${conf.numParams} params)"
+           else "params from the first REGISTER)")
       )
       this
     } catch {
@@ -135,8 +136,26 @@ final class ParameterServer(val conf: ParameterServerConf) extends Closeable {
   /** A copy of the center. */
   def center(): Array[Float] = context.center.toArray
 
-  /** Center updates applied so far. */
-  def updateCount: Long = context.center.updateCount
+  /** Center updates applied so far (0 before the size is known). */
+  def updateCount: Long = if (context.hasLayout) context.center.updateCount else 0L
+
+  /** The length of the center: conf.numParams, or the size adopted from the first REGISTER (0 until
+    * then).
+    */
+  def numParams: Int = context.numParams
+
+  /** The weight layout JSON (conf.layoutJson, or the adopted one). */
+  def layoutJson: String = context.layoutJson
+
+  /** Sets the listener told when all workers have reported an epoch (op EPOCH_END). */
+  def setEpochListener(listener: EpochListener): Unit = context.epochs.setListener(listener)
+
+  /** Replies to the workers waiting at the end of `epoch`; with `stop` the replies (and every later
+    * one) carry the stop flag, and the workers end the fit. Returns whether workers were waiting
+    * (false, with a warning logged, when no complete epoch `epoch` is open).
+    */
+  def releaseEpoch(epoch: Int, stop: Boolean): Boolean =
+    context.epochs.release(epoch, () => if (stop) context.requestStop())
 
   /** Stores a named blob, as PUT_BLOB does. */
   def putBlob(name: String, bytes: Array[Byte]): Unit = context.blobs.put(name, bytes.clone())
@@ -206,13 +225,16 @@ object ParameterServer {
   private final val MaxReadBytes = 4 << 20
 
   /** Recycled vector buffers kept at most: two per worker and two more (requests and replies in
-    * flight), never over 1 GiB.
+    * flight), never over 1 GiB. A server that adopts its size from the workers does not know it
+    * yet, so it allows the largest frame (the cache holds only buffers actually used).
     */
-  private def maxCachedBytes(conf: ParameterServerConf): Long =
+  private def maxCachedBytes(conf: ParameterServerConf): Long = {
+    val vector = if (conf.numParams > 0) conf.vectorFrameBytes else conf.maxFrameBytes.toLong
     math.min(
-      2L * (conf.numWorkers + 2) * (conf.vectorFrameBytes + VectorBufferAllocator.DefaultGranularity),
+      2L * (conf.numWorkers + 2) * (vector + VectorBufferAllocator.DefaultGranularity),
       1L << 30
     )
+  }
 
   /** A started server for `conf`. */
   def start(conf: ParameterServerConf): ParameterServer = new ParameterServer(conf).start()
@@ -229,15 +251,39 @@ object ParameterServer {
       maxFrameBytes: Int,
       easgdAlpha: Double
   ): ParameterServer =
+    forSpark(
+      sparkConf,
+      numWorkers,
+      numParams,
+      layoutJson,
+      syncTimeoutMs,
+      maxFrameBytes,
+      easgdAlpha,
+      ParameterServerConf.DefaultReleaseTimeoutMs
+    )
+
+  /** As above, with the deadline of the driver's release at an epoch gate. */
+  def forSpark(
+      sparkConf: SparkConf,
+      numWorkers: Int,
+      numParams: Long,
+      layoutJson: String,
+      syncTimeoutMs: Long,
+      maxFrameBytes: Int,
+      easgdAlpha: Double,
+      releaseTimeoutMs: Long
+  ): ParameterServer =
     start(
-      SparkBinding.serverConf(
-        sparkConf,
-        numWorkers,
-        numParams,
-        layoutJson,
-        syncTimeoutMs,
-        maxFrameBytes,
-        easgdAlpha
-      )
+      SparkBinding
+        .serverConf(
+          sparkConf,
+          numWorkers,
+          numParams,
+          layoutJson,
+          syncTimeoutMs,
+          maxFrameBytes,
+          easgdAlpha
+        )
+        .copy(releaseTimeoutMs = releaseTimeoutMs)
     )
 }

@@ -5,7 +5,8 @@ package loxodon.ps
   * @param numWorkers
   *   N, the workers of the job; a sync round completes when workers 0 until N have all arrived
   * @param numParams
-  *   length of the center vector (float32 values)
+  *   length of the center vector (float32 values); 0: adopted from the first REGISTER that carries
+  *   a size and a layout
   * @param layoutJson
   *   the weight layout (names, shapes, dtypes), returned verbatim by REGISTER
   * @param maxFrameBytes
@@ -13,6 +14,8 @@ package loxodon.ps
   *   vector frame
   * @param syncTimeoutMs
   *   how long a sync round waits after its first arrival before failing every waiter
+  * @param releaseTimeoutMs
+  *   how long a complete epoch gate (EPOCH_END) waits for the driver's release before failing
   * @param easgdAlpha
   *   the elastic rate alpha of EASGD (lr * rho)
   * @param host
@@ -35,6 +38,7 @@ final case class ParameterServerConf(
     maxFrameBytes: Int = ParameterServerConf.DefaultMaxFrameBytes,
     syncTimeoutMs: Long = 60000L,
     easgdAlpha: Double = 0.1,
+    releaseTimeoutMs: Long = ParameterServerConf.DefaultReleaseTimeoutMs,
     host: String = "127.0.0.1",
     port: Int = 0,
     advertisedHost: Option[String] = None,
@@ -55,6 +59,7 @@ final case class ParameterServerConf(
       s"($vectorFrameBytes bytes with the header)"
   )
   require(syncTimeoutMs > 0, s"syncTimeoutMs must be positive, got $syncTimeoutMs")
+  require(releaseTimeoutMs > 0, s"releaseTimeoutMs must be positive, got $releaseTimeoutMs")
   require(!easgdAlpha.isNaN && !easgdAlpha.isInfinite, s"easgdAlpha must be finite: $easgdAlpha")
   require(host != null && host.nonEmpty, "host must not be empty")
   require(port >= 0 && port <= 65535, s"port must be in 0..65535, got $port")
@@ -70,6 +75,9 @@ object ParameterServerConf {
 
   /** 1 GiB: the default frame limit, room for 268M float32 parameters. */
   final val DefaultMaxFrameBytes: Int = 1 << 30
+
+  /** 10 minutes: the driver's callbacks between two epochs may take that long. */
+  final val DefaultReleaseTimeoutMs: Long = 600000L
 
   private def cores: Int = Runtime.getRuntime.availableProcessors()
 

@@ -29,14 +29,72 @@ final class ParameterServerContext(
 ) {
   private val stopFlag = new AtomicBoolean(false)
 
-  val center: CenterVector = new CenterVector(conf.numParams)
+  /** The center and its layout; null until known (conf.numParams 0 and no REGISTER yet). */
+  @volatile private var model: (CenterVector, String) =
+    if (conf.numParams > 0) (new CenterVector(conf.numParams), conf.layoutJson) else null
+
+  /** The center; an IllegalArgumentException (an ERROR reply) while no worker has registered the
+    * model's size.
+    */
+  def center: CenterVector = {
+    val m = model
+    if (m == null) {
+      throw new IllegalArgumentException(
+        "no layout yet: this server takes its size from the first worker's REGISTER"
+      )
+    }
+    m._1
+  }
+
+  /** Whether the size and layout are known. */
+  def hasLayout: Boolean = model != null
+
+  /** The vector length, 0 while unknown. */
+  def numParams: Int = { val m = model; if (m == null) 0 else m._1.length }
+
+  /** The layout JSON, "{}" while unknown. */
+  def layoutJson: String = { val m = model; if (m == null) "{}" else m._2 }
+
+  /** A REGISTER that carries `size` and `layout`: the first one of a server started without a size
+    * sets both; any later size must match. An IllegalArgumentException otherwise.
+    */
+  def adopt(size: Long, layout: String): Unit = synchronized {
+    val m = model
+    if (m == null) {
+      require(
+        size >= 0 && size <= Int.MaxValue,
+        s"REGISTER: numParams $size is out of range 0..${Int.MaxValue}"
+      )
+      val frame = Frame.HeaderBytes.toLong + 4L * size
+      require(
+        frame <= conf.maxFrameBytes,
+        s"REGISTER: a vector of $size float32 values ($frame bytes with the header) exceeds " +
+          s"the server's maxFrameBytes ${conf.maxFrameBytes}"
+      )
+      model = (new CenterVector(size.toInt), layout)
+    } else if (size != m._1.length) {
+      throw new IllegalArgumentException(
+        s"REGISTER: this worker's model has $size parameters but the server holds " +
+          s"${m._1.length}; every worker must train the same model"
+      )
+    }
+  }
+
   val blobs: BlobStore = new BlobStore
   val stats: ServerStats = new ServerStats
   val rounds: SyncRounds = new SyncRounds(
     conf.numWorkers,
     conf.syncTimeoutMs,
-    center,
+    () => center,
     conf.easgdAlpha.toFloat,
+    stats,
+    () => replyFlags()
+  )
+
+  val epochs: EpochGate = new EpochGate(
+    conf.numWorkers,
+    conf.syncTimeoutMs,
+    conf.releaseTimeoutMs,
     stats,
     () => replyFlags()
   )
@@ -58,11 +116,12 @@ final class ParameterServerContext(
   /** All counters as JSON (the STATS reply). */
   def statsJson: String = stats.toJson(
     Seq(
-      "updates" -> center.updateCount,
+      "updates" -> (if (hasLayout) center.updateCount else 0L),
       "numWorkers" -> conf.numWorkers,
-      "numParams" -> conf.numParams,
+      "numParams" -> numParams,
       "stopRequested" -> stopRequested,
       "openRounds" -> rounds.openRounds,
+      "openEpochs" -> epochs.openGates,
       "blobs" -> blobs.size
     )
   )
@@ -85,6 +144,9 @@ final class ParameterServerContext(
     ()
   }
 
-  /** Fails the open sync rounds; called once when the server stops. */
-  def close(): Unit = rounds.close()
+  /** Fails the open sync rounds and epoch gates; called once when the server stops. */
+  def close(): Unit = {
+    rounds.close()
+    epochs.close()
+  }
 }

@@ -31,7 +31,6 @@ final class ParameterServerHandler(context: ParameterServerContext)
   import ParameterServerHandler.log
 
   private val conf = context.conf
-  private val numParams = conf.numParams
 
   override protected def channelRead0(ctx: ChannelHandlerContext, frame: Frame): Unit = {
     context.stats.request(frame)
@@ -49,9 +48,20 @@ final class ParameterServerHandler(context: ParameterServerContext)
   /** The reply to `frame`, or null when the reply comes later (sync rounds, SHUTDOWN). */
   private def dispatch(ctx: ChannelHandlerContext, frame: Frame): Frame = frame.op match {
     case Op.Register =>
-      val layout = conf.layoutJson.getBytes(UTF_8)
+      val p = frame.payload
+      if (p.readableBytes() >= 8) {
+        val size = p.getLong(p.readerIndex())
+        val layout = p.toString(p.readerIndex() + 8, p.readableBytes() - 8, UTF_8)
+        context.adopt(size, if (layout.isEmpty) "{}" else layout)
+      } else if (p.readableBytes() > 0) {
+        throw new IllegalArgumentException(
+          s"REGISTER: payload of ${p.readableBytes()} bytes; expected none, or int64 numParams " +
+            "and the layout JSON"
+        )
+      }
+      val layout = context.layoutJson.getBytes(UTF_8)
       val buf = ctx.alloc().buffer(12 + layout.length)
-      buf.writeLong(numParams.toLong).writeInt(conf.numWorkers).writeBytes(layout)
+      buf.writeLong(context.numParams.toLong).writeInt(conf.numWorkers).writeBytes(layout)
       ok(frame, buf)
     case Op.Pull => ok(frame, context.center.snapshot(ctx.alloc()))
     case Op.Push => withVector(frame)(p => ok(frame, long(ctx, context.center.addLocked(p))))
@@ -74,7 +84,8 @@ final class ParameterServerHandler(context: ParameterServerContext)
         case Some(bytes) => ok(frame, Unpooled.wrappedBuffer(bytes))
         case None        => error(frame, s"no blob named '${frame.key}'")
       }
-    case Op.Stats => ok(frame, Unpooled.wrappedBuffer(context.statsJson.getBytes(UTF_8)))
+    case Op.Stats    => ok(frame, Unpooled.wrappedBuffer(context.statsJson.getBytes(UTF_8)))
+    case Op.EpochEnd => epochEnd(ctx, frame)
     case Op.Stop =>
       context.requestStop()
       ok(frame, Unpooled.EMPTY_BUFFER)
@@ -112,10 +123,33 @@ final class ParameterServerHandler(context: ParameterServerContext)
         null
       }
 
-  private def withVector(frame: Frame)(body: ByteBuf => Frame): Frame =
+  private def epochEnd(ctx: ChannelHandlerContext, frame: Frame): Frame =
+    if (frame.worker < 0 || frame.worker >= conf.numWorkers) {
+      error(
+        frame,
+        s"worker id ${frame.worker} cannot report epoch ${frame.round}: workers are 0 to " +
+          s"${conf.numWorkers - 1}"
+      )
+    } else if (frame.round < 0 || frame.round > Int.MaxValue) {
+      error(frame, s"EPOCH_END: epoch ${frame.round} is out of range")
+    } else {
+      context.epochs.arrive(
+        frame.round.toInt,
+        frame.round,
+        frame.worker,
+        ctx.channel(),
+        frame.payloadText,
+        ctx.executor()
+      )
+      null
+    }
+
+  private def withVector(frame: Frame)(body: ByteBuf => Frame): Frame = {
+    val numParams = context.center.length // an ERROR while no layout is known
     if (FloatVectors.floatCount(frame.payload) != numParams) {
       error(frame, s"${Op.name(frame.op)}: ${CenterVector.lengthMessage(frame.payload, numParams)}")
     } else body(frame.payload)
+  }
 
   private def long(ctx: ChannelHandlerContext, value: Long): ByteBuf =
     ctx.alloc().buffer(8).writeLong(value)

@@ -27,7 +27,7 @@ import org.slf4j.{Logger, LoggerFactory}
 final class SyncRounds(
     numWorkers: Int,
     timeoutMs: Long,
-    center: CenterVector,
+    center: () => CenterVector,
     easgdAlpha: Float,
     stats: ServerStats,
     replyFlags: () => Int
@@ -111,13 +111,13 @@ final class SyncRounds(
       val replies: Seq[ByteBuf] = r.key.op match {
         case Op.Sync =>
           val alloc = arrivals.head.channel.alloc()
-          val mean = FloatVectors.mean(alloc, arrivals.map(_.vector), center.length)
+          val mean = FloatVectors.mean(alloc, arrivals.map(_.vector), center().length)
           // One buffer for all: each reply holds its own reference to the shared memory.
           val shared = arrivals.map(_ => mean.retainedDuplicate())
           mean.release()
           shared
         case _ =>
-          center.easgdSync(arrivals.head.channel.alloc(), arrivals.map(_.vector), easgdAlpha)
+          center().easgdSync(arrivals.head.channel.alloc(), arrivals.map(_.vector), easgdAlpha)
       }
       stats.roundCompleted()
       arrivals.zip(replies).foreach { case (a, reply) =>

@@ -1,0 +1,197 @@
+package loxodon.data
+
+import org.apache.spark.ml.functions.vector_to_array
+import org.apache.spark.ml.linalg.SQLDataTypes
+import org.apache.spark.sql.{Column, DataFrame, Row}
+import org.apache.spark.sql.functions._
+import org.apache.spark.sql.types._
+
+import loxodon.model.KerasArchive
+
+/** Turns a user's DataFrame into the two columns every task reads: `features: array<float>` and
+  * `label: array<float>` (plus the row index column when present), and checks them against the
+  * model before anything is launched.
+  *
+  * Features come from one ML Vector column, one numeric array column, or a list of numeric columns;
+  * labels from a numeric column (a class index or a value), a numeric array column or a Vector
+  * column (one-hot rows). Every refusal is an IllegalArgumentException that names the param
+  * (`features_col`, `label_col`) and says what to change.
+  */
+object TrainingData {
+
+  /** The prepared features column. */
+  final val Features: String = "features"
+
+  /** The prepared label column. */
+  final val Label: String = "label"
+
+  /** A column of row numbers (NumPy inputs carry it): rows are indexed by it when present. */
+  final val RowIndex: String = "__loxodon_row"
+
+  /** Width of features and labels, as measured on the data. */
+  final case class Shape(rows: Long, featureWidth: Int, labelWidth: Option[Int])
+
+  /** `df` reduced to [`__loxodon_row`], `features`, [`label`] as float arrays. */
+  def prepare(df: DataFrame, featuresCols: Seq[String], labelCol: Option[String]): DataFrame = {
+    require(featuresCols.nonEmpty, "features_col is empty: name a column or a list of columns")
+    val features = featuresColumn(df, featuresCols).as(Features)
+    val label = labelCol.map(c => labelColumn(df, c).as(Label))
+    val index =
+      if (df.columns.contains(RowIndex)) Seq(col(RowIndex).cast(LongType).as(RowIndex))
+      else Seq.empty
+    df.select((index ++ Seq(features) ++ label.toSeq): _*)
+  }
+
+  private def field(df: DataFrame, name: String, param: String): StructField =
+    df.schema.find(_.name == name).getOrElse {
+      val available = df.columns.filterNot(_ == RowIndex).mkString(", ")
+      throw new IllegalArgumentException(
+        s"$param: no column '$name' in the DataFrame (available: $available); set $param to " +
+          "one of them"
+      )
+    }
+
+  private def isNumeric(t: DataType): Boolean = t.isInstanceOf[NumericType]
+
+  /** The expression of the prepared features column over `df`'s own columns. */
+  private[loxodon] def featuresColumn(df: DataFrame, cols: Seq[String]): Column = {
+    val fields = cols.map(field(df, _, "features_col"))
+    if (fields.size == 1 && !isNumeric(fields.head.dataType)) {
+      val f = fields.head
+      f.dataType match {
+        case SQLDataTypes.VectorType         => vector_to_array(col(f.name), "float32")
+        case ArrayType(e, _) if isNumeric(e) => col(f.name).cast(ArrayType(FloatType))
+        case other =>
+          throw new IllegalArgumentException(
+            s"features_col: column '${f.name}' has type ${other.simpleString}; it must be an ML " +
+              "Vector, an array of numbers, or numeric (pass a list of numeric columns)"
+          )
+      }
+    } else {
+      fields.foreach { f =>
+        if (!isNumeric(f.dataType)) {
+          throw new IllegalArgumentException(
+            s"features_col: column '${f.name}' has type ${f.dataType.simpleString}; a list of " +
+              "feature columns must all be numeric (assemble others with VectorAssembler)"
+          )
+        }
+      }
+      array(fields.map(f => col(f.name).cast(FloatType)): _*)
+    }
+  }
+
+  private def labelColumn(df: DataFrame, name: String): Column = {
+    val f = field(df, name, "label_col")
+    f.dataType match {
+      case t if isNumeric(t)               => array(col(name).cast(FloatType))
+      case ArrayType(e, _) if isNumeric(e) => col(name).cast(ArrayType(FloatType))
+      case SQLDataTypes.VectorType         => vector_to_array(col(name), "float32")
+      case other =>
+        throw new IllegalArgumentException(
+          s"label_col: column '$name' has type ${other.simpleString}; it must be numeric (a " +
+            "class index or a value), an array of numbers or an ML Vector (index string labels " +
+            "with StringIndexer first)"
+        )
+    }
+  }
+
+  /** Measures `prepared` in one pass and checks it: widths constant, no null rows, no NaN or null
+    * labels, and, when `model` is known, widths that fit the model. `what` names the data set in
+    * messages ("training data", "validation data").
+    */
+  def validate(prepared: DataFrame, model: Option[KerasArchive], what: String): Shape = {
+    val labelled = prepared.columns.contains(Label)
+    val f = col(Features)
+    val badValue = (x: Column) => x.isNull || isnan(x)
+    val aggs = Seq(
+      count(lit(1)),
+      min(size(f)),
+      max(size(f)),
+      sum(when(f.isNull, 1).otherwise(0))
+    ) ++ (if (labelled) {
+            val l = col(Label)
+            Seq(
+              min(size(l)),
+              max(size(l)),
+              sum(when(l.isNull || exists(l, badValue), 1).otherwise(0)),
+              max(element_at(l, 1)),
+              min(element_at(l, 1))
+            )
+          } else Seq.empty)
+    val row: Row = prepared.agg(aggs.head, aggs.tail: _*).head()
+    val rows = row.getLong(0)
+    if (rows == 0) {
+      return Shape(0, model.flatMap(_.inputWidth).getOrElse(0), None)
+    }
+    val (minW, maxW, nullFeatures) = (row.getInt(1), row.getInt(2), row.getLong(3))
+    if (nullFeatures > 0) {
+      throw new IllegalArgumentException(
+        s"features_col: $nullFeatures rows of the $what have null features; drop them " +
+          "(df.dropna(subset=[...])) or fill them first"
+      )
+    }
+    if (minW != maxW) {
+      throw new IllegalArgumentException(
+        s"features_col: rows of the $what have between $minW and $maxW feature values; every " +
+          "row must have the same number"
+      )
+    }
+    model.flatMap(m => m.inputWidth.map(w => (m, w))).foreach { case (m, width) =>
+      if (width != minW) {
+        throw new IllegalArgumentException(
+          s"features_col: rows of the $what have $minW feature values but the model's input " +
+            s"shape ${m.inputShape.get.mkString("(", ", ", ")")} needs $width; choose the " +
+            "matching column(s) or change the model's input"
+        )
+      }
+    }
+    val labelWidth =
+      if (!labelled) None
+      else {
+        val (minL, maxL, bad) = (row.getInt(4), row.getInt(5), row.getLong(6))
+        if (bad > 0) {
+          throw new IllegalArgumentException(
+            s"label_col: $bad rows of the $what have a NaN or null label; drop them " +
+              "(df.dropna(subset=[label_col])) or fill them (df.fillna(...)) before training"
+          )
+        }
+        if (minL != maxL) {
+          throw new IllegalArgumentException(
+            s"label_col: labels of the $what have between $minL and $maxL values; every row " +
+              "must have the same number"
+          )
+        }
+        model.foreach(m => checkLabels(m, minL, row.getFloat(7), row.getFloat(8), what))
+        Some(minL)
+      }
+    Shape(rows, minW, labelWidth)
+  }
+
+  private def checkLabels(
+      m: KerasArchive,
+      width: Int,
+      maxFirst: Float,
+      minFirst: Float,
+      what: String
+  ): Unit = m.outputUnits.foreach { units =>
+    if (m.sparseLoss && width == 1) {
+      if (maxFirst >= units || minFirst < 0) {
+        throw new IllegalArgumentException(
+          s"label_col: class indices of the $what range from ${minFirst.toLong} to " +
+            s"${maxFirst.toLong} but the model's output layer has $units units (classes " +
+            s"0 to ${units - 1}); fix the labels or the output layer"
+        )
+      }
+    } else if (!m.sparseLoss && units > 1 && width != units) {
+      val hint =
+        if (width == 1) {
+          "; for class-index labels compile with loss=\"sparse_categorical_crossentropy\", or " +
+            "one-hot encode them"
+        } else ""
+      throw new IllegalArgumentException(
+        s"label_col: labels of the $what have $width values per row but the model's output " +
+          s"layer has $units units (loss ${m.loss.getOrElse("?")})$hint"
+      )
+    }
+  }
+}

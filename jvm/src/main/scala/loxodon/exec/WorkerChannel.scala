@@ -1,0 +1,103 @@
+package loxodon.exec
+
+import java.io.{
+  BufferedInputStream,
+  BufferedOutputStream,
+  DataInputStream,
+  DataOutputStream,
+  InputStream,
+  OutputStream
+}
+import java.net.{Socket, SocketTimeoutException}
+import java.nio.charset.StandardCharsets.UTF_8
+
+import com.fasterxml.jackson.databind.JsonNode
+
+import loxodon.io.Json
+
+/** The JVM end of one lease of a Python worker: messages `[int32 BE length][u8 type][payload]` and,
+  * between them, raw Arrow IPC streams on the same socket ([[out]], [[in]]).
+  *
+  * Waiting for the next message polls in short slices, so that a killed Spark task (whose thread is
+  * interrupted, but a socket read is not interruptible) and the caller's overall deadline are
+  * noticed; once a message has begun, the rest must arrive within [[WorkerChannel.BodyTimeoutMs]].
+  */
+final class WorkerChannel(val socket: Socket) {
+  import WorkerChannel._
+
+  /** Buffered output; Arrow streams are written here too. Flushed by [[send]]. */
+  val out: OutputStream = new BufferedOutputStream(socket.getOutputStream, 1 << 16)
+
+  /** Buffered input; Arrow streams are read from here too. */
+  val in: InputStream = new BufferedInputStream(socket.getInputStream, 1 << 16)
+
+  private val dataOut = new DataOutputStream(out)
+  private val dataIn = new DataInputStream(in)
+
+  socket.setTcpNoDelay(true)
+
+  /** Writes one message and flushes it. */
+  def send(kind: Int, payload: Array[Byte]): Unit = {
+    dataOut.writeInt(payload.length + 1)
+    dataOut.writeByte(kind)
+    dataOut.write(payload)
+    dataOut.flush()
+  }
+
+  /** Writes a JSON message. */
+  def sendJson(kind: Int, node: JsonNode): Unit = send(kind, Json.write(node).getBytes(UTF_8))
+
+  /** Reads the next message. `deadlineMs` (an absolute `System.currentTimeMillis`, or
+    * Long.MaxValue) bounds the wait for its first byte; `check` runs between polls and may throw
+    * (e.g. when the task was killed).
+    */
+  def receive(deadlineMs: Long, check: () => Unit = () => ()): Message = {
+    var first = -1
+    var waiting = true
+    while (waiting) {
+      val left = deadlineMs - System.currentTimeMillis()
+      if (left <= 0) throw new SocketTimeoutException("no message from the Python worker in time")
+      socket.setSoTimeout(math.min(PollMs, left).toInt.max(1))
+      try {
+        first = in.read()
+        waiting = false
+      } catch { case _: SocketTimeoutException => check() }
+    }
+    if (first < 0) throw new java.io.EOFException("the Python worker closed the connection")
+    socket.setSoTimeout(BodyTimeoutMs)
+    val b1 = dataIn.readUnsignedByte()
+    val b2 = dataIn.readUnsignedByte()
+    val b3 = dataIn.readUnsignedByte()
+    val length = (first << 24) | (b1 << 16) | (b2 << 8) | b3
+    if (length < 1) throw new IllegalStateException(s"bad message length $length from the worker")
+    val kind = dataIn.readUnsignedByte()
+    val payload = new Array[Byte](length - 1)
+    dataIn.readFully(payload)
+    Message(kind, payload)
+  }
+
+  /** Closes the socket (both streams). */
+  def close(): Unit =
+    try socket.close()
+    catch { case _: java.io.IOException => () }
+}
+
+object WorkerChannel {
+  final val Task: Int = 1
+  final val Attachment: Int = 2
+  final val Event: Int = 10
+  final val Result: Int = 11
+  final val Error: Int = 12
+
+  /** Slice of a wait for the next message between checks. */
+  final val PollMs: Int = 2000
+
+  /** Limit of one read once a message (or an Arrow stream) is under way. */
+  final val BodyTimeoutMs: Int = 600000
+
+  /** One message from the worker. */
+  final case class Message(kind: Int, payload: Array[Byte]) {
+    def text: String = new String(payload, UTF_8)
+    def json: JsonNode = Json.parse(text, "a message from the Python worker")
+  }
+}

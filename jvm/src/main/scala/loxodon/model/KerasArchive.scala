@@ -1,0 +1,108 @@
+package loxodon.model
+
+import java.io.ByteArrayInputStream
+import java.nio.charset.StandardCharsets.UTF_8
+import java.util.zip.ZipInputStream
+
+import scala.jdk.CollectionConverters._
+
+import com.fasterxml.jackson.databind.JsonNode
+
+import loxodon.io.Json
+
+/** What the JVM needs to know about a Keras model without Python: read from the `config.json`
+  * inside a `.keras` archive (a zip), so that the Trainer can check the data against the model
+  * before it launches anything.
+  *
+  * @param compiled
+  *   the archive carries a non-empty `compile_config`
+  * @param inputShape
+  *   the model's input shape without the batch dimension, when the config states it
+  * @param outputUnits
+  *   units of the last layer when it is a Dense layer
+  * @param sparseLoss
+  *   the compiled loss takes class indices (its name contains "sparse")
+  * @param loss
+  *   the compiled loss as written in the config (a name, or a JSON object as text)
+  */
+final case class KerasArchive(
+    compiled: Boolean,
+    inputShape: Option[Seq[Int]],
+    outputUnits: Option[Int],
+    sparseLoss: Boolean,
+    loss: Option[String]
+) {
+
+  /** Values per row the model's input needs (the product of [[inputShape]]). */
+  def inputWidth: Option[Int] = inputShape.map(_.product)
+
+  /** Throws the error a user sees when training an uncompiled model. */
+  def requireCompiled(): Unit =
+    if (!compiled) throw new IllegalArgumentException(KerasArchive.NotCompiled)
+}
+
+object KerasArchive {
+
+  /** The message of [[KerasArchive.requireCompiled]]. */
+  final val NotCompiled: String =
+    "the Keras model is not compiled: call model.compile(optimizer=..., loss=...) before training"
+
+  /** Parses the bytes of a `.keras` archive. */
+  def parse(archive: Array[Byte]): KerasArchive = {
+    require(archive != null && archive.nonEmpty, "the Keras model archive is empty")
+    parseConfig(Json.parse(new String(configJson(archive), UTF_8), "config.json of the archive"))
+  }
+
+  /** The bytes of `config.json` in the zip; an IllegalArgumentException if absent. */
+  def configJson(archive: Array[Byte]): Array[Byte] = {
+    val zip = new ZipInputStream(new ByteArrayInputStream(archive))
+    try {
+      var entry = zip.getNextEntry
+      while (entry != null && entry.getName != "config.json") entry = zip.getNextEntry
+      if (entry == null) {
+        throw new IllegalArgumentException(
+          "not a Keras .keras archive (no config.json inside): save the model with " +
+            "model.save(\"model.keras\")"
+        )
+      }
+      zip.readAllBytes()
+    } catch {
+      case e: java.util.zip.ZipException =>
+        throw new IllegalArgumentException(s"not a Keras .keras archive: ${e.getMessage}", e)
+    } finally zip.close()
+  }
+
+  /** Reads the model facts from a parsed `config.json`. */
+  def parseConfig(root: JsonNode): KerasArchive = {
+    val compile = root.path("compile_config")
+    val compiled = compile.isObject && compile.size() > 0
+    val lossNode = compile.path("loss")
+    val loss =
+      if (lossNode.isMissingNode || lossNode.isNull) None
+      else if (lossNode.isTextual) Some(lossNode.asText())
+      else Some(Json.write(lossNode))
+    val sparse = loss.exists(_.toLowerCase.replace("_", "").contains("sparse"))
+    val layers = root.path("config").path("layers")
+    val layerList = if (layers.isArray) layers.elements().asScala.toSeq else Seq.empty
+    val fromInputLayer = layerList
+      .find(_.path("class_name").asText() == "InputLayer")
+      .flatMap(l => shape(l.path("config").path("batch_shape")))
+    val inputShape = fromInputLayer
+      .orElse(shape(root.path("build_config").path("input_shape")))
+      .orElse(shape(root.path("config").path("build_input_shape")))
+    val units = layerList.lastOption
+      .filter(_.path("class_name").asText() == "Dense")
+      .map(_.path("config").path("units"))
+      .filter(_.isInt)
+      .map(_.asInt())
+    KerasArchive(compiled, inputShape, units, sparse, loss)
+  }
+
+  /** A batch shape `[null, d1, d2, ...]` without its batch dimension, if all dims are known. */
+  private def shape(node: JsonNode): Option[Seq[Int]] =
+    if (!node.isArray || node.size() < 2) None
+    else {
+      val dims = node.elements().asScala.toSeq.drop(1)
+      if (dims.forall(_.isInt)) Some(dims.map(_.asInt())) else None
+    }
+}

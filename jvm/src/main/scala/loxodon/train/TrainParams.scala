@@ -1,0 +1,185 @@
+package loxodon.train
+
+import scala.jdk.CollectionConverters._
+
+import com.fasterxml.jackson.databind.JsonNode
+
+import loxodon.io.Json
+
+/** The settings of one fit, as `python/loxodon/spark_model.py` sends them (Keras names for training
+  * arguments, Spark-like names for columns). Every field is checked on construction; an error names
+  * the param.
+  *
+  * @param frequency
+  *   "epoch" or a number of batches (averaging mode)
+  * @param featuresCol
+  *   one column, or several numeric columns
+  */
+final case class TrainParams(
+    mode: String = "asynchronous",
+    numWorkers: Int = 1,
+    epochs: Int = 1,
+    initialEpoch: Int = 0,
+    batchSize: Int = 32,
+    validationSplit: Double = 0.0,
+    seed: Long = 0L,
+    shuffle: Boolean = true,
+    frequency: String = "epoch",
+    communicationWindow: Int = 1,
+    easgdAlpha: Double = 0.1,
+    featuresCol: Seq[String] = Seq("features"),
+    labelCol: String = "label",
+    syncTimeoutMs: Long = 120000L,
+    releaseTimeoutMs: Long = 600000L
+) {
+  import TrainParams._
+
+  require(
+    Modes.contains(mode),
+    s"mode: unknown mode '$mode'; choose one of ${Modes.mkString(", ")}"
+  )
+  require(numWorkers >= 1, s"num_workers must be at least 1, got $numWorkers")
+  require(
+    mode != "single" || numWorkers == 1,
+    s"num_workers: mode 'single' trains on one worker, got num_workers=$numWorkers"
+  )
+  require(epochs >= 1, s"epochs must be at least 1, got $epochs")
+  require(
+    initialEpoch >= 0 && initialEpoch < epochs,
+    s"initial_epoch must be in 0 until epochs ($epochs), got $initialEpoch"
+  )
+  require(batchSize >= 1, s"batch_size must be positive, got $batchSize")
+  require(
+    validationSplit >= 0 && validationSplit < 1,
+    s"validation_split must be in [0, 1), got $validationSplit"
+  )
+  require(
+    frequency == "epoch" || frequency.toIntOption.exists(_ >= 1),
+    s"frequency must be 'epoch' or a positive number of batches, got '$frequency'"
+  )
+  require(
+    communicationWindow >= 1,
+    s"communication_window must be at least 1, got $communicationWindow"
+  )
+  require(
+    !easgdAlpha.isNaN && !easgdAlpha.isInfinite,
+    s"easgd_alpha must be finite, got $easgdAlpha"
+  )
+  require(
+    featuresCol.nonEmpty && featuresCol.forall(c => c != null && c.nonEmpty),
+    "features_col must name a column or a list of columns"
+  )
+  require(labelCol != null && labelCol.nonEmpty, "label_col must name a column")
+  require(syncTimeoutMs > 0, s"sync_timeout_ms must be positive, got $syncTimeoutMs")
+  require(releaseTimeoutMs > 0, s"release_timeout_ms must be positive, got $releaseTimeoutMs")
+
+  /** How long a task waits for the worker's next message: an epoch may be slow, but no fit waits
+    * forever (10 sync timeouts, at least 10 minutes).
+    */
+  def messageTimeoutMs: Long = math.max(600000L, 10L * syncTimeoutMs)
+
+  /** The frequency as the worker's TASK JSON wants it: "epoch" or a number. */
+  def frequencyJson: JsonNode =
+    frequency.toIntOption.map(n => Json.mapper.valueToTree[JsonNode](n)).getOrElse {
+      Json.mapper.valueToTree[JsonNode](frequency)
+    }
+}
+
+object TrainParams {
+
+  /** The training modes, in the order the docs list them. */
+  val Modes: Seq[String] =
+    Seq("single", "synchronous", "averaging", "asynchronous", "hogwild", "easgd", "aeasgd")
+
+  private val Known = Set(
+    "mode",
+    "num_workers",
+    "epochs",
+    "initial_epoch",
+    "batch_size",
+    "validation_split",
+    "seed",
+    "shuffle",
+    "frequency",
+    "communication_window",
+    "easgd_alpha",
+    "features_col",
+    "label_col",
+    "sync_timeout_ms",
+    "release_timeout_ms"
+  )
+
+  /** Parses the JSON object Python sends; unknown keys are refused (they are typos). */
+  def fromJson(text: String): TrainParams = {
+    val node = Json.parse(text, "the training params")
+    require(node.isObject, "the training params must be a JSON object")
+    val unknown = node.fieldNames().asScala.filterNot(Known.contains).toSeq
+    require(
+      unknown.isEmpty,
+      s"unknown training param(s) ${unknown.mkString(", ")}; known: ${Known.toSeq.sorted.mkString(", ")}"
+    )
+    val d = TrainParams()
+    TrainParams(
+      mode = string(node, "mode", d.mode),
+      numWorkers = int(node, "num_workers", d.numWorkers),
+      epochs = int(node, "epochs", d.epochs),
+      initialEpoch = int(node, "initial_epoch", d.initialEpoch),
+      batchSize = int(node, "batch_size", d.batchSize),
+      validationSplit = double(node, "validation_split", d.validationSplit),
+      seed = long(node, "seed", d.seed),
+      shuffle = bool(node, "shuffle", d.shuffle),
+      frequency = node.path("frequency") match {
+        case n if n.isMissingNode || n.isNull => d.frequency
+        case n if n.isIntegralNumber          => n.asLong().toString
+        case n if n.isTextual                 => n.asText()
+        case n => throw new IllegalArgumentException(s"frequency must be 'epoch' or an int, got $n")
+      },
+      communicationWindow = int(node, "communication_window", d.communicationWindow),
+      easgdAlpha = double(node, "easgd_alpha", d.easgdAlpha),
+      featuresCol = columns(node, "features_col", d.featuresCol),
+      labelCol = string(node, "label_col", d.labelCol),
+      syncTimeoutMs = long(node, "sync_timeout_ms", d.syncTimeoutMs),
+      releaseTimeoutMs = long(node, "release_timeout_ms", d.releaseTimeoutMs)
+    )
+  }
+
+  private def field(node: JsonNode, key: String): Option[JsonNode] =
+    Option(node.get(key)).filterNot(_.isNull)
+
+  private def typed[T](node: JsonNode, key: String, default: T, kind: String)(
+      ok: JsonNode => Boolean
+  )(get: JsonNode => T): T =
+    field(node, key) match {
+      case None             => default
+      case Some(v) if ok(v) => get(v)
+      case Some(v)          => throw new IllegalArgumentException(s"$key must be $kind, got $v")
+    }
+
+  private[loxodon] def string(node: JsonNode, key: String, default: String): String =
+    typed(node, key, default, "a string")(_.isTextual)(_.asText())
+
+  private[loxodon] def int(node: JsonNode, key: String, default: Int): Int =
+    typed(node, key, default, "an integer")(v => v.isIntegralNumber && v.canConvertToInt)(_.asInt())
+
+  private[loxodon] def long(node: JsonNode, key: String, default: Long): Long =
+    typed(node, key, default, "an integer")(v => v.isIntegralNumber && v.canConvertToLong)(
+      _.asLong()
+    )
+
+  private[loxodon] def double(node: JsonNode, key: String, default: Double): Double =
+    typed(node, key, default, "a number")(_.isNumber)(_.asDouble())
+
+  private[loxodon] def bool(node: JsonNode, key: String, default: Boolean): Boolean =
+    typed(node, key, default, "true or false")(_.isBoolean)(_.asBoolean())
+
+  /** A column name, or a list of them. */
+  private[loxodon] def columns(node: JsonNode, key: String, default: Seq[String]): Seq[String] =
+    field(node, key) match {
+      case None                   => default
+      case Some(v) if v.isTextual => Seq(v.asText())
+      case Some(v) if v.isArray && v.elements().asScala.forall(_.isTextual) =>
+        v.elements().asScala.map(_.asText()).toSeq
+      case Some(v) =>
+        throw new IllegalArgumentException(s"$key must be a column name or a list of them, got $v")
+    }
+}

@@ -1,0 +1,102 @@
+package loxodon.train
+
+import scala.jdk.CollectionConverters._
+
+import com.fasterxml.jackson.databind.JsonNode
+import com.fasterxml.jackson.databind.node.ObjectNode
+import org.apache.spark.BarrierTaskContext
+
+import loxodon.data.{ArrowBatches, BalancedPartitioning, Example}
+import loxodon.exec.WorkerSession
+import loxodon.io.Json
+
+/** Everything a barrier task of a fit needs besides its rows and the archive (serialisable, sent
+  * with the closure).
+  */
+final case class TrainTaskSpec(
+    params: TrainParams,
+    stepsPerEpoch: Int,
+    featureWidth: Int,
+    labelWidth: Int,
+    psHost: String,
+    psPort: Int,
+    psSecretHex: String,
+    hasCustomObjects: Boolean
+) {
+
+  /** The TASK JSON for `partition` in stage attempt `attempt`. */
+  def taskJson(partition: Int, attempt: Int): ObjectNode = {
+    val p = params
+    val spec = Json
+      .obj()
+      .put("kind", "train")
+      .put("partition", partition)
+      .put("num_workers", p.numWorkers)
+      .put("attempt", attempt)
+      .put("seed", p.seed)
+      .put("shuffle", p.shuffle)
+      .put("batch_size", p.batchSize)
+      .put("mode", p.mode)
+      .put("epochs", p.epochs)
+      .put("initial_epoch", p.initialEpoch)
+      .put("steps_per_epoch", stepsPerEpoch)
+      .put("communication_window", p.communicationWindow)
+      .put("easgd_alpha", p.easgdAlpha)
+      // The PS client waits at most this long for a reply: a round's missing workers plus the
+      // driver's callbacks at an epoch gate, with a margin.
+      .put("client_timeout", (p.syncTimeoutMs + p.releaseTimeoutMs) / 1000.0 + 60.0)
+    spec.set[JsonNode]("frequency", p.frequencyJson)
+    val names = Json.arr().add("model")
+    if (hasCustomObjects) names.add("custom_objects")
+    spec.set[JsonNode]("attachments", names)
+    spec.set[JsonNode](
+      "ps",
+      Json.obj().put("host", psHost).put("port", psPort).put("secret", psSecretHex)
+    )
+    spec
+  }
+}
+
+/** The body of one barrier task of a fit, on an executor: leases a Python worker, hands it the
+  * model, its training rows and its validation rows, relays its events to the log, and returns its
+  * RESULT JSON.
+  */
+object TrainTask {
+
+  /** Runs the task of the current barrier partition over its `rows` (training rows first). */
+  def run(
+      spec: TrainTaskSpec,
+      archive: Array[Byte],
+      customObjects: Array[Byte],
+      rows: Iterator[((Int, Long), Example)]
+  ): Iterator[String] = {
+    val context = BarrierTaskContext.get()
+    val partition = context.partitionId()
+    val attachments = Seq(archive) ++ Option(customObjects).toSeq
+    val task = spec.taskJson(partition, context.stageAttemptNumber())
+    val result = WorkerSession.run(
+      partition,
+      task,
+      attachments,
+      spec.params.messageTimeoutMs
+    ) { out =>
+      val source = rows.buffered
+      def part(tag: Int): Iterator[(Array[Float], Array[Float])] =
+        new Iterator[(Array[Float], Array[Float])] {
+          def hasNext: Boolean = source.hasNext && source.head._1._1 == tag
+          def next(): (Array[Float], Array[Float]) = {
+            val e = source.next()._2
+            (e.features, e.label)
+          }
+        }
+      val label = Some(spec.labelWidth)
+      ArrowBatches.write(out, part(BalancedPartitioning.TrainPart), spec.featureWidth, label)
+      ArrowBatches.write(out, part(BalancedPartitioning.ValidationPart), spec.featureWidth, label)
+    }((m, _) => m.text)
+    Iterator(result)
+  }
+
+  /** The names in a TASK spec's `attachments` (for tests). */
+  def attachmentNames(task: ObjectNode): Seq[String] =
+    task.path("attachments").elements().asScala.map(_.asText()).toSeq
+}

@@ -1,0 +1,165 @@
+package loxodon.train
+
+import java.util.UUID
+
+import scala.collection.mutable.ArrayBuffer
+import scala.util.control.NonFatal
+
+import org.apache.spark.sql.{DataFrame, SparkSession}
+import org.slf4j.{Logger, LoggerFactory}
+
+import loxodon.data.{BalancedPartitioning, TrainingData}
+import loxodon.exec.SlotCheck
+import loxodon.io.{HadoopFiles, Json}
+import loxodon.model.KerasArchive
+import loxodon.ps.{ParameterServer, ParameterServerConf}
+
+/** The result of [[Trainer.fit]]: one map of logs per epoch, and the trained `.keras` archive. */
+final case class FitResult(history: Seq[Map[String, Double]], modelArchive: Array[Byte])
+
+/** Starts fits: checks the model and the data, places the rows in N balanced partitions, checks the
+  * cluster has N slots, starts the job's parameter server, and launches one barrier stage of N
+  * tasks ([[TrainTask]]) in the background. The returned [[TrainingJob]] drives the rest.
+  */
+object Trainer {
+  private val log: Logger = LoggerFactory.getLogger(getClass)
+
+  /** Starts a fit of the `.keras` `archive` on `df` (and `validation`, when given). */
+  def start(
+      spark: SparkSession,
+      df: DataFrame,
+      validation: Option[DataFrame],
+      archive: Array[Byte],
+      customObjects: Option[Array[Byte]],
+      params: TrainParams
+  ): TrainingJob = {
+    require(df != null, "no training data: pass a DataFrame")
+    val model = KerasArchive.parse(archive)
+    model.requireCompiled()
+    val sc = spark.sparkContext
+    val n = params.numWorkers
+    SlotCheck.require(sc, n)
+
+    val train = TrainingData.prepare(df, params.featuresCol, Some(params.labelCol))
+    val shape = TrainingData.validate(train, Some(model), "training data")
+    val valPrepared = validation.map { v =>
+      val p = TrainingData.prepare(v, params.featuresCol, Some(params.labelCol))
+      val s = TrainingData.validate(p, Some(model), "validation data")
+      if (
+        s.rows > 0 && (s.featureWidth != shape.featureWidth || s.labelWidth != shape.labelWidth)
+      ) {
+        throw new IllegalArgumentException(
+          s"validation_data: rows have ${s.featureWidth} features and ${s.labelWidth.getOrElse(0)}" +
+            s" label values, the training data ${shape.featureWidth} and " +
+            s"${shape.labelWidth.getOrElse(0)}; they must match"
+        )
+      }
+      p
+    }
+    val parts =
+      BalancedPartitioning.partition(train, valPrepared, n, params.seed, params.validationSplit)
+    val maxRows = parts.trainRows.max
+    val steps = ((maxRows + params.batchSize - 1) / params.batchSize).toInt
+
+    val ps = ParameterServer.forSpark(
+      sc.getConf,
+      n,
+      0L, // the workers, who hold the model, announce its size and layout
+      "{}",
+      params.syncTimeoutMs,
+      ParameterServerConf.DefaultMaxFrameBytes,
+      params.easgdAlpha,
+      params.releaseTimeoutMs
+    )
+    try {
+      val group = s"loxodon-fit-${UUID.randomUUID()}"
+      val description =
+        s"loxodon fit: ${params.mode}, $n workers, ${params.epochs} epochs"
+      val job = new TrainingJob(sc, ps, params, group, description)
+      ps.setEpochListener(job)
+      val spec = TrainTaskSpec(
+        params,
+        steps,
+        shape.featureWidth,
+        shape.labelWidth.getOrElse(1),
+        ps.host,
+        ps.boundPort,
+        ps.secretHex,
+        customObjects.isDefined
+      )
+      val archiveBc = sc.broadcast(archive)
+      val customBc = sc.broadcast(customObjects.orNull)
+      val rdd = parts.rdd
+      log.info(
+        s"$description: ${parts.trainRows.sum} training rows (${parts.trainRows.mkString("/")}), " +
+          s"${parts.valRows.sum} validation rows, $steps steps per epoch"
+      )
+      job.launch { () =>
+        try {
+          rdd
+            .barrier()
+            .mapPartitions(rows => TrainTask.run(spec, archiveBc.value, customBc.value, rows))
+            .collect()
+        } finally {
+          parts.release()
+          archiveBc.destroy()
+          customBc.destroy()
+        }
+      }
+      job
+    } catch {
+      case NonFatal(e) =>
+        parts.release()
+        ps.close()
+        throw e
+    }
+  }
+
+  /** Fits the `.keras` model at `kerasPath` (any Hadoop FileSystem URI) on `df` with no callbacks,
+    * logging one line per epoch, and writes the trained archive to `outputPath` when given.
+    */
+  def fit(
+      spark: SparkSession,
+      kerasPath: String,
+      df: DataFrame,
+      params: TrainParams,
+      outputPath: Option[String] = None
+  ): FitResult = {
+    val archive = HadoopFiles.read(spark, kerasPath)
+    val job = start(spark, df, None, archive, None, params)
+    try {
+      val history = ArrayBuffer.empty[Map[String, Double]]
+      var done = false
+      while (!done) {
+        val text = job.nextEvent(params.messageTimeoutMs)
+        if (text == null) {
+          throw new IllegalStateException(
+            s"no epoch finished within ${params.messageTimeoutMs / 1000} s; raise " +
+              "sync_timeout_ms if one epoch legitimately takes longer"
+          )
+        }
+        val event = Json.parse(text, "a training event")
+        event.path("type").asText() match {
+          case "epoch" =>
+            val epoch = event.path("epoch").asInt()
+            val logs = Json.numbers(event.path("logs"))
+            history += logs
+            log.info(
+              s"epoch ${epoch + 1}/${params.epochs}: " +
+                logs.toSeq.sortBy(_._1).map { case (k, v) => f"$k=$v%.4f" }.mkString(" ")
+            )
+            job.release(epoch, stop = false)
+          case "done"   => done = true
+          case "failed" => throw new IllegalStateException(event.path("message").asText())
+          case _        => ()
+        }
+      }
+      val trained = job.finalModel()
+      if (trained == null) {
+        throw new IllegalStateException("the fit finished but worker 0 stored no trained model")
+      }
+      outputPath.foreach(p => HadoopFiles.write(spark, p, trained, overwrite = true))
+      FitResult(history.toSeq, trained)
+    } finally job.close()
+  }
+}

@@ -1,0 +1,105 @@
+package loxodon.data
+
+import org.apache.spark.ml.linalg.Vectors
+import org.scalatest.funsuite.AnyFunSuite
+
+import loxodon.LocalSpark
+import loxodon.model.KerasArchive
+
+class TrainingDataSuite extends AnyFunSuite with LocalSpark {
+  private val mlp = KerasArchive(true, Some(Seq(3)), Some(4), sparseLoss = true, Some("sparse"))
+
+  private def message(body: => Any): String = intercept[IllegalArgumentException](body).getMessage
+
+  test("features from a Vector, an array or numeric columns; labels from each kind") {
+    val s = spark
+    import s.implicits._
+    val vec = Seq((Vectors.dense(1, 2, 3), 1.0), (Vectors.dense(4, 5, 6), 2.0)).toDF("v", "y")
+    val p = TrainingData.prepare(vec, Seq("v"), Some("y"))
+    val shape = TrainingData.validate(p, Some(mlp), "training data")
+    assert(shape == TrainingData.Shape(2, 3, Some(1)))
+    assert(p.collect().head.getSeq[Float](0) == Seq(1f, 2f, 3f))
+
+    val arr = Seq((Seq(1.0, 2.0, 3.0), Seq(0, 1, 0, 0))).toDF("a", "onehot")
+    val pa = TrainingData.prepare(arr, Seq("a"), Some("onehot"))
+    val oneHot = mlp.copy(sparseLoss = false)
+    assert(TrainingData.validate(pa, Some(oneHot), "training data").labelWidth.contains(4))
+
+    val cols = Seq((1, 2L, 3.5f, 0)).toDF("a", "b", "c", "y")
+    val pc = TrainingData.prepare(cols, Seq("a", "b", "c"), Some("y"))
+    assert(pc.collect().head.getSeq[Float](0) == Seq(1f, 2f, 3.5f))
+  }
+
+  test("a missing column lists the available ones and names the param") {
+    val s = spark
+    import s.implicits._
+    val df = Seq((1.0, 2.0)).toDF("x", "y")
+    val m = message(TrainingData.prepare(df, Seq("features"), Some("y")))
+    assert(m.contains("features_col") && m.contains("'features'") && m.contains("x, y"))
+    val l = message(TrainingData.prepare(df, Seq("x"), Some("label")))
+    assert(l.contains("label_col") && l.contains("available: x, y"))
+  }
+
+  test("non-numeric columns name their type") {
+    val s = spark
+    import s.implicits._
+    val df = Seq(("a", "b", 1.0)).toDF("s", "t", "y")
+    assert(message(TrainingData.prepare(df, Seq("s"), Some("y"))).contains("type string"))
+    assert(message(TrainingData.prepare(df, Seq("y"), Some("t"))).contains("label_col"))
+  }
+
+  test("NaN or null labels are counted, with the fix") {
+    val s = spark
+    import s.implicits._
+    val df = Seq(
+      (Seq(1.0, 2.0, 3.0), Some(1.0)),
+      (Seq(1.0, 2.0, 3.0), Some(Double.NaN)),
+      (Seq(1.0, 2.0, 3.0), None)
+    ).toDF("f", "y")
+    val m = message(
+      TrainingData.validate(TrainingData.prepare(df, Seq("f"), Some("y")), None, "training data")
+    )
+    assert(m.contains("2 rows") && m.contains("NaN or null label") && m.contains("dropna"))
+  }
+
+  test("widths are checked against the model") {
+    val s = spark
+    import s.implicits._
+    val wide = Seq((Seq(1.0, 2.0), 1.0)).toDF("f", "y")
+    val w = message(
+      TrainingData.validate(
+        TrainingData.prepare(wide, Seq("f"), Some("y")),
+        Some(mlp),
+        "training data"
+      )
+    )
+    assert(w.contains("2 feature values") && w.contains("needs 3"))
+    val big = Seq((Seq(1.0, 2.0, 3.0), 4.0)).toDF("f", "y")
+    val b = message(
+      TrainingData.validate(
+        TrainingData.prepare(big, Seq("f"), Some("y")),
+        Some(mlp),
+        "training data"
+      )
+    )
+    assert(b.contains("class indices") && b.contains("4 units"))
+    val oneHot = mlp.copy(sparseLoss = false, loss = Some("categorical_crossentropy"))
+    val o = message(
+      TrainingData.validate(
+        TrainingData.prepare(big, Seq("f"), Some("y")),
+        Some(oneHot),
+        "training data"
+      )
+    )
+    assert(o.contains("1 values per row") && o.contains("sparse_categorical_crossentropy"))
+    val ragged = Seq((Seq(1.0, 2.0, 3.0), 1.0), (Seq(1.0), 1.0)).toDF("f", "y")
+    val r = message(
+      TrainingData.validate(
+        TrainingData.prepare(ragged, Seq("f"), Some("y")),
+        None,
+        "training data"
+      )
+    )
+    assert(r.contains("between 1 and 3"))
+  }
+}

@@ -1,0 +1,128 @@
+package loxodon.ps
+
+import java.nio.charset.StandardCharsets.UTF_8
+import java.util.concurrent.LinkedBlockingQueue
+import java.util.concurrent.TimeUnit.SECONDS
+
+import scala.concurrent.duration._
+
+import com.fasterxml.jackson.databind.ObjectMapper
+import org.scalatest.concurrent.Eventually
+import org.scalatest.funsuite.AnyFunSuite
+
+class EpochGateSuite extends AnyFunSuite with ServerFixture with Eventually {
+
+  private def conf(numWorkers: Int, syncMs: Long = 30000L, releaseMs: Long = 30000L) =
+    ParameterServerConf(
+      numWorkers = numWorkers,
+      numParams = 2,
+      syncTimeoutMs = syncMs,
+      releaseTimeoutMs = releaseMs
+    )
+
+  /** A listener that queues (epoch, reports). */
+  private final class Recorder extends EpochListener {
+    val seen = new LinkedBlockingQueue[(Int, Seq[String])]()
+    override def onEpoch(epoch: Int, reports: Seq[String]): Unit = seen.put((epoch, reports))
+  }
+
+  private def report(w: Int): Array[Byte] = s"""{"rows": ${10 + w}, "loss": $w}""".getBytes(UTF_8)
+
+  private def openEpochs(server: ParameterServer): Int =
+    new ObjectMapper().readTree(server.statsJson()).get("openEpochs").asInt
+
+  test("all workers' reports reach the listener; replies wait for the release, with stop") {
+    withServer(conf(2)) { server =>
+      val recorder = new Recorder
+      server.setEpochListener(recorder)
+      using(TestClient.connect(server, worker = 0)) { c0 =>
+        using(TestClient.connect(server, worker = 1)) { c1 =>
+          c1.send(Op.EpochEnd, round = 3L, payload = report(1))
+          c0.send(Op.EpochEnd, round = 3L, payload = report(0))
+          val (epoch, reports) = recorder.seen.poll(10, SECONDS)
+          assert(epoch == 3)
+          assert(reports == Seq(new String(report(0), UTF_8), new String(report(1), UTF_8)))
+          // The gate stays open (no reply) until the driver releases it.
+          assert(openEpochs(server) == 1)
+          Thread.sleep(200)
+          assert(server.releaseEpoch(3, stop = false))
+          Seq(c0, c1).foreach { c =>
+            val r = c.read()
+            assert(r.op == Op.Ok && r.round == 3L && !r.stop)
+          }
+          assert(!server.releaseEpoch(3, stop = false)) // already released
+
+          c0.send(Op.EpochEnd, round = 4L, payload = report(0))
+          c1.send(Op.EpochEnd, round = 4L, payload = report(1))
+          assert(recorder.seen.poll(10, SECONDS)._1 == 4)
+          assert(server.releaseEpoch(4, stop = true))
+          Seq(c0, c1).foreach { c =>
+            val r = c.read()
+            assert(r.op == Op.Ok && r.round == 4L && r.stop)
+          }
+          assert(server.stopRequested)
+        }
+      }
+    }
+  }
+
+  test("a missing worker fails the epoch after syncTimeoutMs, naming the epoch and the worker") {
+    withServer(conf(3, syncMs = 300L)) { server =>
+      server.setEpochListener(new Recorder)
+      val replies = parallel(Seq(0, 2).map { w => () =>
+        using(TestClient.connect(server, worker = w)) { c =>
+          c.request(Op.EpochEnd, round = 7L, payload = report(w))
+        }
+      })
+      replies.foreach { r =>
+        assert(r.op == Op.Error && r.round == 7L)
+        assert(r.text.contains("epoch 7") && r.text.contains("worker(s) 1"), r.text)
+      }
+      assert(openEpochs(server) == 0)
+    }
+  }
+
+  test("a driver that never releases fails the epoch after releaseTimeoutMs") {
+    withServer(conf(1, releaseMs = 300L)) { server =>
+      val recorder = new Recorder
+      server.setEpochListener(recorder)
+      using(TestClient.connect(server, worker = 0)) { c =>
+        val t0 = System.nanoTime()
+        val r = c.request(Op.EpochEnd, round = 2L, payload = report(0))
+        val waitedMs = (System.nanoTime() - t0) / 1000000
+        assert(r.op == Op.Error && r.text.contains("epoch 2 was not released"), r.text)
+        assert(waitedMs >= 250, s"waited $waitedMs ms")
+        assert(recorder.seen.size() == 1)
+        assert(c.pull().length == 2) // the connection is still usable
+      }
+    }
+  }
+
+  test("a worker reporting twice is refused; a bad worker id too") {
+    withServer(conf(2)) { server =>
+      using(TestClient.connect(server, worker = 0)) { first =>
+        using(TestClient.connect(server, worker = 0)) { dup =>
+          first.send(Op.EpochEnd, round = 1L, payload = report(0))
+          eventually(timeout(10.seconds))(assert(openEpochs(server) == 1))
+          val refused = dup.request(Op.EpochEnd, round = 1L, payload = report(0))
+          assert(refused.op == Op.Error && refused.text.contains("already reported epoch 1"))
+        }
+      }
+      using(TestClient.connect(server, worker = 5)) { c =>
+        val r = c.request(Op.EpochEnd, round = 1L, payload = report(5))
+        assert(r.op == Op.Error && r.text.contains("worker id 5"))
+      }
+    }
+  }
+
+  test("closing the server fails the waiting workers") {
+    val server = ParameterServer.start(conf(2))
+    using(TestClient.connect(server, worker = 0)) { c =>
+      c.send(Op.EpochEnd, round = 0L, payload = report(0))
+      eventually(timeout(10.seconds))(assert(openEpochs(server) == 1))
+      server.close()
+      val r = c.read()
+      assert(r.op == Op.Error && r.text.contains("stopping"))
+    }
+  }
+}
