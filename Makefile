@@ -29,7 +29,7 @@ $(JAR_DIR)/.built: $(VENV)/.installed $(JVM_SOURCES)
 jar: $(JAR_DIR)/.built
 
 demo: jar
-	$(PYTHON) examples/ps_demo.py
+	$(PYTHON) examples/mnist1d_mlp.py
 
 test: jar test-jvm lint test-python
 

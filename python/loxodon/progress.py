@@ -40,7 +40,7 @@ class EpochProgress:
         updates = extra.get("server_updates")
         line = f"Epoch {epoch + 1}/{epochs} - {format_logs(logs)} - {rate:,.0f} samples/s"
         if updates is not None:
-            line += f" - server updates: {updates}"
+            line += f" - server updates: {int(updates):,}"
         self.bar.write(line)
         self.bar.update(1)
 

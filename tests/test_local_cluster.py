@@ -1,0 +1,55 @@
+"""Synchronous and asynchronous training on ``local-cluster[2,1,2048]``: two
+separate executor JVMs, so the jar, closures, worker pools and the parameter
+server's network traffic are all real. Each run is its own driver process
+(one SparkContext per process)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import keras, loxodon
+    from loxodon.datasets import digits
+
+    mode = sys.argv[1]
+    spark = loxodon.spark_session("local-cluster[2,1,2048]", app_name="loxodon-cluster-" + mode)
+    spark.sparkContext.setLogLevel("ERROR")
+    x, y, xt, yt = digits()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((64,)),
+        keras.layers.Dense(64, activation="relu"),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer=keras.optimizers.Adam(1e-2),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    spark_model = loxodon.SparkModel(model, mode=mode, num_workers=2, communication_window=4)
+    history = spark_model.fit(x, y, epochs=4, batch_size=32, verbose=0)
+    executors = spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size() - 1
+    result = spark_model.evaluate(xt, yt, return_dict=True)
+    print("RESULT " + json.dumps({"accuracy": result["accuracy"], "executors": executors,
+                                  "epochs": len(history.history["loss"])}))
+    spark.stop()
+    """
+)
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("mode", ["synchronous", "asynchronous"])
+def test_training_on_separate_executor_jvms(mode: str) -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", SCRIPT, mode], capture_output=True, text=True, timeout=420
+    )
+    lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, run.stderr[-4000:]
+    result = json.loads(lines[-1][len("RESULT ") :])
+    assert result["executors"] == 2
+    assert result["epochs"] == 4
+    assert result["accuracy"] > 0.9, result
