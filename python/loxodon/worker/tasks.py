@@ -7,6 +7,7 @@ evaluate tasks on one pooled process load the model once.
 from __future__ import annotations
 
 import pickle
+import sys
 from collections import OrderedDict
 from typing import Any
 
@@ -50,7 +51,23 @@ def _input_shape(model: Any) -> tuple[int, ...]:
     return tuple(int(d) for d in shape[1:])
 
 
+def _import_modules(names: list[str]) -> None:
+    """Import the modules that define (and register with Keras) custom objects,
+    for front ends that cannot pickle them (a Scala application)."""
+    import importlib
+
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise ImportError(
+                f"custom-objects module {name!r} is not importable by the executors' Python "
+                f"({sys.executable}): install it there or ship it with --py-files"
+            ) from exc
+
+
 def run_task(channel: Channel, spec: dict[str, Any]) -> None:
+    _import_modules(list(spec.get("imports", [])))
     attachments = {name: channel.read_attachment() for name in spec.get("attachments", [])}
     custom = attachments.get("custom_objects")
     # cloudpickle output, produced by the user's own driver: the same trust as
