@@ -9,7 +9,7 @@ JVM_SOURCES := $(shell find jvm -name '*.scala') build.sbt project/build.propert
 export PYSPARK_PYTHON := $(abspath $(PYTHON))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PYTHON))
 
-.PHONY: venv jar demo test test-jvm test-python lint format bench clean
+.PHONY: venv jar examples-jar demo test test-jvm test-python lint format bench clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -34,19 +34,22 @@ demo: jar
 test: jar test-jvm lint test-python
 
 test-jvm: venv
-	$(SBT) scalafmtCheckAll test
+	$(SBT) scalafmtCheckAll examples/scalafmtCheckAll test
 
 lint: venv
 	$(VENV)/bin/ruff check python tests bench examples
 	$(VENV)/bin/ruff format --check python tests bench examples
 
-test-python: jar
+test-python: jar examples-jar
 	$(VENV)/bin/pytest -q tests
 
 format: venv
 	$(SBT) scalafmtAll scalafmtSbt
 	$(VENV)/bin/ruff format python tests bench examples
 	$(VENV)/bin/ruff check --fix python tests bench examples
+
+examples-jar: venv
+	$(SBT) examples/package
 
 bench: jar
 	$(PYTHON) bench/ps_roundtrip.py

@@ -49,3 +49,15 @@ lazy val root = (project in file("."))
     ),
     Test / parallelExecution := false
   )
+
+// Runnable Scala programs (examples/scala): compiled against the main project and
+// the same Provided Spark jars; never published, and not part of `package` of the
+// root project (which does not aggregate it): build with `build/sbt examples/package`.
+lazy val examples = (project in file("examples/scala"))
+  .dependsOn(root)
+  .settings(
+    name := "loxodon-examples",
+    scalacOptions ++= Seq("-deprecation", "-feature", "-unchecked", "-release", "17"),
+    Compile / unmanagedJars ++= (sparkJarsDir ** "*.jar").get.filterNot(isScalaCore).classpath,
+    publish / skip := true
+  )

@@ -6,6 +6,7 @@ import loxodon.data.{ArrowBatches, BalancedPartitioning, TrainingData}
 import loxodon.exec.WorkerSession
 import loxodon.io.Json
 import loxodon.model.KerasArchive
+import loxodon.train.TrainParams
 
 /** Distributed evaluation: each partition's rows go to a pooled Python worker, which runs
   * `model.evaluate`; the loss and metrics of all partitions are combined weighted by their rows.
@@ -34,6 +35,7 @@ object Evaluator {
     val (featureWidth, labelWidth) = (shape.featureWidth, shape.labelWidth.get)
     val batchSize = params.batchSize
     val timeout = params.messageTimeoutMs
+    val imports = params.imports
     try {
       val results = BalancedPartitioning
         .examples(prepared)
@@ -51,6 +53,7 @@ object Evaluator {
               .put("batch_size", batchSize)
             val names = Json.arr().add("model")
             if (custom != null) names.add("custom_objects")
+            TrainParams.putImports(spec, imports)
             spec.set[com.fasterxml.jackson.databind.JsonNode]("attachments", names)
             val attachments = Seq(archiveBc.value) ++ Option(custom).toSeq
             val result = WorkerSession.run(partition, spec, attachments, timeout) { out =>

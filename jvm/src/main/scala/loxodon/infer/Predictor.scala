@@ -1,16 +1,21 @@
 package loxodon.infer
 
-import org.apache.spark.sql.{DataFrame, Row, SparkSession}
+import org.apache.spark.sql.{DataFrame, LoxodonSqlShim, SparkSession}
+import org.apache.spark.sql.catalyst.InternalRow
+import org.apache.spark.sql.catalyst.expressions.{GenericInternalRow, UnsafeArrayData}
 import org.apache.spark.sql.types.{ArrayType, FloatType, StructField, StructType}
 
 import loxodon.data.{ArrowBatches, TrainingData}
 import loxodon.exec.WorkerSession
 import loxodon.io.Json
 import loxodon.model.KerasArchive
+import loxodon.train.TrainParams
 
 /** Distributed inference: the input DataFrame plus a `prediction_col` column of float arrays, row
   * order kept. Each partition is buffered, sent to a pooled Python worker as one Arrow stream, and
-  * zipped with the prediction stream the worker returns.
+  * zipped with the prediction stream the worker returns. Rows stay in Catalyst's internal format
+  * throughout (features are read, and predictions written, as whole float blocks), so no value is
+  * boxed into a `Row`.
   */
 object Predictor {
 
@@ -43,8 +48,11 @@ object Predictor {
     val expected = model.inputWidth
     val batchSize = params.batchSize
     val timeout = params.messageTimeoutMs
-    val rows = withFeatures.rdd.mapPartitionsWithIndex { (partition, it) =>
-      val buffered = it.toArray
+    val imports = params.imports
+    val keptTypes = df.schema.fields.map(_.dataType)
+    val input = LoxodonSqlShim.internalRows(withFeatures)
+    val rows = input.mapPartitionsWithIndex { (partition, it) =>
+      val buffered = it.map(_.copy()).toArray
       if (buffered.isEmpty) Iterator.empty
       else {
         val matrix = buffered.map(r => featureArray(r, featurePos))
@@ -66,6 +74,7 @@ object Predictor {
           .put("batch_size", batchSize)
         val names = Json.arr().add("model")
         if (custom != null) names.add("custom_objects")
+        TrainParams.putImports(spec, imports)
         spec.set[com.fasterxml.jackson.databind.JsonNode]("attachments", names)
         val attachments = Seq(archiveBc.value) ++ Option(custom).toSeq
         val predictions = WorkerSession.run(partition, spec, attachments, timeout) { out =>
@@ -80,27 +89,27 @@ object Predictor {
         buffered.iterator.zip(predictions.iterator).map { case (r, p) =>
           val values = new Array[Any](featurePos + 1)
           var i = 0
-          while (i < featurePos) { values(i) = r.get(i); i += 1 }
-          values(featurePos) = p.toSeq
-          Row.fromSeq(values.toSeq)
+          while (i < featurePos) { values(i) = r.get(i, keptTypes(i)); i += 1 }
+          values(featurePos) = UnsafeArrayData.fromPrimitiveArray(p)
+          new GenericInternalRow(values): InternalRow
         }
       }
     }
-    spark.createDataFrame(rows, outSchema)
+    LoxodonSqlShim.createDataFrame(spark, rows, outSchema)
   }
 
   /** Row `r`'s features as floats; a clear error for null features. */
-  private def featureArray(r: Row, pos: Int): Array[Float] = {
+  private def featureArray(r: InternalRow, pos: Int): Array[Float] = {
     if (r.isNullAt(pos)) {
       throw new IllegalArgumentException(
         "features_col: a row has null features; drop or fill such rows before predicting"
       )
     }
-    val seq = r.getSeq[Any](pos)
-    val out = new Array[Float](seq.length)
+    val values = r.getArray(pos) // array<float>: TrainingData.featuresColumn casts to it
+    val out = new Array[Float](values.numElements())
     var i = 0
-    seq.foreach { v =>
-      out(i) = if (v == null) Float.NaN else v.asInstanceOf[Float]
+    while (i < out.length) {
+      out(i) = if (values.isNullAt(i)) Float.NaN else values.getFloat(i)
       i += 1
     }
     out

@@ -14,6 +14,9 @@ import loxodon.io.Json
   *   "epoch" or a number of batches (averaging mode)
   * @param featuresCol
   *   one column, or several numeric columns
+  * @param imports
+  *   Python modules the workers import before loading the model (custom objects registered with
+  *   `keras.saving.register_keras_serializable`)
   */
 final case class TrainParams(
     mode: String = "asynchronous",
@@ -30,7 +33,8 @@ final case class TrainParams(
     featuresCol: Seq[String] = Seq("features"),
     labelCol: String = "label",
     syncTimeoutMs: Long = 120000L,
-    releaseTimeoutMs: Long = 600000L
+    releaseTimeoutMs: Long = 600000L,
+    imports: Seq[String] = Seq.empty
 ) {
   import TrainParams._
 
@@ -72,6 +76,10 @@ final case class TrainParams(
   require(labelCol != null && labelCol.nonEmpty, "label_col must name a column")
   require(syncTimeoutMs > 0, s"sync_timeout_ms must be positive, got $syncTimeoutMs")
   require(releaseTimeoutMs > 0, s"release_timeout_ms must be positive, got $releaseTimeoutMs")
+  require(
+    imports != null && imports.forall(m => m != null && m.nonEmpty),
+    "imports must be a list of Python module names"
+  )
 
   /** How long a task waits for the worker's next message: an epoch may be slow, but no fit waits
     * forever (10 sync timeouts, at least 10 minutes).
@@ -106,8 +114,19 @@ object TrainParams {
     "features_col",
     "label_col",
     "sync_timeout_ms",
-    "release_timeout_ms"
+    "release_timeout_ms",
+    "imports"
   )
+
+  /** `spec` with an `imports` list when `imports` is not empty (TASK JSON of every kind). */
+  private[loxodon] def putImports(
+      spec: com.fasterxml.jackson.databind.node.ObjectNode,
+      imports: Seq[String]
+  ): Unit = if (imports.nonEmpty) {
+    val names = Json.arr()
+    imports.foreach(m => names.add(m))
+    spec.set[JsonNode]("imports", names)
+  }
 
   /** Parses the JSON object Python sends; unknown keys are refused (they are typos). */
   def fromJson(text: String): TrainParams = {
@@ -139,7 +158,8 @@ object TrainParams {
       featuresCol = columns(node, "features_col", d.featuresCol),
       labelCol = string(node, "label_col", d.labelCol),
       syncTimeoutMs = long(node, "sync_timeout_ms", d.syncTimeoutMs),
-      releaseTimeoutMs = long(node, "release_timeout_ms", d.releaseTimeoutMs)
+      releaseTimeoutMs = long(node, "release_timeout_ms", d.releaseTimeoutMs),
+      imports = columns(node, "imports", d.imports)
     )
   }
 

@@ -46,6 +46,7 @@ final case class TrainTaskSpec(
       // driver's callbacks at an epoch gate, with a margin.
       .put("client_timeout", (p.syncTimeoutMs + p.releaseTimeoutMs) / 1000.0 + 60.0)
     spec.set[JsonNode]("frequency", p.frequencyJson)
+    TrainParams.putImports(spec, p.imports)
     val names = Json.arr().add("model")
     if (hasCustomObjects) names.add("custom_objects")
     spec.set[JsonNode]("attachments", names)

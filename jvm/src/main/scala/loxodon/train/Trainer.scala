@@ -126,7 +126,17 @@ object Trainer {
       outputPath: Option[String] = None
   ): FitResult = {
     val archive = HadoopFiles.read(spark, kerasPath)
-    val job = start(spark, df, None, archive, None, params)
+    val result = complete(start(spark, df, None, archive, None, params))
+    outputPath.foreach(p => HadoopFiles.write(spark, p, result.modelArchive, overwrite = true))
+    result
+  }
+
+  /** Drives a started `job` with no callbacks until it ends: logs and releases each epoch, then
+    * returns the history and the trained archive. Closes the job in every case (the Spark ML
+    * [[loxodon.ml.KerasEstimator]] and [[fit]] use it).
+    */
+  def complete(job: TrainingJob): FitResult = {
+    val params = job.params
     try {
       val history = ArrayBuffer.empty[Map[String, Double]]
       var done = false
@@ -158,7 +168,6 @@ object Trainer {
       if (trained == null) {
         throw new IllegalStateException("the fit finished but worker 0 stored no trained model")
       }
-      outputPath.foreach(p => HadoopFiles.write(spark, p, trained, overwrite = true))
       FitResult(history.toSeq, trained)
     } finally job.close()
   }

@@ -1,0 +1,173 @@
+package loxodon.ml
+
+import org.apache.spark.ml.Estimator
+import org.apache.spark.ml.param.ParamMap
+import org.apache.spark.ml.util.{Identifiable, MLReadable, MLReader, MLWritable, MLWriter}
+import org.apache.spark.sql.{Dataset, SparkSession}
+import org.apache.spark.sql.types.StructType
+import org.slf4j.{Logger, LoggerFactory}
+
+import loxodon.io.HadoopFiles
+import loxodon.model.KerasArchive
+import loxodon.train.{TrainParams, Trainer}
+
+/** Trains a compiled Keras model data-parallel on a DataFrame, as a Spark ML Estimator (so it fits
+  * in a `Pipeline` after `VectorAssembler`, `StringIndexer`, ...).
+  *
+  * The Keras model is not a Param: set it with `setModelArchive(bytes)` (the `.keras` archive; the
+  * Python wrapper's `setModel(keras_model)` does this) or `setModelPath(uri)`; custom objects with
+  * `setCustomObjects(bytes)` (a cloudpickle made in Python) or by naming modules in `imports`.
+  * `fit` runs one [[loxodon.train.Trainer]] job with no callbacks, logs each epoch, and returns a
+  * [[KerasModel]] holding the trained archive and the per-epoch history.
+  *
+  * {{{
+  *   val est = new KerasEstimator().setModelPath("hdfs:///models/mlp.keras")
+  *     .setNumWorkers(4).setEpochs(10).setMode("synchronous")
+  *   val model = new Pipeline().setStages(Array(assembler, indexer, est)).fit(train)
+  * }}}
+  */
+class KerasEstimator(override val uid: String)
+    extends Estimator[KerasModel]
+    with KerasParams
+    with MLWritable {
+
+  def this() = this(Identifiable.randomUID("KerasEstimator"))
+
+  private var archive: Option[Array[Byte]] = None
+  private var custom: Option[Array[Byte]] = None
+
+  /** Sets the compiled model to train, as the bytes of a `.keras` archive. */
+  def setModelArchive(bytes: Array[Byte]): this.type = {
+    KerasArchive.parse(bytes).requireCompiled()
+    archive = Some(bytes)
+    this
+  }
+
+  /** Reads the `.keras` archive to train from `path` (any Hadoop FileSystem URI). */
+  def setModelPath(path: String): this.type =
+    setModelArchive(HadoopFiles.read(SparkSession.active, path))
+
+  /** Sets the custom objects: a cloudpickle of a dict made by the Python front end (null clears).
+    */
+  def setCustomObjects(bytes: Array[Byte]): this.type = {
+    custom = Option(bytes).filter(_.nonEmpty)
+    this
+  }
+
+  /** The `.keras` archive to train, or null when none is set. */
+  def getModelArchive: Array[Byte] = archive.orNull
+
+  /** The pickled custom objects, or null when none are set. */
+  def getCustomObjects: Array[Byte] = custom.orNull
+
+  def setMode(v: String): this.type = setChecked(mode, v)
+  def setFrequency(v: String): this.type = setChecked(frequency, v)
+  def setCommunicationWindow(v: Int): this.type = setChecked(communicationWindow, v)
+  def setEasgdAlpha(v: Double): this.type = setChecked(easgdAlpha, v)
+  def setNumWorkers(v: Int): this.type = setChecked(numWorkers, v)
+  def setEpochs(v: Int): this.type = setChecked(epochs, v)
+  def setBatchSize(v: Int): this.type = setChecked(batchSize, v)
+  def setValidationSplit(v: Double): this.type = setChecked(validationSplit, v)
+  def setSeed(v: Long): this.type = setChecked(seed, v)
+  def setShuffle(v: Boolean): this.type = setChecked(shuffle, v)
+  def setFeaturesCol(v: String): this.type = setChecked(featuresCol, v)
+  def setFeaturesCols(v: Array[String]): this.type = setChecked(featuresCols, v)
+  def setLabelCol(v: String): this.type = setChecked(labelCol, v)
+  def setPredictionCol(v: String): this.type = setChecked(predictionCol, v)
+  def setProbabilityCol(v: String): this.type = setChecked(probabilityCol, v)
+  def setOutputMode(v: String): this.type = setChecked(outputMode, v)
+  def setInferenceBatchSize(v: Int): this.type = setChecked(inferenceBatchSize, v)
+  def setSyncTimeoutMs(v: Long): this.type = setChecked(syncTimeoutMs, v)
+  def setImports(v: Array[String]): this.type = setChecked(imports, v)
+
+  override def transformSchema(schema: StructType): StructType =
+    validateAndTransformSchema(schema, fitting = true)
+
+  /** The [[loxodon.train.TrainParams]] of a fit on `spark` (resolving the cluster-dependent
+    * defaults of `numWorkers` and `easgdAlpha`).
+    */
+  def trainParams(spark: SparkSession): TrainParams = {
+    validateParams()
+    val n =
+      if (isDefined(numWorkers)) $(numWorkers)
+      else if ($(mode) == "single") 1
+      else spark.sparkContext.defaultParallelism
+    TrainParams(
+      mode = $(mode),
+      numWorkers = n,
+      epochs = $(epochs),
+      batchSize = $(batchSize),
+      validationSplit = $(validationSplit),
+      seed = $(seed),
+      shuffle = $(shuffle),
+      frequency = $(frequency),
+      communicationWindow = $(communicationWindow),
+      easgdAlpha = if (isDefined(easgdAlpha)) $(easgdAlpha) else 0.9 / n,
+      featuresCol = featureColumns._1,
+      labelCol = $(labelCol),
+      syncTimeoutMs = $(syncTimeoutMs),
+      imports = $(imports).toSeq
+    )
+  }
+
+  override def fit(dataset: Dataset[_]): KerasModel = {
+    transformSchema(dataset.schema, logging = true)
+    val bytes = archive.getOrElse {
+      throw new IllegalStateException(
+        s"$stageName has no Keras model: call setModelArchive(bytes) or setModelPath(path) " +
+          "(in Python: setModel(keras_model))"
+      )
+    }
+    val spark = dataset.sparkSession
+    val params = trainParams(spark)
+    KerasEstimator.log.info(
+      s"$uid: fitting with mode=${params.mode}, numWorkers=${params.numWorkers}, " +
+        s"epochs=${params.epochs}, batchSize=${params.batchSize}"
+    )
+    // Trainer.complete drives the job (no callbacks) and closes it in every case.
+    val result = Trainer.complete(Trainer.start(spark, dataset.toDF(), None, bytes, custom, params))
+    val model = new KerasModel(uid)
+      .setModelArchive(result.modelArchive)
+      .setCustomObjects(custom.orNull)
+      .setHistory(result.history)
+    copyValues(model).setParent(this)
+  }
+
+  override def copy(extra: ParamMap): KerasEstimator = {
+    val that = new KerasEstimator(uid)
+    that.archive = archive
+    that.custom = custom
+    copyValues(that, extra)
+  }
+
+  override def write: MLWriter = new KerasEstimator.KerasEstimatorWriter(this)
+}
+
+object KerasEstimator extends MLReadable[KerasEstimator] {
+  private val log: Logger = LoggerFactory.getLogger(classOf[KerasEstimator])
+
+  override def read: MLReader[KerasEstimator] = new KerasEstimatorReader
+
+  override def load(path: String): KerasEstimator = super.load(path)
+
+  private class KerasEstimatorWriter(instance: KerasEstimator) extends MLWriter {
+    override protected def saveImpl(path: String): Unit =
+      KerasPersistence.save(
+        instance,
+        path,
+        sparkSession,
+        KerasPersistence.Extra(instance.archive, instance.custom, None)
+      )
+  }
+
+  private class KerasEstimatorReader extends MLReader[KerasEstimator] {
+    override def load(path: String): KerasEstimator = {
+      val (est, extra) = KerasPersistence.load(path, sparkSession, classOf[KerasEstimator].getName)(
+        new KerasEstimator(_)
+      )
+      est.archive = extra.archive
+      est.custom = extra.customObjects
+      est
+    }
+  }
+}

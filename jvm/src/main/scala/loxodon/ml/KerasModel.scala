@@ -1,0 +1,211 @@
+package loxodon.ml
+
+import org.apache.spark.ml.Model
+import org.apache.spark.ml.linalg.{Vector, Vectors}
+import org.apache.spark.ml.param.ParamMap
+import org.apache.spark.ml.util.{Identifiable, MLReadable, MLReader, MLWritable, MLWriter}
+import org.apache.spark.ml.functions.array_to_vector
+import org.apache.spark.sql.{Column, DataFrame, Dataset, SparkSession}
+import org.apache.spark.sql.functions._
+import org.apache.spark.sql.types.{ArrayType, DoubleType, StructType}
+
+import loxodon.infer.{InferenceParams, Predictor}
+import loxodon.io.{HadoopFiles, Json}
+import loxodon.model.KerasArchive
+
+/** A trained (or pretrained) Keras model as a Spark ML Transformer: `transform` adds predictions
+  * computed by pooled Python workers ([[loxodon.infer.Predictor]]).
+  *
+  * With `outputMode` "classification" (the default) `predictionCol` is the argmax class index as a
+  * Double and `probabilityCol` the model's output as an ML Vector (a single sigmoid unit p becomes
+  * [1 - p, p]), so `MulticlassClassificationEvaluator` works directly; with "raw" `predictionCol`
+  * is the model's output as array<float>.
+  *
+  * Built by [[KerasEstimator.fit]] (with the training history), or from a `.keras` archive with no
+  * training: `KerasModel.fromArchive(bytes)` or `new KerasModel().setModelPath(uri)`. Saved with
+  * `write.save(path)` / read with `KerasModel.load(path)` (layout: [[KerasPersistence]]).
+  */
+class KerasModel(override val uid: String)
+    extends Model[KerasModel]
+    with KerasParams
+    with MLWritable {
+
+  def this() = this(Identifiable.randomUID("KerasModel"))
+
+  private var archive: Option[Array[Byte]] = None
+  private var custom: Option[Array[Byte]] = None
+  private var trainingHistory: Seq[Map[String, Double]] = Seq.empty
+
+  /** Sets the `.keras` archive (checked to be one). */
+  def setModelArchive(bytes: Array[Byte]): this.type = {
+    KerasArchive.parse(bytes)
+    archive = Some(bytes)
+    this
+  }
+
+  /** Reads the `.keras` archive at `path` (any Hadoop FileSystem URI). */
+  def setModelPath(path: String): this.type =
+    setModelArchive(HadoopFiles.read(SparkSession.active, path))
+
+  /** Sets the custom objects: a cloudpickle of a dict made by the Python front end (null clears).
+    */
+  def setCustomObjects(bytes: Array[Byte]): this.type = {
+    custom = Option(bytes).filter(_.nonEmpty)
+    this
+  }
+
+  /** The `.keras` archive, or null when none is set. */
+  def getModelArchive: Array[Byte] = archive.orNull
+
+  /** The pickled custom objects, or null when none are set. */
+  def getCustomObjects: Array[Byte] = custom.orNull
+
+  /** Whether a `.keras` archive is set. */
+  def hasModelArchive: Boolean = archive.isDefined
+
+  /** One map of logs per trained epoch (empty for a model that was not trained here). */
+  def history: Seq[Map[String, Double]] = trainingHistory
+
+  /** The history as Keras's `History.history`: `{"loss": [..], "accuracy": [..], ...}`. */
+  def historyJson: String = KerasModel.historyToJson(trainingHistory)
+
+  private[ml] def setHistory(h: Seq[Map[String, Double]]): this.type = {
+    trainingHistory = h
+    this
+  }
+
+  def setFeaturesCol(v: String): this.type = setChecked(featuresCol, v)
+  def setFeaturesCols(v: Array[String]): this.type = setChecked(featuresCols, v)
+  def setPredictionCol(v: String): this.type = setChecked(predictionCol, v)
+  def setProbabilityCol(v: String): this.type = setChecked(probabilityCol, v)
+  def setOutputMode(v: String): this.type = setChecked(outputMode, v)
+  def setInferenceBatchSize(v: Int): this.type = setChecked(inferenceBatchSize, v)
+  def setImports(v: Array[String]): this.type = setChecked(imports, v)
+
+  override def transformSchema(schema: StructType): StructType =
+    validateAndTransformSchema(schema, fitting = false)
+
+  override def transform(dataset: Dataset[_]): DataFrame = {
+    transformSchema(dataset.schema, logging = true)
+    val bytes = archive.getOrElse {
+      throw new IllegalStateException(
+        s"$stageName has no Keras model: call setModelArchive(bytes) or setModelPath(path)"
+      )
+    }
+    val classification = $(outputMode) == "classification"
+    val raw = if (classification) KerasModel.RawTmp else $(predictionCol)
+    val params = InferenceParams(
+      featuresCol = featureColumns._1,
+      predictionCol = raw,
+      batchSize = $(inferenceBatchSize),
+      imports = $(imports).toSeq
+    )
+    val predicted = Predictor.predict(dataset.sparkSession, dataset.toDF(), bytes, custom, params)
+    if (!classification) predicted
+    else {
+      predicted
+        .withColumn($(predictionCol), KerasModel.argmaxColumn(col(raw)))
+        .withColumn($(probabilityCol), KerasModel.probabilityColumn(col(raw)))
+        .drop(raw)
+    }
+  }
+
+  override def copy(extra: ParamMap): KerasModel = {
+    val that = new KerasModel(uid)
+    that.archive = archive
+    that.custom = custom
+    that.trainingHistory = trainingHistory
+    copyValues(that, extra).setParent(parent)
+  }
+
+  override def write: MLWriter = new KerasModel.KerasModelWriter(this)
+
+  override def toString: String =
+    s"KerasModel: uid=$uid, archive=${archive.map(a => s"${a.length} bytes").getOrElse("none")}, " +
+      s"epochs trained=${trainingHistory.size}"
+}
+
+object KerasModel extends MLReadable[KerasModel] {
+
+  private val RawTmp = "__loxodon_raw_prediction"
+
+  /** A pretrained model from the bytes of a `.keras` archive. */
+  def fromArchive(bytes: Array[Byte]): KerasModel = new KerasModel().setModelArchive(bytes)
+
+  /** A pretrained model from the `.keras` file at `path` (any Hadoop FileSystem URI). */
+  def fromPath(path: String): KerasModel = new KerasModel().setModelPath(path)
+
+  /** The class index of the largest output (a single unit: 1 when >= 0.5). */
+  def argmax(output: Seq[Float]): Double =
+    if (output.length == 1) { if (output.head >= 0.5f) 1.0 else 0.0 }
+    else output.indices.maxBy(output).toDouble
+
+  /** Class probabilities as an ML Vector (a single unit p: [1 - p, p]). */
+  def probability(output: Seq[Float]): Vector =
+    if (output.length == 1) Vectors.dense(1.0 - output.head, output.head.toDouble)
+    else Vectors.dense(output.map(_.toDouble).toArray)
+
+  /** [[argmax]] as a column expression over an array<float> column. */
+  private def argmaxColumn(c: Column): Column =
+    when(size(c) === 1, when(element_at(c, 1) >= 0.5f, 1.0).otherwise(0.0))
+      .otherwise((array_position(c, array_max(c)) - 1).cast(DoubleType))
+
+  /** [[probability]] as a column expression over an array<float> column. */
+  private def probabilityColumn(c: Column): Column = {
+    val values = c.cast(ArrayType(DoubleType))
+    val p = element_at(values, 1)
+    array_to_vector(when(size(c) === 1, array(lit(1.0) - p, p)).otherwise(values))
+  }
+
+  /** `history` as Keras's `History.history` JSON (keys in first-seen order). */
+  def historyToJson(history: Seq[Map[String, Double]]): String = {
+    val out = Json.obj()
+    val keys = history.flatMap(_.keys.toSeq.sorted).distinct
+    keys.foreach { k =>
+      val values = Json.arr()
+      history.foreach(h => h.get(k).fold(values.addNull())(v => values.add(v)))
+      out.set[com.fasterxml.jackson.databind.JsonNode](k, values)
+    }
+    Json.write(out)
+  }
+
+  /** The inverse of [[historyToJson]]. */
+  def historyFromJson(text: String): Seq[Map[String, Double]] = {
+    val node = Json.parse(text, "history.json")
+    val keys = Seq.newBuilder[String]
+    node.fieldNames().forEachRemaining(k => keys += k)
+    val names = keys.result()
+    val epochs = names.map(k => node.get(k).size()).foldLeft(0)(math.max)
+    (0 until epochs).map { e =>
+      names.flatMap { k =>
+        val v = node.get(k).get(e)
+        if (v == null || !v.isNumber) None else Some(k -> v.asDouble())
+      }.toMap
+    }
+  }
+
+  override def read: MLReader[KerasModel] = new KerasModelReader
+
+  override def load(path: String): KerasModel = super.load(path)
+
+  private class KerasModelWriter(instance: KerasModel) extends MLWriter {
+    override protected def saveImpl(path: String): Unit =
+      KerasPersistence.save(
+        instance,
+        path,
+        sparkSession,
+        KerasPersistence.Extra(instance.archive, instance.custom, Some(instance.historyJson))
+      )
+  }
+
+  private class KerasModelReader extends MLReader[KerasModel] {
+    override def load(path: String): KerasModel = {
+      val (model, extra) =
+        KerasPersistence.load(path, sparkSession, classOf[KerasModel].getName)(new KerasModel(_))
+      model.archive = extra.archive
+      model.custom = extra.customObjects
+      model.trainingHistory = extra.historyJson.map(historyFromJson).getOrElse(Seq.empty)
+      model
+    }
+  }
+}

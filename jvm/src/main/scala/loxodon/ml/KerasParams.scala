@@ -1,0 +1,301 @@
+package loxodon.ml
+
+import org.apache.spark.ml.linalg.SQLDataTypes
+import org.apache.spark.ml.param._
+import org.apache.spark.sql.types._
+
+import loxodon.train.TrainParams
+
+/** The Params of [[KerasEstimator]] and [[KerasModel]] (both carry all of them, as Spark's own
+  * estimator/model pairs do: the model keeps the settings it was trained with). Names are the same
+  * camelCase names in Scala and Python.
+  *
+  * Every param has a doc, a default (except `numWorkers`, `easgdAlpha` and `featuresCols`, whose
+  * defaults depend on the cluster or are optional) and a validator. One function,
+  * [[KerasParams.problem]], decides what is valid: Spark's validators use it, and the setters and
+  * `transformSchema` turn its answer into an error that names the stage and the param.
+  */
+trait KerasParams extends Params {
+  import KerasParams._
+
+  final val mode: Param[String] =
+    new Param(this, "mode", s"training mode: one of ${Modes.mkString(", ")}", valid[String]("mode"))
+  final val frequency: Param[String] = new Param(
+    this,
+    "frequency",
+    "how often averaging mode averages weights: 'epoch' or a positive number of batches",
+    valid[String]("frequency")
+  )
+  final val communicationWindow: IntParam = new IntParam(
+    this,
+    "communicationWindow",
+    "batches a worker trains between pushes in asynchronous/hogwild/aeasgd modes (>= 1)",
+    valid[Int]("communicationWindow")
+  )
+  final val easgdAlpha: DoubleParam = new DoubleParam(
+    this,
+    "easgdAlpha",
+    "elastic averaging rate of easgd/aeasgd (> 0); 0.9 / numWorkers when unset",
+    valid[Double]("easgdAlpha")
+  )
+  final val numWorkers: IntParam = new IntParam(
+    this,
+    "numWorkers",
+    "data-parallel workers (barrier tasks, >= 1); the SparkContext's defaultParallelism when unset",
+    valid[Int]("numWorkers")
+  )
+  final val epochs: IntParam =
+    new IntParam(this, "epochs", "passes over the training data (>= 1)", valid[Int]("epochs"))
+  final val batchSize: IntParam = new IntParam(
+    this,
+    "batchSize",
+    "rows per training step on each worker (>= 1)",
+    valid[Int]("batchSize")
+  )
+  final val validationSplit: DoubleParam = new DoubleParam(
+    this,
+    "validationSplit",
+    "fraction of the rows held out for validation metrics, in [0, 1)",
+    valid[Double]("validationSplit")
+  )
+  final val seed: LongParam =
+    new LongParam(this, "seed", "seed of partitioning, validation split and shuffling")
+  final val shuffle: BooleanParam =
+    new BooleanParam(this, "shuffle", "whether workers reshuffle their rows every epoch")
+  final val featuresCol: Param[String] = new Param(
+    this,
+    "featuresCol",
+    "features column: an ML Vector, an array of numbers, or a numeric column",
+    valid[String]("featuresCol")
+  )
+  final val featuresCols: StringArrayParam = new StringArrayParam(
+    this,
+    "featuresCols",
+    "several numeric feature columns, used instead of featuresCol when set and not empty",
+    valid[Array[String]]("featuresCols")
+  )
+  final val labelCol: Param[String] = new Param(
+    this,
+    "labelCol",
+    "label column: a class index or value, an array of numbers, or an ML Vector (one-hot)",
+    valid[String]("labelCol")
+  )
+  final val predictionCol: Param[String] =
+    new Param(this, "predictionCol", "prediction column name", valid[String]("predictionCol"))
+  final val probabilityCol: Param[String] = new Param(
+    this,
+    "probabilityCol",
+    "column of class probabilities (an ML Vector) in classification output mode",
+    valid[String]("probabilityCol")
+  )
+  final val outputMode: Param[String] = new Param(
+    this,
+    "outputMode",
+    "'classification': prediction = argmax class index (Double) plus probabilityCol (Vector); " +
+      "'raw': prediction = the model's raw output (array<float>)",
+    valid[String]("outputMode")
+  )
+  final val inferenceBatchSize: IntParam = new IntParam(
+    this,
+    "inferenceBatchSize",
+    "rows per predict batch in transform (>= 1)",
+    valid[Int]("inferenceBatchSize")
+  )
+  final val syncTimeoutMs: LongParam = new LongParam(
+    this,
+    "syncTimeoutMs",
+    "milliseconds a sync round waits for missing workers before the fit fails (> 0)",
+    valid[Long]("syncTimeoutMs")
+  )
+  final val imports: StringArrayParam = new StringArrayParam(
+    this,
+    "imports",
+    "Python modules the workers import before loading the model (custom objects registered " +
+      "with keras.saving.register_keras_serializable)",
+    valid[Array[String]]("imports")
+  )
+
+  setDefault(
+    mode -> "asynchronous",
+    frequency -> "epoch",
+    communicationWindow -> 1,
+    epochs -> 1,
+    batchSize -> 32,
+    validationSplit -> 0.0,
+    seed -> 0L,
+    shuffle -> true,
+    featuresCol -> "features",
+    labelCol -> "label",
+    predictionCol -> "prediction",
+    probabilityCol -> "probability",
+    outputMode -> "classification",
+    inferenceBatchSize -> 1024,
+    syncTimeoutMs -> 120000L,
+    imports -> Array.empty[String]
+  )
+
+  def getMode: String = $(mode)
+  def getFrequency: String = $(frequency)
+  def getCommunicationWindow: Int = $(communicationWindow)
+  def getEasgdAlpha: Double = $(easgdAlpha)
+  def getNumWorkers: Int = $(numWorkers)
+  def getEpochs: Int = $(epochs)
+  def getBatchSize: Int = $(batchSize)
+  def getValidationSplit: Double = $(validationSplit)
+  def getSeed: Long = $(seed)
+  def getShuffle: Boolean = $(shuffle)
+  def getFeaturesCol: String = $(featuresCol)
+  def getFeaturesCols: Array[String] = $(featuresCols)
+  def getLabelCol: String = $(labelCol)
+  def getPredictionCol: String = $(predictionCol)
+  def getProbabilityCol: String = $(probabilityCol)
+  def getOutputMode: String = $(outputMode)
+  def getInferenceBatchSize: Int = $(inferenceBatchSize)
+  def getSyncTimeoutMs: Long = $(syncTimeoutMs)
+  def getImports: Array[String] = $(imports)
+
+  /** The stage's name in error messages ("KerasEstimator", "KerasModel"). */
+  protected def stageName: String = getClass.getSimpleName
+
+  /** Sets `p` to `v`, or throws an error naming the stage, the param and what is valid. */
+  protected def setChecked[T](p: Param[T], v: T): this.type = {
+    problem(p.name, v).foreach(m => throw new IllegalArgumentException(s"$stageName param $m"))
+    set(p, v)
+  }
+
+  /** The feature columns the stage reads: `featuresCols` when set and not empty, else
+    * `featuresCol`; with the name of the param they came from.
+    */
+  protected def featureColumns: (Seq[String], String) =
+    if (isDefined(featuresCols) && $(featuresCols).nonEmpty) ($(featuresCols).toSeq, "featuresCols")
+    else (Seq($(featuresCol)), "featuresCol")
+
+  /** Checks every defined param and their combinations; an error names the stage and the param. */
+  protected def validateParams(): Unit = {
+    params.foreach { p =>
+      get(p).orElse(getDefault(p)).flatMap(v => problem(p.name, v)).foreach { m =>
+        throw new IllegalArgumentException(s"$stageName param $m")
+      }
+    }
+    if ($(mode) == "single" && isDefined(numWorkers) && $(numWorkers) != 1) {
+      throw new IllegalArgumentException(
+        s"$stageName param numWorkers: mode 'single' trains on one worker, got ${$(numWorkers)}"
+      )
+    }
+    if ($(outputMode) == "classification" && $(predictionCol) == $(probabilityCol)) {
+      throw new IllegalArgumentException(
+        s"$stageName param probabilityCol: equals predictionCol ('${$(predictionCol)}'); " +
+          "choose another name"
+      )
+    }
+  }
+
+  /** `schema` checked for this stage (feature columns, the label when `fitting`, free output
+    * names), with the output columns appended.
+    */
+  protected def validateAndTransformSchema(schema: StructType, fitting: Boolean): StructType = {
+    validateParams()
+    val available = schema.fieldNames.mkString(", ")
+    def field(name: String, param: String): StructField =
+      schema.find(_.name == name).getOrElse {
+        throw new IllegalArgumentException(
+          s"$stageName param $param: no column '$name' in the input (available: $available)"
+        )
+      }
+    val (cols, param) = featureColumns
+    cols.foreach { c =>
+      val t = field(c, param).dataType
+      val ok = t match {
+        case _: NumericType                                 => true
+        case SQLDataTypes.VectorType if cols.size == 1      => true
+        case ArrayType(_: NumericType, _) if cols.size == 1 => true
+        case _                                              => false
+      }
+      if (!ok) {
+        val allowed =
+          if (cols.size == 1) "an ML Vector, an array of numbers or a numeric column"
+          else "numeric (assemble other columns with VectorAssembler)"
+        throw new IllegalArgumentException(
+          s"$stageName param $param: column '$c' has type ${t.simpleString}; it must be $allowed"
+        )
+      }
+    }
+    if (fitting) {
+      val t = field($(labelCol), "labelCol").dataType
+      t match {
+        case _: NumericType | SQLDataTypes.VectorType | ArrayType(_: NumericType, _) => ()
+        case _ =>
+          throw new IllegalArgumentException(
+            s"$stageName param labelCol: column '${$(labelCol)}' has type ${t.simpleString}; it " +
+              "must be numeric, an array of numbers or an ML Vector (index string labels with " +
+              "StringIndexer first)"
+          )
+      }
+    }
+    val outputs =
+      if ($(outputMode) == "raw") {
+        Seq("predictionCol" -> StructField($(predictionCol), ArrayType(FloatType, false)))
+      } else {
+        Seq(
+          "predictionCol" -> StructField($(predictionCol), DoubleType, false),
+          "probabilityCol" -> StructField($(probabilityCol), SQLDataTypes.VectorType)
+        )
+      }
+    outputs.foreach { case (p, f) =>
+      if (schema.fieldNames.contains(f.name)) {
+        throw new IllegalArgumentException(
+          s"$stageName param $p: the input already has a column '${f.name}'; set $p to " +
+            "another name"
+        )
+      }
+    }
+    StructType(schema.fields ++ outputs.map(_._2))
+  }
+}
+
+object KerasParams {
+
+  /** The training modes. */
+  val Modes: Seq[String] = TrainParams.Modes
+
+  /** The output modes of transform. */
+  val OutputModes: Seq[String] = Seq("classification", "raw")
+
+  private def valid[T](name: String): T => Boolean = (v: T) => problem(name, v).isEmpty
+
+  /** What is wrong with `value` for the param `name`, as "name: why" (None if it is valid). */
+  def problem(name: String, value: Any): Option[String] = {
+    def atLeastOne(n: Long) = if (n >= 1) None else Some(s"$name must be >= 1, got $n")
+    def column(c: String) =
+      if (c != null && c.nonEmpty) None else Some(s"$name must name a column, got '$c'")
+    (name, value) match {
+      case ("mode", m: String) =>
+        if (Modes.contains(m)) None
+        else Some(s"mode: unknown value '$m'; choose one of ${Modes.mkString(", ")}")
+      case ("outputMode", m: String) =>
+        if (OutputModes.contains(m)) None
+        else Some(s"outputMode: unknown value '$m'; choose one of ${OutputModes.mkString(", ")}")
+      case ("frequency", f: String) =>
+        if (f == "epoch" || f.toIntOption.exists(_ >= 1)) None
+        else Some(s"frequency must be 'epoch' or a positive number of batches, got '$f'")
+      case (
+            "communicationWindow" | "numWorkers" | "epochs" | "batchSize" | "inferenceBatchSize",
+            n: Int
+          ) =>
+        atLeastOne(n.toLong)
+      case ("easgdAlpha", a: Double) =>
+        if (a > 0 && !a.isInfinite) None else Some(s"easgdAlpha must be > 0, got $a")
+      case ("validationSplit", s: Double) =>
+        if (s >= 0 && s < 1) None else Some(s"validationSplit must be in [0, 1), got $s")
+      case ("syncTimeoutMs", t: Long) =>
+        if (t > 0) None else Some(s"syncTimeoutMs must be > 0, got $t")
+      case ("featuresCol" | "labelCol" | "predictionCol" | "probabilityCol", c: String) =>
+        column(c)
+      case ("featuresCols", cs: Array[String]) =>
+        cs.find(c => c == null || c.isEmpty).map(_ => s"featuresCols has an empty column name")
+      case ("imports", ms: Array[String]) =>
+        ms.find(m => m == null || m.trim.isEmpty).map(_ => "imports has an empty module name")
+      case _ => None
+    }
+  }
+}

@@ -1,0 +1,63 @@
+package loxodon.ml
+
+import org.apache.hadoop.fs.Path
+import org.apache.spark.ml.LoxodonMLShim
+import org.apache.spark.ml.param.Params
+import org.apache.spark.sql.SparkSession
+
+import loxodon.io.HadoopFiles
+
+/** The saved form of [[KerasEstimator]] and [[KerasModel]]: Spark's own `metadata/` (class, uid,
+  * params, written by `DefaultParamsWriter`) plus the parts that are not params, as plain files
+  * next to it:
+  * {{{
+  *   <path>/metadata/part-00000        DefaultParamsWriter's JSON
+  *   <path>/keras/model.keras          the .keras archive (when set)
+  *   <path>/keras/custom_objects.pkl   cloudpickle of the custom objects (when set)
+  *   <path>/history.json               per-epoch logs, Keras History style (models only)
+  * }}}
+  * Scala and Python read and write the same layout, so a stage saved from one loads in the other.
+  */
+private[ml] object KerasPersistence {
+
+  final val ModelFile = "keras/model.keras"
+  final val CustomObjectsFile = "keras/custom_objects.pkl"
+  final val HistoryFile = "history.json"
+
+  /** What a stage holds besides its params. */
+  final case class Extra(
+      archive: Option[Array[Byte]],
+      customObjects: Option[Array[Byte]],
+      historyJson: Option[String]
+  )
+
+  /** Writes `instance`'s metadata and `extra` under `path` (MLWriter has already handled
+    * overwrite).
+    */
+  def save(instance: Params, path: String, spark: SparkSession, extra: Extra): Unit = {
+    LoxodonMLShim.saveMetadata(instance, path, spark)
+    def put(name: String, bytes: Array[Byte]): Unit =
+      HadoopFiles.write(spark, new Path(path, name).toString, bytes, overwrite = true)
+    extra.archive.foreach(put(ModelFile, _))
+    extra.customObjects.foreach(put(CustomObjectsFile, _))
+    extra.historyJson.foreach(h => put(HistoryFile, h.getBytes("UTF-8")))
+  }
+
+  /** Reads the stage saved under `path` by `className`, built with `make(uid)`. */
+  def load[T <: Params](path: String, spark: SparkSession, className: String)(
+      make: String => T
+  ): (T, Extra) = {
+    val instance = LoxodonMLShim.loadParams(path, spark, className)(make)
+    def get(name: String): Option[Array[Byte]] = {
+      val p = new Path(path, name)
+      val fs = p.getFileSystem(spark.sparkContext.hadoopConfiguration)
+      if (fs.exists(p)) Some(HadoopFiles.read(spark, p.toString)) else None
+    }
+    val extra = Extra(
+      get(ModelFile),
+      get(CustomObjectsFile),
+      get(HistoryFile).map(b => new String(b, "UTF-8"))
+    )
+    (instance, extra)
+  }
+}
