@@ -1,0 +1,478 @@
+"""Training throughput and accuracy, side by side in one run on the same cores:
+plain single-process Keras, every Loxodon mode (2 workers on ``local[2]``) and
+Elephas 7.3 (its synchronous, asynchronous and hogwild modes, 2 workers).
+
+Two workloads, the same compiled model and initial weights for every system:
+
+* MNIST-1D (generated locally): an MLP 40-100-100-10 with Adam, the same epochs
+  and batch size for all; reports test accuracy and the wall time to reach it.
+* A seeded synthetic set, 200k x 784, 10 classes labelled by a fixed random
+  teacher network (so it is learnable): an MLP 784-256-128-10; reports samples
+  per second (rows x epochs / fit wall time) and test accuracy.
+
+Every run is its own subprocess with a wall-clock limit (killed, with its
+whole process group, when it passes it, and recorded as hung), so one stuck
+parameter server cannot stall the benchmark. Elephas runs in its own
+virtualenv, created on first use under ``.cache/bench/elephas-venv``
+(``pip install elephas==7.3.0``) and reused after. Writes
+``bench/results/train.md``; each run's log is kept in ``.cache/bench/logs/``.
+
+Run from the repository root (the jar must be built, ``make jar``)::
+
+    .venv/bin/python bench/train.py [--quick]
+
+``--quick`` is a smoke run on small data with fewer epochs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from train_common import RESULT_PREFIX, RunResult
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+RESULTS = BENCH / "results" / "train.md"
+CACHE = ROOT / ".cache" / "bench"
+ELEPHAS_VENV = CACHE / "elephas-venv"
+ELEPHAS_VERSION = "7.3.0"
+LOGS = CACHE / "logs"
+
+LOXODON_MODES = ("single", "synchronous", "averaging", "asynchronous", "hogwild", "easgd", "aeasgd")
+ELEPHAS_MODES = ("synchronous", "asynchronous", "hogwild")
+WORKERS = 2
+THROUGHPUT_TARGETS = {"asynchronous": 0.9, "hogwild": 0.9, "averaging": 0.9, "synchronous": 0.8}
+ACCURACY_POINTS = 2.0
+
+
+# -- workloads ---------------------------------------------------------------------
+@dataclass
+class Workload:
+    key: str
+    title: str
+    layers: tuple[int, ...]  # input, hidden..., classes
+    epochs: int
+    batch_size: int
+    timeout_s: int
+    arrays: dict[str, np.ndarray] = field(repr=False)
+
+    @property
+    def rows(self) -> int:
+        return len(self.arrays["x_train"])
+
+
+def mnist1d_arrays(quick: bool) -> dict[str, np.ndarray]:
+    from loxodon.datasets import mnist1d
+
+    x, y, x_test, y_test = mnist1d(num_samples=2000 if quick else 5000)
+    return {"x_train": x, "y_train": y, "x_test": x_test, "y_test": y_test}
+
+
+def synthetic_arrays(rows: int, test_rows: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Gaussian inputs labelled by argmax of a fixed random 784-64-10 tanh teacher."""
+    rng = np.random.default_rng(seed)
+    w1 = rng.standard_normal((784, 64)).astype(np.float32) / np.sqrt(784.0)
+    w2 = rng.standard_normal((64, 10)).astype(np.float32)
+    x = rng.standard_normal((rows + test_rows, 784), dtype=np.float32)
+    y = np.argmax(np.tanh(x @ w1 * 2.0) @ w2, axis=1).astype(np.int64)
+    return {"x_train": x[:rows], "y_train": y[:rows], "x_test": x[rows:], "y_test": y[rows:]}
+
+
+def workloads(quick: bool, timeout: int | None) -> list[Workload]:
+    mnist = Workload(
+        key="mnist1d",
+        title="MNIST-1D",
+        layers=(40, 100, 100, 10),
+        epochs=3 if quick else 20,
+        batch_size=64,
+        timeout_s=timeout or (240 if quick else 420),
+        arrays=mnist1d_arrays(quick),
+    )
+    rows, test_rows = (20_000, 2_000) if quick else (200_000, 10_000)
+    synthetic = Workload(
+        key="synthetic",
+        title=f"Synthetic {rows // 1000}k x 784",
+        layers=(784, 256, 128, 10),
+        epochs=1 if quick else 3,
+        batch_size=128,
+        timeout_s=timeout or (300 if quick else 900),
+        arrays=synthetic_arrays(rows, test_rows),
+    )
+    return [mnist, synthetic]
+
+
+def save_workload(work: Workload, workdir: Path, seed: int = 0) -> None:
+    """data.npz and the compiled model (same initial weights for every system)."""
+    import keras
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    np.savez(workdir / "data.npz", **work.arrays)
+    keras.utils.set_random_seed(seed)
+    inputs, *hidden, classes = work.layers
+    model = keras.Sequential(
+        [keras.Input((inputs,))]
+        + [keras.layers.Dense(n, activation="relu") for n in hidden]
+        + [keras.layers.Dense(classes, activation="softmax")]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    model.optimizer.build(model.trainable_variables)  # saved with its (zero) slots
+    model.save(workdir / "model.keras")
+
+
+# -- the Elephas virtualenv --------------------------------------------------------
+def elephas_python() -> Path:
+    """The Elephas virtualenv's interpreter, installing it once (a stamp file marks
+    a finished install, so an interrupted one is redone)."""
+    python, stamp = ELEPHAS_VENV / "bin" / "python", ELEPHAS_VENV / ".installed"
+    if stamp.exists():
+        return python
+    print(f"installing elephas=={ELEPHAS_VERSION} into {ELEPHAS_VENV} ...", flush=True)
+    base = shutil.which("python3") or sys.executable
+    subprocess.run([base, "-m", "venv", "--clear", str(ELEPHAS_VENV)], check=True)
+    pip = [str(python), "-m", "pip", "install", "-q"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, f"elephas=={ELEPHAS_VERSION}"], check=True)
+    stamp.touch()
+    return python
+
+
+def venv_versions(python: Path, packages: tuple[str, ...]) -> str:
+    code = (
+        "import importlib.metadata as m, sys; "
+        f"print(', '.join(f'{{p}} {{m.version(p)}}' for p in {list(packages)!r}))"
+    )
+    out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=False)
+    return out.stdout.strip() or out.stderr.strip().splitlines()[-1]
+
+
+# -- running one configuration -----------------------------------------------------
+@dataclass
+class Run:
+    workload: str
+    system: str
+    mode: str
+    settings: str
+    result: RunResult | None = None
+    status: str = "ok"
+    detail: str = ""
+
+
+def _terminate(proc: subprocess.Popen) -> None:
+    """End the runner and everything it started (JVM, Python workers, servers)."""
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 15)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _parse(log: Path) -> RunResult | None:
+    lines = [
+        ln for ln in log.read_text(errors="replace").splitlines() if ln.startswith(RESULT_PREFIX)
+    ]
+    return RunResult(**json.loads(lines[-1][len(RESULT_PREFIX) :])) if lines else None
+
+
+def _error_tail(log: Path, lines: int = 6) -> str:
+    text = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    errors = [ln for ln in text if "Error" in ln or "Exception" in ln]
+    return (errors[-1] if errors else " | ".join(text[-lines:])).strip()[:300]
+
+
+def execute(run: Run, cmd: list[str], env: dict[str, str], timeout: int) -> Run:
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = LOGS / f"{run.workload}-{run.system}-{run.mode}.log".lower().replace(" ", "_")
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True
+        )
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _terminate(proc)
+            run.status, run.detail = "hung", f"hung (timeout {timeout} s)"
+            return run
+        finally:
+            _terminate(proc)  # stray children of a finished runner
+    run.result = _parse(log)
+    if rc != 0 or run.result is None:
+        run.status, run.detail = "failed", f"failed (exit {rc}): {_error_tail(log)}"
+    return run
+
+
+def runner_env(python: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SPARK_HOME")}
+    env.update(
+        PYSPARK_PYTHON=str(python), PYSPARK_DRIVER_PYTHON=str(python), TF_CPP_MIN_LOG_LEVEL="2"
+    )
+    env["PATH"] = f"{python.parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def common_args(work: Workload, workdir: Path, mode: str) -> list[str]:
+    args = {"workdir": workdir, "mode": mode, "epochs": work.epochs}
+    args |= {"batch-size": work.batch_size, "workers": WORKERS}
+    return [part for key, value in args.items() for part in (f"--{key}", str(value))]
+
+
+def planned_runs(work: Workload, opts: argparse.Namespace) -> list[tuple[Run, str, list[str]]]:
+    """(run, interpreter, runner arguments) for every configuration asked for."""
+    plan: list[tuple[Run, str, list[str]]] = []
+    if "keras" in opts.systems:
+        plan.append((Run(work.key, "Keras", "plain", "1 process"), "loxodon", []))
+    if "loxodon" in opts.systems:
+        for mode in LOXODON_MODES:
+            extra = ["--window", str(opts.window), "--frequency", opts.frequency]
+            plan.append(
+                (Run(work.key, "Loxodon", mode, _loxodon_settings(mode, opts)), "loxodon", extra)
+            )
+    if "elephas" in opts.systems:
+        for mode in ELEPHAS_MODES:
+            settings = "frequency=epoch" + ("" if mode == "synchronous" else ", http PS")
+            plan.append((Run(work.key, "Elephas", mode, settings), "elephas", []))
+    return plan
+
+
+def _loxodon_settings(mode: str, opts: argparse.Namespace) -> str:
+    if mode == "single":
+        return "1 worker"
+    if mode == "averaging":
+        return f"frequency={opts.frequency}"
+    if mode == "synchronous":
+        return "every step"
+    return f"window={opts.window}"
+
+
+def run_workload(work: Workload, opts: argparse.Namespace, tmp: Path) -> list[Run]:
+    workdir = tmp / work.key
+    save_workload(work, workdir)
+    runs = []
+    for run, interpreter, extra in planned_runs(work, opts):
+        if interpreter == "elephas" and opts.elephas_python is None:
+            run.status, run.detail = "failed", f"not run: {opts.elephas_error}"
+            runs.append(run)
+            continue
+        python = Path(sys.executable) if interpreter == "loxodon" else opts.elephas_python
+        script = BENCH / ("train_runner.py" if interpreter == "loxodon" else "elephas_runner.py")
+        mode = "keras" if run.system == "Keras" else run.mode
+        cmd = [str(python), str(script), *common_args(work, workdir, mode), *extra]
+        runs.append(execute(run, cmd, runner_env(python), work.timeout_s))
+        _print_run(run)
+    return runs
+
+
+def _print_run(run: Run) -> None:
+    name = f"{run.workload:>9} {run.system:>7} {run.mode:<12}"
+    if run.result is None or run.status != "ok":
+        print(f"{name} {run.detail}", flush=True)
+        return
+    r = run.result
+    print(
+        f"{name} acc {r.accuracy:.4f}  {r.seconds:8.1f} s  {r.samples_per_s:10,.0f} samples/s",
+        flush=True,
+    )
+
+
+# -- the report --------------------------------------------------------------------
+def machine_info() -> list[str]:
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [
+            ln.split(":", 1)[1].strip()
+            for ln in cpuinfo.read_text().splitlines()
+            if ln.startswith("model name")
+        ]
+        cpu = names[0] if names else cpu
+    mem = ""
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        kb = int(meminfo.read_text().split()[1])
+        mem = f", {kb / 2**20:.0f} GiB RAM"
+    return [f"{cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}"]
+
+
+def _java_version() -> str:
+    out = subprocess.run(["java", "-version"], capture_output=True, text=True, check=False)
+    return (out.stderr or out.stdout).splitlines()[0] if (out.stderr or out.stdout) else "unknown"
+
+
+def software_info(opts: argparse.Namespace) -> list[str]:
+    lox = venv_versions(Path(sys.executable), ("tensorflow-cpu", "keras", "pyspark", "numpy"))
+    lines = [
+        f"Loxodon side (and plain Keras): Python {platform.python_version()}, {lox}",
+        f"Java: {_java_version()}",
+    ]
+    if opts.elephas_python is not None:
+        pkgs = ("elephas", "tensorflow", "keras", "pyspark", "numpy")
+        lines.append(f"Elephas side: {venv_versions(opts.elephas_python, pkgs)}")
+    return lines
+
+
+def _cell(run: Run, keras_rate: float | None) -> str:
+    settings = f"{run.system} {run.mode} ({run.settings})"
+    if run.result is None or run.status != "ok":
+        return f"| {settings} | {run.detail} | | | |"
+    r = run.result
+    ratio = f"{r.samples_per_s / keras_rate:.2f}x" if keras_rate else "n/a"
+    return f"| {settings} | {r.accuracy:.4f} | {r.seconds:.1f} | {r.samples_per_s:,.0f} | {ratio} |"
+
+
+def _keras(runs: list[Run], workload: str) -> RunResult | None:
+    found = [
+        r.result
+        for r in runs
+        if r.workload == workload and r.system == "Keras" and r.status == "ok"
+    ]
+    return found[0] if found else None
+
+
+def workload_table(work: Workload, runs: list[Run]) -> list[str]:
+    keras = _keras(runs, work.key)
+    lines = [
+        f"## {work.title}",
+        "",
+        f"{work.rows:,} training rows, model {'-'.join(map(str, work.layers))} (Adam 1e-3), "
+        f"{work.epochs} epochs, batch {work.batch_size}, per-run limit {work.timeout_s} s.",
+        "",
+        "| system / mode | test accuracy | seconds | samples/s | vs plain Keras samples/s |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        _cell(r, keras.samples_per_s if keras else None) for r in runs if r.workload == work.key
+    ]
+    return [*lines, ""]
+
+
+def _loxodon(runs: list[Run], workload: str, mode: str) -> Run | None:
+    found = [r for r in runs if r.workload == workload and r.system == "Loxodon" and r.mode == mode]
+    return found[0] if found else None
+
+
+def target_lines(runs: list[Run], throughput_key: str, accuracy_key: str) -> list[str]:
+    lines = ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
+    keras_fast, keras_acc = _keras(runs, throughput_key), _keras(runs, accuracy_key)
+    for mode, bar in THROUGHPUT_TARGETS.items():
+        run = _loxodon(runs, throughput_key, mode)
+        name = f"Loxodon {mode} >= {bar}x plain Keras samples/s ({throughput_key})"
+        if run is None or run.result is None or keras_fast is None:
+            lines.append(f"| {name} | {run.detail if run else 'not run'} | no |")
+            continue
+        ratio = run.result.samples_per_s / keras_fast.samples_per_s
+        lines.append(f"| {name} | {ratio:.2f}x | {'yes' if ratio >= bar else 'NO'} |")
+    for mode in LOXODON_MODES:
+        run = _loxodon(runs, accuracy_key, mode)
+        name = f"Loxodon {mode} within {ACCURACY_POINTS:g} points of plain Keras ({accuracy_key})"
+        if run is None or run.result is None or keras_acc is None:
+            lines.append(f"| {name} | {run.detail if run else 'not run'} | no |")
+            continue
+        gap = 100 * (run.result.accuracy - keras_acc.accuracy)
+        lines.append(
+            f"| {name} | {gap:+.1f} points | {'yes' if gap >= -ACCURACY_POINTS else 'NO'} |"
+        )
+    return [*lines, ""]
+
+
+def write_report(
+    works: list[Workload], runs: list[Run], opts: argparse.Namespace, meta: dict[str, str]
+) -> None:
+    lines = [
+        "# Training: Loxodon vs plain Keras vs Elephas",
+        "",
+        "Measured side by side in one run of `bench/train.py`"
+        + (" **--quick** (smoke run: small data, few epochs)" if opts.quick else "")
+        + f", every system on the same {os.cpu_count()} cores: plain single-process Keras "
+        f"(TensorFlow using every core), Loxodon with {WORKERS} workers on `local[{WORKERS}]` "
+        f"(`single` uses 1), Elephas {ELEPHAS_VERSION} with {WORKERS} workers on "
+        f"`local[{WORKERS}]` in its own virtualenv. Every run starts from the same "
+        "compiled model and initial weights, runs in its own process under a wall-clock "
+        "limit, and is timed over `fit` alone (NumPy arrays in, trained model out: for the "
+        "Spark systems this includes moving the data into Spark and starting the workers; "
+        "the Spark session is started before the clock). samples/s = training rows x "
+        "epochs / fit seconds. Accuracy is on the held-out test rows.",
+        "",
+        f"Date: {meta['date']}. Machine: {machine_info()[0]}.",
+        *[f"{s}." for s in software_info(opts)],
+        f"Load average (1 min) before / after the benchmark: {meta['load_before']} / "
+        f"{os.getloadavg()[0]:.2f}. Other work may have been running on this shared "
+        "machine during the measurement; all systems were measured in the same run.",
+        "",
+    ]
+    for work in works:
+        lines += workload_table(work, runs)
+    lines += target_lines(runs, works[-1].key, works[0].key)
+    lines += [
+        "Throughput targets are judged on the synthetic workload (big enough that start-up "
+        "is a small share of the fit); the accuracy target on MNIST-1D after the same "
+        "epochs. Logs of every run: `.cache/bench/logs/`.",
+        "",
+    ]
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text("\n".join(lines))
+    print(f"wrote {RESULTS}")
+
+
+# -- main ---------------------------------------------------------------------------
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="small data, few epochs (smoke run)")
+    parser.add_argument("--systems", default="keras,loxodon,elephas", help="comma-separated subset")
+    parser.add_argument("--window", type=int, default=4, help="Loxodon communication window")
+    parser.add_argument("--frequency", default="epoch", help="Loxodon averaging frequency")
+    parser.add_argument("--timeout", type=int, default=None, help="per-run limit in seconds")
+    opts = parser.parse_args()
+    opts.systems = {s.strip() for s in opts.systems.split(",")}
+    return opts
+
+
+def prepare_elephas(opts: argparse.Namespace) -> None:
+    opts.elephas_python, opts.elephas_error = None, ""
+    if "elephas" not in opts.systems:
+        return
+    try:
+        opts.elephas_python = elephas_python()
+    except (subprocess.CalledProcessError, OSError) as exc:
+        opts.elephas_error = f"Elephas {ELEPHAS_VERSION} could not be installed: {exc}"
+
+
+def main() -> None:
+    opts = parse_args()
+    meta = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load_before": f"{os.getloadavg()[0]:.2f}",
+    }
+    prepare_elephas(opts)
+    works = workloads(opts.quick, opts.timeout)
+    runs: list[Run] = []
+    with tempfile.TemporaryDirectory(prefix="loxodon-bench-train-") as tmp:
+        for work in works:
+            runs += run_workload(work, opts, Path(tmp))
+    write_report(works, runs, opts, meta)
+
+
+if __name__ == "__main__":
+    main()
