@@ -53,6 +53,8 @@ examples-jar: venv
 
 bench: jar
 	$(PYTHON) bench/ps_roundtrip.py
+	$(PYTHON) bench/inference.py
+	$(PYTHON) bench/train.py
 
 clean:
 	rm -rf target project/target $(JAR_DIR) .pytest_cache .ruff_cache
