@@ -24,7 +24,7 @@ def _worker(address: ServerAddress, worker: int, results: Any) -> None:
     """One worker's script; every value it saw goes back through ``results``."""
     seen: dict[str, Any] = {"worker": worker}
     try:
-        with address.connect(worker=worker, timeout=30) as ps:
+        with address.connect(worker=worker, timeout=180) as ps:
             seen["register"] = ps.register()
             seen["initial"] = ps.pull()
             seen["push_counts"] = [ps.push(np.ones(N, np.float32)) for _ in range(100)]
@@ -54,7 +54,7 @@ def _run_workers(address: ServerAddress) -> list[dict[str, Any]]:
     procs = [ctx.Process(target=_worker, args=(address, w, results)) for w in range(2)]
     for p in procs:
         p.start()
-    seen = [results.get(timeout=120) for _ in procs]
+    seen = [results.get(timeout=300) for _ in procs]
     for p in procs:
         p.join(timeout=30)
     return sorted(seen, key=lambda s: s["worker"])
@@ -62,7 +62,7 @@ def _run_workers(address: ServerAddress) -> list[dict[str, Any]]:
 
 def test_every_operation_from_two_processes(spark: SparkSession) -> None:
     with loxodon.start_parameter_server(
-        spark, 2, N, layout=LAYOUT, sync_timeout=30, easgd_alpha=ALPHA
+        spark, 2, N, layout=LAYOUT, sync_timeout=120, easgd_alpha=ALPHA
     ) as ps:
         seen = _run_workers(ps.address)
         for s in seen:
