@@ -30,3 +30,17 @@ def test_pyspark_training_snippet(spark: SparkSession, tmp_path: Path) -> None:
     assert accuracy > 0.45  # chance is 0.1; plain Keras reaches about 0.55-0.6
     assert scope["probabilities"].shape == (len(scope["x_test"]), 10)
     assert (tmp_path / "model" / "model.keras").is_file()
+
+
+def test_pipelines_snippet(spark: SparkSession, tmp_path: Path) -> None:
+    code = _snippet("## Spark ML Pipelines").replace(
+        "/tmp/digits-pipeline", str(tmp_path / "pipeline")
+    )
+    scope: dict = {}
+    exec(compile(code, str(README), "exec"), scope)
+    assert scope["accuracy"] > 0.85
+    test = scope["test"]
+    key = scope["pixels"]
+    before = [r.prediction for r in scope["fitted"].transform(test).orderBy(*key).collect()]
+    after = [r.prediction for r in scope["reloaded"].transform(test).orderBy(*key).collect()]
+    assert before == after
