@@ -27,6 +27,7 @@ def _worker(address: ServerAddress, worker: int, results: Any) -> None:
         with address.connect(worker=worker, timeout=180) as ps:
             seen["register"] = ps.register()
             seen["initial"] = ps.pull()
+            ps.sync(100, np.zeros(N, np.float32))  # barrier: both pulled before anyone pushes
             seen["push_counts"] = [ps.push(np.ones(N, np.float32)) for _ in range(100)]
             ps.sync(0, np.zeros(N, np.float32))  # barrier: both finished locked pushes
             seen["after_locked"] = ps.pull()
