@@ -31,7 +31,7 @@ SCRIPT = textwrap.dedent(
     model.compile(optimizer=keras.optimizers.Adam(1e-2),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     spark_model = loxodon.SparkModel(model, mode=mode, num_workers=2, communication_window=4)
-    history = spark_model.fit(x, y, epochs=4, batch_size=32, verbose=0)
+    history = spark_model.fit(x, y, epochs=6, batch_size=32, verbose=0)
     executors = spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size() - 1
     result = spark_model.evaluate(xt, yt, return_dict=True)
     print("RESULT " + json.dumps({"accuracy": result["accuracy"], "executors": executors,
@@ -51,5 +51,5 @@ def test_training_on_separate_executor_jvms(mode: str) -> None:
     assert lines, run.stderr[-4000:]
     result = json.loads(lines[-1][len("RESULT ") :])
     assert result["executors"] == 2
-    assert result["epochs"] == 4
+    assert result["epochs"] == 6
     assert result["accuracy"] > 0.9, result
