@@ -6,7 +6,7 @@ import scala.collection.mutable
 import scala.util.control.NonFatal
 
 import io.netty.buffer.Unpooled
-import io.netty.channel.Channel
+import io.netty.channel.{Channel, ChannelFuture}
 import io.netty.util.concurrent.{EventExecutor, ScheduledFuture}
 import org.slf4j.{Logger, LoggerFactory}
 
@@ -149,29 +149,31 @@ final class EpochGate(
     )
   }
 
-  private def fail(g: Gate, message: String): Unit = {
+  private def fail(g: Gate, message: String): Seq[ChannelFuture] = {
     log.warn(message)
     stats.roundFailed()
-    g.arrivals.values.foreach(sendError(_, message))
+    g.arrivals.values.toList.map(sendError(_, message))
   }
 
-  private def sendError(a: Arrival, message: String): Unit =
+  private def sendError(a: Arrival, message: String): ChannelFuture =
     write(a, Frame.ofText(Op.Error, replyFlags(), a.worker, a.round, message))
 
-  private def write(a: Arrival, frame: Frame): Unit = {
+  private def write(a: Arrival, frame: Frame): ChannelFuture = {
     stats.reply(frame)
     a.channel.writeAndFlush(frame)
   }
 
-  /** Fails every open gate (the server is stopping) and refuses later arrivals. */
-  def close(): Unit = {
+  /** Fails every open gate (the server is stopping) and refuses later arrivals; returns the writes
+    * of those errors.
+    */
+  def close(): Seq[ChannelFuture] = {
     val gates = synchronized {
       closed = true
       val all = open.values.toList
       open.clear()
       all
     }
-    gates.foreach { g =>
+    gates.flatMap { g =>
       if (g.deadline != null) g.deadline.cancel(false)
       fail(g, s"epoch ${g.epoch} aborted: the parameter server is stopping")
     }

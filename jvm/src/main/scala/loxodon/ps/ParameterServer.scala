@@ -187,7 +187,8 @@ final class ParameterServer(val conf: ParameterServerConf) extends Closeable {
       try {
         val ch = serverChannel
         if (ch != null) ch.close().awaitUninterruptibly(ParameterServer.StopWaitMs)
-        context.close()
+        // Waiters get their "stopping" errors before the event loops close the connections.
+        context.close().foreach(_.awaitUninterruptibly(ParameterServer.StopWaitMs))
         Seq(handlerGroup, ioGroup, bossGroup).filter(_ != null).foreach { g =>
           g.shutdownGracefully(
             ParameterServer.QuietMs,

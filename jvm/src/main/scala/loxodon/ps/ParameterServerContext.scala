@@ -4,7 +4,7 @@ import java.util.concurrent.atomic.AtomicBoolean
 
 import scala.annotation.nowarn
 
-import io.netty.channel.Channel
+import io.netty.channel.{Channel, ChannelFuture}
 import io.netty.util.concurrent.EventExecutorGroup
 
 /** The state one parameter server shares across its connections, and the builder of their pipelines
@@ -145,8 +145,5 @@ final class ParameterServerContext(
   }
 
   /** Fails the open sync rounds and epoch gates; called once when the server stops. */
-  def close(): Unit = {
-    rounds.close()
-    epochs.close()
-  }
+  def close(): Seq[ChannelFuture] = rounds.close() ++ epochs.close()
 }

@@ -6,7 +6,7 @@ import scala.collection.mutable
 import scala.util.control.NonFatal
 
 import io.netty.buffer.ByteBuf
-import io.netty.channel.Channel
+import io.netty.channel.{Channel, ChannelFuture}
 import io.netty.util.concurrent.{EventExecutor, ScheduledFuture}
 import org.slf4j.{Logger, LoggerFactory}
 
@@ -131,29 +131,31 @@ final class SyncRounds(
     } finally arrivals.foreach(_.vector.release())
   }
 
-  private def failAll(r: Round, message: String): Unit =
-    r.arrivals.values.foreach { a =>
+  private def failAll(r: Round, message: String): Seq[ChannelFuture] =
+    r.arrivals.values.toList.map { a =>
       a.vector.release()
       sendError(a, r.key.round, message)
     }
 
-  private def sendError(a: Arrival, round: Long, message: String): Unit =
+  private def sendError(a: Arrival, round: Long, message: String): ChannelFuture =
     write(a, Frame.ofText(Op.Error, replyFlags(), a.worker, round, message))
 
-  private def write(a: Arrival, frame: Frame): Unit = {
+  private def write(a: Arrival, frame: Frame): ChannelFuture = {
     stats.reply(frame)
     a.channel.writeAndFlush(frame) // a closed channel releases the frame
   }
 
-  /** Fails every open round (the server is stopping) and refuses later arrivals. */
-  def close(): Unit = {
+  /** Fails every open round (the server is stopping) and refuses later arrivals; returns the writes
+    * of those errors, which the server lets flush before it closes the connections.
+    */
+  def close(): Seq[ChannelFuture] = {
     val rounds = synchronized {
       closed = true
       val all = open.values.toList
       open.clear()
       all
     }
-    rounds.foreach { r =>
+    rounds.flatMap { r =>
       if (r.deadline != null) r.deadline.cancel(false)
       failAll(r, s"${describe(r.key)} aborted: the parameter server is stopping")
     }
