@@ -30,7 +30,7 @@ def test_train_on_labeled_points_with_one_hot_labels(spark: SparkSession) -> Non
     np.testing.assert_allclose(features, x, atol=1e-6)
     assert labels.shape == (len(x), 10)
 
-    mllib_model = SparkMLlibModel(model, mode="asynchronous", num_workers=2, communication_window=4)
+    mllib_model = SparkMLlibModel(model, mode="synchronous", num_workers=2)
     history = mllib_model.train(points, epochs=4, batch_size=32, categorical=True, nb_classes=10)
     assert len(history.history["loss"]) == 4
     accuracy = mllib_model.evaluate(xt, np.eye(10)[yt], return_dict=True)["accuracy"]
