@@ -1,10 +1,13 @@
 package loxodon
 
-import org.apache.spark.sql.{DataFrame, SparkSession}
+import org.apache.spark.sql.{DataFrame, Row, SparkSession}
+import org.apache.spark.sql.types._
 
 import loxodon.infer.{Evaluator, InferenceParams, Predictor}
 import loxodon.io.HadoopFiles
+import loxodon.data.{BalancedPartitioning, TrainingData}
 import loxodon.ps.ParameterServer
+import loxodon.select.{Selection, SelectionJob}
 import loxodon.train.{TrainParams, Trainer, TrainingJob}
 
 /** The single Py4J doorway into the JVM half: Python (`loxodon._jvm`) calls only the methods of
@@ -103,6 +106,55 @@ object PythonAPI {
       Option(customObjects),
       InferenceParams.fromJson(paramsJson)
     )
+
+  /** Starts a model-selection search (see [[loxodon.select.Selection.start]]) and returns its
+    * handle; Python adds models and drives it.
+    *
+    * @param scheduleJson
+    *   a logged schedule to replay, or null
+    * @param faultsJson
+    *   test hook, or null
+    */
+  def startSelection(
+      spark: SparkSession,
+      df: DataFrame,
+      valDf: DataFrame,
+      referenceArchive: Array[Byte],
+      paramsJson: String,
+      scheduleJson: String,
+      faultsJson: String
+  ): SelectionJob =
+    Selection.start(
+      spark,
+      df,
+      Option(valDf),
+      referenceArchive,
+      TrainParams.fromJson(paramsJson),
+      Option(scheduleJson),
+      Option(faultsJson)
+    )
+
+  /** The rows each worker of a fit or search with these params holds, in the order it holds them:
+    * columns `partition`, `part` (0 training, 1 validation), `features`, `label`.
+    */
+  def partitionRows(spark: SparkSession, df: DataFrame, paramsJson: String): DataFrame = {
+    val p = TrainParams.fromJson(paramsJson)
+    val prepared = TrainingData.prepare(df, p.featuresCol, Some(p.labelCol))
+    val parts = BalancedPartitioning.partition(prepared, None, p.numWorkers, p.seed, p.validationSplit)
+    val rows = parts.rdd.mapPartitionsWithIndex { (i, it) =>
+      it.map { case ((tag, _), e) => Row(i, tag, e.features.toSeq, e.label.toSeq) }
+    }
+    val floats = ArrayType(FloatType, containsNull = false)
+    val schema = StructType(
+      Seq(
+        StructField("partition", IntegerType, nullable = false),
+        StructField("part", IntegerType, nullable = false),
+        StructField("features", floats, nullable = false),
+        StructField("label", floats, nullable = false)
+      )
+    )
+    spark.createDataFrame(rows, schema)
+  }
 
   /** Writes `bytes` to `uri` through Hadoop's FileSystem. */
   def writeFile(spark: SparkSession, uri: String, bytes: Array[Byte], overwrite: Boolean): Unit =

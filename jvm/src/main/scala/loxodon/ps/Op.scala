@@ -34,6 +34,11 @@ object Op {
   /** client -> server: a worker's epoch report; the OK comes when the driver releases the epoch. */
   final val EpochEnd = 21
 
+  /** client -> server: a model-selection worker's report of its last unit (JSON); the OK, carrying
+    * its next unit (JSON), comes when the hop scheduler has one.
+    */
+  final val NextUnit = 22
+
   private val names: Map[Int, String] = Map(
     Challenge -> "CHALLENGE",
     Auth -> "AUTH",
@@ -50,7 +55,8 @@ object Op {
     Stats -> "STATS",
     Shutdown -> "SHUTDOWN",
     Stop -> "STOP",
-    EpochEnd -> "EPOCH_END"
+    EpochEnd -> "EPOCH_END",
+    NextUnit -> "NEXT_UNIT"
   )
 
   /** The protocol name of `op`, e.g. "PUSH_HOGWILD", or "op 99" for an unknown code. */

@@ -157,6 +157,12 @@ final class ParameterServer(val conf: ParameterServerConf) extends Closeable {
   def releaseEpoch(epoch: Int, stop: Boolean): Boolean =
     context.epochs.release(epoch, () => if (stop) context.requestStop())
 
+  /** Sets the source of model-selection units (op NEXT_UNIT). */
+  def setUnitSource(source: UnitSource): Unit = context.units = source
+
+  /** Removes the blob named `name`; whether it was there. */
+  def removeBlob(name: String): Boolean = context.blobs.remove(name)
+
   /** Stores a named blob, as PUT_BLOB does. */
   def putBlob(name: String, bytes: Array[Byte]): Unit = context.blobs.put(name, bytes.clone())
 

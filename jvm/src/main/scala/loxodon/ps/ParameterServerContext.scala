@@ -81,6 +81,9 @@ final class ParameterServerContext(
   }
 
   val blobs: BlobStore = new BlobStore
+
+  /** Hands out model-selection units (op NEXT_UNIT); null when the job is not a search. */
+  @volatile var units: UnitSource = _
   val stats: ServerStats = new ServerStats
   val rounds: SyncRounds = new SyncRounds(
     conf.numWorkers,

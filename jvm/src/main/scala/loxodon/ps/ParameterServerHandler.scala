@@ -86,6 +86,7 @@ final class ParameterServerHandler(context: ParameterServerContext)
       }
     case Op.Stats    => ok(frame, Unpooled.wrappedBuffer(context.statsJson.getBytes(UTF_8)))
     case Op.EpochEnd => epochEnd(ctx, frame)
+    case Op.NextUnit => nextUnit(ctx, frame)
     case Op.Stop =>
       context.requestStop()
       ok(frame, Unpooled.EMPTY_BUFFER)
@@ -143,6 +144,27 @@ final class ParameterServerHandler(context: ParameterServerContext)
       )
       null
     }
+
+  private def nextUnit(ctx: ChannelHandlerContext, frame: Frame): Frame = {
+    val source = context.units
+    if (source == null) error(frame, "NEXT_UNIT: this job is not a model-selection search")
+    else if (frame.worker < 0 || frame.worker >= conf.numWorkers) {
+      error(frame, s"NEXT_UNIT: worker id ${frame.worker} is not in 0 until ${conf.numWorkers}")
+    } else {
+      val channel = ctx.channel()
+      source.next(
+        frame.worker,
+        frame.payloadText,
+        unit => {
+          val reply = ok(frame, Unpooled.wrappedBuffer(unit.getBytes(UTF_8)))
+          context.stats.reply(reply)
+          channel.writeAndFlush(reply)
+          ()
+        }
+      )
+      null
+    }
+  }
 
   private def withVector(frame: Frame)(body: ByteBuf => Frame): Frame = {
     val numParams = context.center.length // an ERROR while no layout is known

@@ -1,23 +1,17 @@
 package loxodon.train
 
 import java.nio.charset.StandardCharsets.UTF_8
-import java.util.concurrent.{
-  ConcurrentHashMap,
-  ConcurrentLinkedQueue,
-  LinkedBlockingQueue,
-  TimeUnit
-}
+import java.util.concurrent.{LinkedBlockingQueue, TimeUnit}
 import java.util.concurrent.atomic.AtomicBoolean
 
 import scala.util.control.NonFatal
 
 import com.fasterxml.jackson.databind.JsonNode
 import com.fasterxml.jackson.databind.node.ObjectNode
-import org.apache.spark.{ExceptionFailure, SparkContext}
-import org.apache.spark.scheduler.{SparkListener, SparkListenerJobStart, SparkListenerTaskEnd}
+import org.apache.spark.SparkContext
 import org.slf4j.{Logger, LoggerFactory}
 
-import loxodon.exec.PythonWorkerException
+import loxodon.exec.BarrierRun
 import loxodon.io.Json
 import loxodon.ps.{EpochListener, ParameterServer}
 
@@ -44,29 +38,14 @@ final class TrainingJob private[train] (
   import TrainingJob._
 
   private val events = new LinkedBlockingQueue[String]()
-  private val running = new AtomicBoolean(false)
   private val closed = new AtomicBoolean(false)
-  private val cancelled = new AtomicBoolean(false)
-  @volatile private var thread: Thread = _
-
-  // Errors of Python workers in this job's tasks. A barrier stage fails with the first failed
-  // task's error, which may be a sibling's lost connection rather than the Python exception.
-  private val stages = ConcurrentHashMap.newKeySet[Integer]()
-  private val pythonErrors = new ConcurrentLinkedQueue[String]()
-  private val taskListener = new SparkListener {
-    override def onJobStart(e: SparkListenerJobStart): Unit =
-      if (Option(e.properties).exists(_.getProperty("spark.jobGroup.id") == jobGroup)) {
-        e.stageIds.foreach(id => stages.add(id))
-      }
-
-    override def onTaskEnd(e: SparkListenerTaskEnd): Unit = e.reason match {
-      case f: ExceptionFailure
-          if stages.contains(e.stageId) && f.description != null &&
-            f.description.contains("Python worker for") =>
-        pythonErrors.add(f.description)
-      case _ => ()
-    }
-  }
+  private val run = new BarrierRun(
+    sc,
+    jobGroup,
+    description,
+    results => events.put(doneEvent(results.toSeq)),
+    message => events.put(Json.write(Json.obj().put("type", "failed").put("message", message)))
+  )
 
   /** The next event, waiting up to `timeoutMs`; null when none came in time. */
   def nextEvent(timeoutMs: Long): String =
@@ -93,31 +72,15 @@ final class TrainingJob private[train] (
   def finalModel(): Array[Byte] = ps.blob(FinalModelBlob).orNull
 
   /** Whether the barrier stage is still running. */
-  def isRunning: Boolean = running.get()
+  def isRunning: Boolean = run.isRunning
 
   /** Cancels the barrier stage (its tasks are interrupted and their workers killed). */
-  def cancel(): Unit = if (running.get()) {
-    cancelled.set(true)
-    sc.cancelJobGroup(jobGroup)
-  }
+  def cancel(): Unit = run.cancel()
 
   /** Cancels the stage if it still runs, and stops the parameter server. Idempotent. */
   def close(): Unit = if (closed.compareAndSet(false, true)) {
-    try {
-      cancel()
-      val t = thread
-      if (t != null) t.join(10000)
-    } finally {
-      sc.removeSparkListener(taskListener)
-      ps.close()
-    }
-  }
-
-  /** A Python worker's error of this job, waiting briefly for the listener bus to deliver it. */
-  private def pythonError(): Option[String] = {
-    val until = System.currentTimeMillis() + 2000
-    while (pythonErrors.isEmpty && System.currentTimeMillis() < until) Thread.sleep(50)
-    Option(pythonErrors.peek()).map(extractPython)
+    try run.close()
+    finally ps.close()
   }
 
   override def onEpoch(epoch: Int, reports: Seq[String]): Unit = {
@@ -133,37 +96,7 @@ final class TrainingJob private[train] (
   }
 
   /** Runs `stage` (the barrier job) in a background thread under this job's group. */
-  private[train] def launch(stage: () => Array[String]): Unit = {
-    running.set(true)
-    sc.addSparkListener(taskListener)
-    val t = new Thread(
-      () => {
-        sc.setJobGroup(jobGroup, description, interruptOnCancel = true)
-        try {
-          val results = stage()
-          events.put(doneEvent(results.toSeq))
-        } catch {
-          case e: Throwable =>
-            val message =
-              if (cancelled.get()) {
-                log.info(s"$description was cancelled")
-                "the fit was cancelled"
-              } else {
-                log.error(s"$description failed", e)
-                pythonError().getOrElse(rootMessage(e))
-              }
-            events.put(Json.write(Json.obj().put("type", "failed").put("message", message)))
-        } finally {
-          running.set(false)
-          sc.clearJobGroup()
-        }
-      },
-      s"loxodon-fit-$jobGroup"
-    )
-    t.setDaemon(true)
-    thread = t
-    t.start()
-  }
+  private[train] def launch(stage: () => Array[String]): Unit = run.launch(stage)
 }
 
 object TrainingJob {
@@ -190,30 +123,6 @@ object TrainingJob {
     Json.write(event)
   }
 
-  /** The most telling message of a failure: a Python worker's error (with its traceback) if one is
-    * in the cause chain, else the deepest cause's message, else the exception's own.
-    */
-  def rootMessage(e: Throwable): String = {
-    val chain = Iterator.iterate(e)(_.getCause).takeWhile(_ != null).take(20).toSeq
-    chain
-      .collectFirst { case p: PythonWorkerException => p.getMessage }
-      .orElse(chain.map(_.getMessage).find(m => m != null && m.contains("Python worker for")))
-      .map(extractPython)
-      .getOrElse {
-        val deepest = chain.last
-        Option(deepest.getMessage)
-          .map(m => s"${deepest.getClass.getSimpleName}: $m")
-          .getOrElse(e.toString)
-      }
-  }
-
-  /** From a Spark job-failure message, the part from "Python worker for" on (without Spark's Java
-    * stack trace after the Python traceback).
-    */
-  private[train] def extractPython(message: String): String = {
-    val start = message.indexOf("Python worker for")
-    val tail = if (start >= 0) message.substring(start) else message
-    val javaTrace = tail.indexOf("\n\tat ")
-    if (javaTrace >= 0) tail.substring(0, javaTrace) else tail
-  }
+  /** See [[BarrierRun.rootMessage]]. */
+  def rootMessage(e: Throwable): String = BarrierRun.rootMessage(e)
 }

@@ -1,0 +1,132 @@
+package loxodon.exec
+
+import java.util.concurrent.{ConcurrentHashMap, ConcurrentLinkedQueue}
+import java.util.concurrent.atomic.AtomicBoolean
+
+import org.apache.spark.{ExceptionFailure, SparkContext}
+import org.apache.spark.scheduler.{SparkListener, SparkListenerJobStart, SparkListenerTaskEnd}
+import org.slf4j.{Logger, LoggerFactory}
+
+/** One barrier stage of Python-worker tasks run in a background thread under its own job group: the
+  * part a fit ([[loxodon.train.TrainingJob]]) and a search ([[loxodon.select.SelectionJob]]) share.
+  *
+  * It reports the stage's end once, through `onDone` (the tasks' results) or `onFailed` (the most
+  * telling message: a Python worker's traceback when one failed, since a barrier stage fails with
+  * whichever task failed first, often a sibling's lost connection).
+  */
+final class BarrierRun(
+    sc: SparkContext,
+    val jobGroup: String,
+    description: String,
+    onDone: Array[String] => Unit,
+    onFailed: String => Unit
+) {
+  import BarrierRun._
+
+  private val running = new AtomicBoolean(false)
+  private val cancelled = new AtomicBoolean(false)
+  @volatile private var thread: Thread = _
+
+  private val stages = ConcurrentHashMap.newKeySet[Integer]()
+  private val pythonErrors = new ConcurrentLinkedQueue[String]()
+  private val taskListener = new SparkListener {
+    override def onJobStart(e: SparkListenerJobStart): Unit =
+      if (Option(e.properties).exists(_.getProperty("spark.jobGroup.id") == jobGroup)) {
+        e.stageIds.foreach(id => stages.add(id))
+      }
+
+    override def onTaskEnd(e: SparkListenerTaskEnd): Unit = e.reason match {
+      case f: ExceptionFailure
+          if stages.contains(e.stageId) && f.description != null &&
+            f.description.contains("Python worker for") =>
+        pythonErrors.add(f.description)
+      case _ => ()
+    }
+  }
+
+  /** Whether the stage is still running. */
+  def isRunning: Boolean = running.get()
+
+  /** Runs `stage` (the barrier job) in the background. */
+  def launch(stage: () => Array[String]): Unit = {
+    running.set(true)
+    sc.addSparkListener(taskListener)
+    val t = new Thread(
+      () => {
+        sc.setJobGroup(jobGroup, description, interruptOnCancel = true)
+        try onDone(stage())
+        catch {
+          case e: Throwable =>
+            val message =
+              if (cancelled.get()) {
+                log.info(s"$description was cancelled")
+                "the job was cancelled"
+              } else {
+                log.error(s"$description failed", e)
+                pythonError().getOrElse(rootMessage(e))
+              }
+            onFailed(message)
+        } finally {
+          running.set(false)
+          sc.clearJobGroup()
+        }
+      },
+      s"loxodon-$jobGroup"
+    )
+    t.setDaemon(true)
+    thread = t
+    t.start()
+  }
+
+  /** Cancels the stage (its tasks are interrupted and their workers killed). */
+  def cancel(): Unit = if (running.get()) {
+    cancelled.set(true)
+    sc.cancelJobGroup(jobGroup)
+  }
+
+  /** Cancels the stage if it still runs and waits up to `timeoutMs` for its thread. */
+  def close(timeoutMs: Long = 10000L): Unit =
+    try {
+      cancel()
+      val t = thread
+      if (t != null) t.join(timeoutMs)
+    } finally sc.removeSparkListener(taskListener)
+
+  /** A Python worker's error of this job, waiting briefly for the listener bus to deliver it. */
+  private def pythonError(): Option[String] = {
+    val until = System.currentTimeMillis() + 2000
+    while (pythonErrors.isEmpty && System.currentTimeMillis() < until) Thread.sleep(50)
+    Option(pythonErrors.peek()).map(extractPython)
+  }
+}
+
+object BarrierRun {
+  private val log: Logger = LoggerFactory.getLogger(classOf[BarrierRun])
+
+  /** The most telling message of a failure: a Python worker's error (with its traceback) if one is
+    * in the cause chain, else the deepest cause's message, else the exception's own.
+    */
+  def rootMessage(e: Throwable): String = {
+    val chain = Iterator.iterate(e)(_.getCause).takeWhile(_ != null).take(20).toSeq
+    chain
+      .collectFirst { case p: PythonWorkerException => p.getMessage }
+      .orElse(chain.map(_.getMessage).find(m => m != null && m.contains("Python worker for")))
+      .map(extractPython)
+      .getOrElse {
+        val deepest = chain.last
+        Option(deepest.getMessage)
+          .map(m => s"${deepest.getClass.getSimpleName}: $m")
+          .getOrElse(e.toString)
+      }
+  }
+
+  /** From a Spark job-failure message, the part from "Python worker for" on (without Spark's Java
+    * stack trace after the Python traceback).
+    */
+  def extractPython(message: String): String = {
+    val start = message.indexOf("Python worker for")
+    val tail = if (start >= 0) message.substring(start) else message
+    val javaTrace = tail.indexOf("\n\tat ")
+    if (javaTrace >= 0) tail.substring(0, javaTrace) else tail
+  }
+}

@@ -1,0 +1,333 @@
+package loxodon.select
+
+import scala.collection.mutable
+import scala.util.control.NonFatal
+
+import com.fasterxml.jackson.databind.JsonNode
+import com.fasterxml.jackson.databind.node.ObjectNode
+import org.slf4j.{Logger, LoggerFactory}
+
+import loxodon.io.Json
+import loxodon.ps.UnitSource
+
+/** Told of a search's progress by [[HopScheduler]]; called without the scheduler's lock held. */
+trait HopListener {
+
+  /** Model `model` finished epoch `epoch` (trained on every partition, then validated on every
+    * partition that holds validation rows); `logs` are its row-weighted loss and metrics.
+    */
+  def onEpoch(model: Int, epoch: Int, logs: Map[String, Double]): Unit
+
+  /** A worker stored the `.keras` archive of `model` under `blob`. */
+  def onExported(model: Int, blob: String): Unit
+
+  /** The blob `name` is no longer referenced (a superseded state); the store may drop it. */
+  def onDropped(name: String): Unit
+}
+
+/** The model hopper (docs/design.md, "Model selection"): N workers, worker w holding partition w for
+  * the whole search, and models that move between them.
+  *
+  * A model's epoch is N train units (one per partition, one at a time, in whatever order workers
+  * free up), then one eval unit per partition with validation rows (read-only, so these may run
+  * concurrently), after which [[HopListener.onEpoch]] reports the row-weighted logs and the model
+  * waits until the driver asks for more epochs ([[requestEpochs]]) or retires it.
+  *
+  * When a worker asks for work it gets, in this order: an eval unit for its partition; a train unit
+  * of the live, idle model with the most partitions left this epoch (longest work first keeps idle
+  * time low when models differ in cost; ties go to the lower model id); an export; otherwise it
+  * waits until one of those appears, or gets `stop` once [[finish]] was called and nothing is left.
+  *
+  * A unit's state goes in and out through the parameter server's blob store under fresh names: a
+  * train unit reads the model's committed state and writes `out`; only the scheduler's commit of
+  * the unit's report makes `out` the model's state. A worker that dies mid-unit (its replacement
+  * says `hello`) therefore loses only that unit, which is queued again from the last committed
+  * state, and a late report of a lost unit is ignored.
+  *
+  * With a replay `order` (model -> epoch -> partitions, from a logged schedule), each model visits
+  * its partitions in exactly that order.
+  *
+  * Thread-safe: every method takes the lock; listener calls and replies happen after releasing it.
+  */
+final class HopScheduler(
+    numWorkers: Int,
+    valRows: Array[Long],
+    listener: HopListener,
+    order: Map[Int, Seq[Seq[Int]]] = Map.empty,
+    clock: () => Long = () => System.nanoTime()
+) extends UnitSource {
+  import HopScheduler._
+
+  require(numWorkers >= 1, s"a search needs at least one worker, got $numWorkers")
+  require(valRows.length == numWorkers, "one validation row count per partition")
+
+  private val start = clock()
+  private val models = mutable.LinkedHashMap.empty[Int, ModelState]
+  private val waiting = mutable.LinkedHashMap.empty[Int, String => Unit]
+  private val inFlight = mutable.HashMap.empty[Int, Assigned]
+  private val exports = mutable.Queue.empty[Int]
+  private val entries = mutable.ArrayBuffer.empty[ScheduleEntry]
+  private var nextSeq = 0L
+  private var finishing = false
+
+  /** Adds model `id` whose first state is the blob `stateBlob` (its `.keras` archive). */
+  def addModel(id: Int, stateBlob: String, unitSpec: ObjectNode): Unit = act {
+    require(!models.contains(id), s"model $id was already added")
+    models(id) = new ModelState(id, stateBlob, unitSpec)
+  }
+
+  /** Asks for `n` more epochs of model `id`. */
+  def requestEpochs(id: Int, n: Int): Unit = act {
+    require(n >= 1, s"request at least one epoch, got $n")
+    val m = model(id)
+    require(!m.retired, s"model $id was retired")
+    m.requested += n
+  }
+
+  /** Ends model `id`: it gets no more units (an epoch under way is dropped). */
+  def retire(id: Int): Unit = act { model(id).retired = true }
+
+  /** Asks a worker to store model `id`'s `.keras` archive (reported by [[HopListener.onExported]]).
+    */
+  def requestExport(id: Int): Unit = act {
+    model(id)
+    exports.enqueue(id)
+  }
+
+  /** No more models or epochs will be added: workers get `stop` once the queued work is done. */
+  def finish(): Unit = act { finishing = true }
+
+  /** Every unit so far, in the order they were handed out. */
+  def schedule: Seq[ScheduleEntry] = synchronized(entries.toSeq)
+
+  /** Whether model `id` has neither units under way nor requested epochs left. */
+  def isIdle(id: Int): Boolean = synchronized(model(id).idle)
+
+  override def next(worker: Int, report: String, reply: String => Unit): Unit = {
+    val node =
+      try Json.parse(if (report.isEmpty) "{}" else report, "a unit report")
+      catch { case NonFatal(e) => Json.obj().put("error", e.getMessage) }
+    val effects = synchronized {
+      val fx = mutable.ArrayBuffer.empty[() => Unit]
+      if (node.path("hello").asBoolean(false)) lose(worker)
+      else if (node.has("unit")) complete(worker, node, fx)
+      waiting(worker) = reply
+      dispatch(fx)
+      fx
+    }
+    effects.foreach(run => run())
+  }
+
+  private def act(body: => Unit): Unit = {
+    val effects = synchronized {
+      body
+      val fx = mutable.ArrayBuffer.empty[() => Unit]
+      dispatch(fx)
+      fx
+    }
+    effects.foreach(run => run())
+  }
+
+  private def model(id: Int): ModelState =
+    models.getOrElse(id, throw new IllegalArgumentException(s"no model $id in this search"))
+
+  private def elapsedMs: Double = (clock() - start) / 1e6
+
+  /** The unit in flight on `worker` is lost (its process died): queue it again. */
+  private def lose(worker: Int): Unit = inFlight.remove(worker).foreach { a =>
+    a.entry.endMs = elapsedMs
+    a.entry.status = "lost"
+    val m = models(a.entry.model)
+    a.entry.kind match {
+      case "train"  => m.runningOn = None
+      case "eval"   => m.evalRunning -= a.entry.partition
+      case "export" => exports.enqueue(m.id)
+    }
+    log.info(s"worker $worker lost ${a.entry.kind} unit ${a.entry.seq} of model ${m.id}")
+  }
+
+  private def complete(worker: Int, report: JsonNode, fx: mutable.ArrayBuffer[() => Unit]): Unit = {
+    val seq = report.path("unit").asLong(-1)
+    inFlight.get(worker) match {
+      case Some(a) if a.entry.seq == seq =>
+        inFlight.remove(worker)
+        a.entry.endMs = elapsedMs
+        a.entry.status = "done"
+        val m = models(a.entry.model)
+        val stats = Json.numbers(report.path("logs"))
+        val rows = report.path("rows").asLong(0)
+        a.entry.kind match {
+          case "train" =>
+            m.runningOn = None
+            val old = m.stateBlob
+            m.stateBlob = a.outBlob
+            if (old != m.initialBlob) fx += (() => listener.onDropped(old))
+            m.visited += a.entry.partition
+            m.trainLogs.add(rows, stats)
+            if (m.visited.size == numWorkers) startEval(m, fx)
+          case "eval" =>
+            m.evalRunning -= a.entry.partition
+            m.valLogs.add(rows, stats)
+            if (m.evalPending.isEmpty && m.evalRunning.isEmpty) endEpoch(m, fx)
+          case "export" =>
+            val blob = a.outBlob
+            fx += (() => listener.onExported(m.id, blob))
+        }
+      case _ => log.warn(s"worker $worker reported unit $seq, which it does not hold; ignored")
+    }
+  }
+
+  private def startEval(m: ModelState, fx: mutable.ArrayBuffer[() => Unit]): Unit = {
+    m.evalPending.clear()
+    m.evalPending ++= (0 until numWorkers).filter(p => valRows(p) > 0)
+    m.evaluating = true
+    if (m.evalPending.isEmpty) endEpoch(m, fx)
+  }
+
+  private def endEpoch(m: ModelState, fx: mutable.ArrayBuffer[() => Unit]): Unit = {
+    val logs = m.trainLogs.means ++ m.valLogs.means.map { case (k, v) => s"val_$k" -> v }
+    val (id, epoch) = (m.id, m.epochsDone)
+    m.epochsDone += 1
+    m.evaluating = false
+    m.visited.clear()
+    m.trainLogs = new WeightedLogs
+    m.valLogs = new WeightedLogs
+    fx += (() => listener.onEpoch(id, epoch, logs))
+  }
+
+  /** Gives waiting workers what can run now; replies are queued on `fx`. */
+  private def dispatch(fx: mutable.ArrayBuffer[() => Unit]): Unit = {
+    for (worker <- waiting.keys.toSeq) {
+      pick(worker).foreach { case (entry, spec) =>
+        val reply = waiting.remove(worker).get
+        entries += entry
+        val text = Json.write(spec)
+        fx += (() => reply(text))
+      }
+    }
+    if (finishing && inFlight.isEmpty && exports.isEmpty && models.values.forall(_.idle)) {
+      val stop = Json.write(Json.obj().put("kind", "stop"))
+      waiting.values.foreach(reply => fx += (() => reply(stop)))
+      waiting.clear()
+    }
+  }
+
+  private def pick(worker: Int): Option[(ScheduleEntry, ObjectNode)] = {
+    val eval = models.values.find(m => !m.retired && m.evalPending.contains(worker))
+    eval
+      .map { m =>
+        m.evalPending -= worker
+        m.evalRunning += worker
+        assign(worker, m, "eval", m.stateBlob)
+      }
+      .orElse {
+        val candidates = models.values.filter(m => m.trainable && nextPartitionOk(m, worker))
+        if (candidates.isEmpty) None
+        else {
+          val m = candidates.maxBy(m => (numWorkers - m.visited.size, -m.epochsDone, -m.id))
+          m.runningOn = Some(worker)
+          Some(assign(worker, m, "train", s"sel/${m.id}/state/$nextSeq"))
+        }
+      }
+      .orElse {
+        exports.dequeueFirst(id => models(id).runningOn.isEmpty).map { id =>
+          assign(worker, models(id), "export", s"sel/$id/keras")
+        }
+      }
+  }
+
+  private def nextPartitionOk(m: ModelState, worker: Int): Boolean =
+    !m.visited.contains(worker) && order.get(m.id).forall { epochs =>
+      val planned = epochs.lift(m.epochsDone).getOrElse(Seq.empty)
+      planned.isEmpty || planned.lift(m.visited.size).contains(worker)
+    }
+
+  private def assign(
+      worker: Int,
+      m: ModelState,
+      kind: String,
+      outBlob: String
+  ): (ScheduleEntry, ObjectNode) = {
+    val seq = nextSeq
+    nextSeq += 1
+    val entry = ScheduleEntry(seq, kind, m.id, m.epochsDone, worker, worker, elapsedMs)
+    inFlight(worker) = Assigned(entry, outBlob)
+    val spec = m.unitSpec.deepCopy()
+    spec
+      .put("kind", kind)
+      .put("unit", seq)
+      .put("model", m.id)
+      .put("epoch", m.epochsDone)
+      .put("partition", worker)
+      .put("archive", m.initialBlob)
+      .put("state", if (m.stateBlob == m.initialBlob) "" else m.stateBlob)
+      .put("out", outBlob)
+    (entry, spec)
+  }
+}
+
+object HopScheduler {
+  private val log: Logger = LoggerFactory.getLogger(classOf[HopScheduler])
+
+  /** One handed-out unit, as the schedule log records it (times in ms since the search began). */
+  final case class ScheduleEntry(
+      seq: Long,
+      kind: String,
+      model: Int,
+      epoch: Int,
+      partition: Int,
+      worker: Int,
+      startMs: Double
+  ) {
+    var endMs: Double = Double.NaN
+    var status: String = "running"
+
+    def toJson: ObjectNode = Json
+      .obj()
+      .put("seq", seq)
+      .put("kind", kind)
+      .put("trial_id", model)
+      .put("epoch", epoch)
+      .put("partition", partition)
+      .put("worker", worker)
+      .put("start_s", startMs / 1000.0)
+      .put("end_s", endMs / 1000.0)
+      .put("status", status)
+  }
+
+  private final case class Assigned(entry: ScheduleEntry, outBlob: String)
+
+  /** Sums of row-weighted numbers, for means over partitions. */
+  private final class WeightedLogs {
+    private val sums = mutable.LinkedHashMap.empty[String, Double]
+    private var rows = 0L
+
+    def add(n: Long, logs: Map[String, Double]): Unit = if (n > 0) {
+      rows += n
+      logs.foreach { case (k, v) => sums(k) = sums.getOrElse(k, 0.0) + v * n }
+    }
+
+    def means: Map[String, Double] =
+      if (rows == 0) Map.empty else sums.map { case (k, v) => k -> v / rows }.toMap
+  }
+
+  private final class ModelState(val id: Int, val initialBlob: String, val unitSpec: ObjectNode) {
+    var stateBlob: String = initialBlob
+    var requested = 0
+    var epochsDone = 0
+    var retired = false
+    var evaluating = false
+    var runningOn: Option[Int] = None
+    val visited: mutable.Set[Int] = mutable.Set.empty
+    val evalPending: mutable.Set[Int] = mutable.Set.empty
+    val evalRunning: mutable.Set[Int] = mutable.Set.empty
+    var trainLogs = new WeightedLogs
+    var valLogs = new WeightedLogs
+
+    def trainable: Boolean =
+      !retired && !evaluating && runningOn.isEmpty && requested > epochsDone
+
+    def idle: Boolean =
+      retired || (runningOn.isEmpty && !evaluating && requested <= epochsDone)
+  }
+}

@@ -1,0 +1,102 @@
+package loxodon.select
+
+import java.io.{ByteArrayOutputStream, IOException}
+
+import com.fasterxml.jackson.databind.JsonNode
+import com.fasterxml.jackson.databind.node.ObjectNode
+import org.apache.spark.{BarrierTaskContext, TaskKilledException}
+import org.slf4j.{Logger, LoggerFactory}
+
+import loxodon.data.{ArrowBatches, BalancedPartitioning, Example}
+import loxodon.exec.WorkerSession
+import loxodon.io.Json
+import loxodon.train.TrainParams
+
+/** Everything a barrier task of a search needs besides its rows (serialisable, sent with the
+  * closure).
+  */
+final case class HopTaskSpec(
+    params: TrainParams,
+    featureWidth: Int,
+    labelWidth: Int,
+    psHost: String,
+    psPort: Int,
+    psSecretHex: String,
+    maxRestarts: Int,
+    faultInjection: Option[String]
+) {
+
+  /** The TASK JSON for `partition` in stage attempt `attempt`. */
+  def taskJson(partition: Int, attempt: Int, restart: Int): ObjectNode = {
+    val spec = Json
+      .obj()
+      .put("kind", "hop")
+      .put("partition", partition)
+      .put("num_workers", params.numWorkers)
+      .put("attempt", attempt)
+      .put("restart", restart)
+      .put("seed", params.seed)
+      .put("client_timeout", params.messageTimeoutMs / 1000.0)
+    TrainParams.putImports(spec, params.imports)
+    spec.set[JsonNode]("attachments", Json.arr())
+    faultInjection.foreach(f => spec.set[JsonNode]("fault_injection", Json.parse(f, "faults")))
+    spec.set[JsonNode](
+      "ps",
+      Json.obj().put("host", psHost).put("port", psPort).put("secret", psSecretHex)
+    )
+    spec
+  }
+}
+
+/** The body of one barrier task of a search, on an executor: holds its partition (training rows,
+  * then validation rows) as Arrow bytes, leases a Python worker and hands it those rows once; the
+  * worker then takes units from the driver's [[HopScheduler]] until told to stop.
+  *
+  * A worker process that dies (not one whose Python code raised) is replaced, up to `maxRestarts`
+  * times per task, and gets the same rows again: the scheduler requeues only its unit in flight.
+  */
+object HopTask {
+  private val log: Logger = LoggerFactory.getLogger(getClass)
+
+  /** Runs the task of the current barrier partition over its `rows` (training rows first). */
+  def run(spec: HopTaskSpec, rows: Iterator[((Int, Long), Example)]): Iterator[String] = {
+    val context = BarrierTaskContext.get()
+    val partition = context.partitionId()
+    val arrow = new ByteArrayOutputStream()
+    val source = rows.buffered
+    def part(tag: Int): Iterator[(Array[Float], Array[Float])] =
+      new Iterator[(Array[Float], Array[Float])] {
+        def hasNext: Boolean = source.hasNext && source.head._1._1 == tag
+        def next(): (Array[Float], Array[Float]) = {
+          val e = source.next()._2
+          (e.features, e.label)
+        }
+      }
+    val label = Some(spec.labelWidth)
+    ArrowBatches.write(arrow, part(BalancedPartitioning.TrainPart), spec.featureWidth, label)
+    ArrowBatches.write(arrow, part(BalancedPartitioning.ValidationPart), spec.featureWidth, label)
+    val bytes = arrow.toByteArray
+    var restart = 0
+    var result: Option[String] = None
+    while (result.isEmpty) {
+      val task = spec.taskJson(partition, context.stageAttemptNumber(), restart)
+      try {
+        result = Some(
+          WorkerSession.run(partition, task, Seq.empty, spec.params.messageTimeoutMs)(out =>
+            out.write(bytes)
+          )((m, _) => m.text)
+        )
+      } catch {
+        case e: IOException if restart < spec.maxRestarts && !context.isInterrupted() =>
+          restart += 1
+          log.warn(
+            s"partition $partition: the Python worker died ($e); starting a new one " +
+              s"(restart $restart of ${spec.maxRestarts})"
+          )
+        case _: IOException if context.isInterrupted() =>
+          throw new TaskKilledException("the task was killed")
+      }
+    }
+    Iterator(result.get)
+  }
+}

@@ -1,0 +1,125 @@
+package loxodon.select
+
+import java.util.concurrent.{LinkedBlockingQueue, TimeUnit}
+import java.util.concurrent.atomic.AtomicBoolean
+
+import com.fasterxml.jackson.databind.JsonNode
+import com.fasterxml.jackson.databind.node.ObjectNode
+import org.apache.spark.SparkContext
+
+import loxodon.exec.BarrierRun
+import loxodon.io.Json
+import loxodon.ps.ParameterServer
+
+/** The handle of a running model-selection search, driven from Python (`loxodon.selection.search`)
+  * or from Scala ([[ModelSelection]]): the caller adds models, asks for epochs, reads events, and
+  * retires models as its strategy decides; the [[HopScheduler]] places the units on the workers.
+  *
+  * Events are JSON texts, read with [[nextEvent]]:
+  *   - `{"type": "epoch", "trial_id": m, "epoch": e, "logs": {..}}` when model m finished epoch e;
+  *   - `{"type": "exported", "trial_id": m}` when model m's `.keras` archive is ready
+  *     ([[modelArchive]]);
+  *   - `{"type": "done", "result": [..]}` when the barrier stage has ended (after [[finish]]);
+  *   - `{"type": "failed", "message": ..}` when it failed.
+  */
+final class SelectionJob private[select] (
+    sc: SparkContext,
+    ps: ParameterServer,
+    valRows: Array[Long],
+    order: Map[Int, Seq[Seq[Int]]],
+    val jobGroup: String,
+    description: String
+) extends HopListener {
+  private val events = new LinkedBlockingQueue[String]()
+  private val closed = new AtomicBoolean(false)
+  private val run = new BarrierRun(
+    sc,
+    jobGroup,
+    description,
+    results => events.put(doneEvent(results.toSeq)),
+    message => events.put(Json.write(Json.obj().put("type", "failed").put("message", message)))
+  )
+  val scheduler: HopScheduler = new HopScheduler(ps.conf.numWorkers, valRows, this, order)
+  ps.setUnitSource(scheduler)
+
+  /** Adds model `id` from its `.keras` archive; `unitJson` holds its fit params (`batch_size`,
+    * optional `learning_rate`) and the search's `seed`.
+    */
+  def addModel(id: Int, archive: Array[Byte], unitJson: String): Unit = {
+    val unit = Json.parse(unitJson, "a model's fit params")
+    require(unit.isObject, "a model's fit params must be a JSON object")
+    require(
+      unit.path("batch_size").asInt(0) >= 1,
+      s"model $id: batch_size must be a positive integer, got ${unit.path("batch_size")}"
+    )
+    val blob = s"sel/$id/archive"
+    ps.putBlob(blob, archive)
+    scheduler.addModel(id, blob, unit.asInstanceOf[ObjectNode])
+  }
+
+  /** Asks for `n` more epochs of model `id`. */
+  def requestEpochs(id: Int, n: Int): Unit = scheduler.requestEpochs(id, n)
+
+  /** Ends model `id`. */
+  def retire(id: Int): Unit = scheduler.retire(id)
+
+  /** Asks for model `id`'s trained `.keras` archive (an `exported` event follows). */
+  def exportModel(id: Int): Unit = scheduler.requestExport(id)
+
+  /** No more work will be added: the workers stop once the queued work is done. */
+  def finish(): Unit = scheduler.finish()
+
+  /** Model `id`'s exported `.keras` archive, or null before its `exported` event. */
+  def modelArchive(id: Int): Array[Byte] = ps.blob(s"sel/$id/keras").orNull
+
+  /** The schedule so far, a JSON array of units (seq, kind, trial_id, epoch, partition, worker,
+    * start_s, end_s, status).
+    */
+  def scheduleJson: String = {
+    val arr = Json.arr()
+    scheduler.schedule.foreach(e => arr.add(e.toJson))
+    Json.write(arr)
+  }
+
+  /** The parameter server's stats JSON (bytes moved, blobs held). */
+  def statsJson: String = ps.statsJson()
+
+  /** The next event, waiting up to `timeoutMs`; null when none came in time. */
+  def nextEvent(timeoutMs: Long): String =
+    events.poll(math.max(0L, timeoutMs), TimeUnit.MILLISECONDS)
+
+  /** Whether the barrier stage is still running. */
+  def isRunning: Boolean = run.isRunning
+
+  /** Cancels the search's stage. */
+  def cancel(): Unit = run.cancel()
+
+  /** Cancels the stage if it still runs, and stops the parameter server. Idempotent. */
+  def close(): Unit = if (closed.compareAndSet(false, true)) {
+    try run.close()
+    finally ps.close()
+  }
+
+  override def onEpoch(model: Int, epoch: Int, logs: Map[String, Double]): Unit = {
+    val event = Json.obj().put("type", "epoch").put("trial_id", model).put("epoch", epoch)
+    val l = Json.obj()
+    logs.toSeq.sortBy(_._1).foreach { case (k, v) => l.put(k, v) }
+    event.set[JsonNode]("logs", l)
+    events.put(Json.write(event))
+  }
+
+  override def onExported(model: Int, blob: String): Unit =
+    events.put(Json.write(Json.obj().put("type", "exported").put("trial_id", model)))
+
+  override def onDropped(name: String): Unit = { ps.removeBlob(name); () }
+
+  private[select] def launch(stage: () => Array[String]): Unit = run.launch(stage)
+
+  private def doneEvent(results: Seq[String]): String = {
+    val arr = Json.arr()
+    results.foreach(r => arr.add(Json.parse(r, "a worker's result")))
+    val event = Json.obj().put("type", "done")
+    event.set[JsonNode]("result", arr)
+    Json.write(event)
+  }
+}
