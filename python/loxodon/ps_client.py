@@ -44,6 +44,7 @@ class Op(enum.IntEnum):
     SHUTDOWN = 19
     STOP = 20
     EPOCH_END = 21
+    NEXT_UNIT = 22
 
 
 class PSError(RuntimeError):
@@ -249,6 +250,12 @@ class PSClient:
         whether the fit ends here."""
         self._send(Op.EPOCH_END, json.dumps(report).encode(), round=epoch)
         self._expect_ok_bytes()
+
+    def next_unit(self, report: dict[str, Any]) -> dict[str, Any]:
+        """Model selection: report the last unit (or ``{"hello": True}``) and wait
+        for the hop scheduler's next unit (``{"kind": "stop"}`` ends the search)."""
+        self._send(Op.NEXT_UNIT, json.dumps(report).encode())
+        return json.loads(self._expect_ok_bytes().decode())
 
     def shutdown(self) -> None:
         """Ask the server to stop after replying."""

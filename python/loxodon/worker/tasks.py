@@ -68,6 +68,9 @@ def _import_modules(names: list[str]) -> None:
 
 def run_task(channel: Channel, spec: dict[str, Any]) -> None:
     _import_modules(list(spec.get("imports", [])))
+    if spec["kind"] == "hop":
+        channel.write_json(MessageType.RESULT, _hop(channel, spec))
+        return
     attachments = {name: channel.read_attachment() for name in spec.get("attachments", [])}
     custom = attachments.get("custom_objects")
     # cloudpickle output, produced by the user's own driver: the same trust as
@@ -112,6 +115,32 @@ def _train(
         )
         result = loops.train(ctx, rows, val, lambda e: channel.write_json(MessageType.EVENT, e))
     return result
+
+
+def _shape_for(model: Any, tables: tuple[pa.Table, pa.Table]) -> tuple[Partition, Partition]:
+    """A search's rows shaped for one of its models (its input shape and label form)."""
+    shape, sparse = _input_shape(model), _sparse_labels(model)
+    return tuple(Partition.from_table(t, shape, sparse) for t in tables)  # type: ignore[return-value]
+
+
+def _hop(channel: Channel, spec: dict[str, Any]) -> dict[str, Any]:
+    from loxodon.worker.hop import HopWorker
+
+    tables = (read_stream(channel.reader), read_stream(channel.reader))
+    if tables[0].num_rows == 0:
+        raise ValueError(f"partition {spec['partition']} received no training rows")
+    ps_spec = spec["ps"]
+    with PSClient(
+        ps_spec["host"],
+        int(ps_spec["port"]),
+        ps_spec["secret"],
+        worker=int(spec["partition"]),
+        timeout=float(spec.get("client_timeout", 600.0)),
+    ) as ps:
+        worker = HopWorker(
+            ps, spec, tables, _shape_for, lambda e: channel.write_json(MessageType.EVENT, e)
+        )
+        return worker.serve()
 
 
 def _evaluate(model: Any, rows: Partition, batch_size: int) -> dict[str, Any]:

@@ -114,6 +114,8 @@ object PythonAPI {
     *   a logged schedule to replay, or null
     * @param faultsJson
     *   test hook, or null
+    * @param taskParallel
+    *   every worker holds all rows and trains whole epochs (the task-parallel baseline)
     */
   def startSelection(
       spark: SparkSession,
@@ -122,7 +124,8 @@ object PythonAPI {
       referenceArchive: Array[Byte],
       paramsJson: String,
       scheduleJson: String,
-      faultsJson: String
+      faultsJson: String,
+      taskParallel: Boolean
   ): SelectionJob =
     Selection.start(
       spark,
@@ -131,7 +134,8 @@ object PythonAPI {
       referenceArchive,
       TrainParams.fromJson(paramsJson),
       Option(scheduleJson),
-      Option(faultsJson)
+      Option(faultsJson),
+      taskParallel
     )
 
   /** The rows each worker of a fit or search with these params holds, in the order it holds them:
@@ -140,7 +144,8 @@ object PythonAPI {
   def partitionRows(spark: SparkSession, df: DataFrame, paramsJson: String): DataFrame = {
     val p = TrainParams.fromJson(paramsJson)
     val prepared = TrainingData.prepare(df, p.featuresCol, Some(p.labelCol))
-    val parts = BalancedPartitioning.partition(prepared, None, p.numWorkers, p.seed, p.validationSplit)
+    val parts =
+      BalancedPartitioning.partition(prepared, None, p.numWorkers, p.seed, p.validationSplit)
     val rows = parts.rdd.mapPartitionsWithIndex { (i, it) =>
       it.map { case ((tag, _), e) => Row(i, tag, e.features.toSeq, e.label.toSeq) }
     }

@@ -200,4 +200,38 @@ object BalancedPartitioning {
       Seq(all) ++ valSource
     )
   }
+
+  /** Every row of `parts` in each of `numWorkers` partitions (task-parallel model selection: each
+    * worker trains on a full copy), in the same order as the source partitions concatenated.
+    */
+  def replicate(parts: Partitioned, numWorkers: Int): Partitioned = {
+    val n = numWorkers
+    val copies = parts.rdd.flatMap { case ((tag, j), e) =>
+      (0 until n).iterator.map(p => ((p, tag, j), e))
+    }
+    val placed = copies
+      .repartitionAndSortWithinPartitions(new FirstKeyPartitioner(n))
+      .map { case ((_, tag, j), e) => ((tag, j), e) }
+    Partitioned(
+      placed,
+      Array.fill(n)(parts.trainRows.sum),
+      Array.fill(n)(parts.valRows.sum),
+      parts.cached
+    )
+  }
+}
+
+/** Places a `(partition, tag, index)` key in its first field. */
+final class FirstKeyPartitioner(val numPartitions: Int) extends Partitioner {
+  override def getPartition(key: Any): Int = key match {
+    case (p: Int, _, _) => p
+    case other          => throw new IllegalArgumentException(s"unexpected key $other")
+  }
+
+  override def equals(other: Any): Boolean = other match {
+    case f: FirstKeyPartitioner => f.numPartitions == numPartitions
+    case _                      => false
+  }
+
+  override def hashCode(): Int = numPartitions
 }

@@ -25,8 +25,8 @@ trait HopListener {
   def onDropped(name: String): Unit
 }
 
-/** The model hopper (docs/design.md, "Model selection"): N workers, worker w holding partition w for
-  * the whole search, and models that move between them.
+/** The model hopper (docs/design.md, "Model selection"): N workers, worker w holding partition w
+  * for the whole search, and models that move between them.
   *
   * A model's epoch is N train units (one per partition, one at a time, in whatever order workers
   * free up), then one eval unit per partition with validation rows (read-only, so these may run
@@ -44,6 +44,10 @@ trait HopListener {
   * says `hello`) therefore loses only that unit, which is queued again from the last committed
   * state, and a late report of a lost unit is ignored.
   *
+  * With `replicated` data (task-parallel execution: every worker holds all rows), a model's epoch
+  * is ONE train unit on any worker, which also validates on that worker's copy of the validation
+  * rows.
+  *
   * With a replay `order` (model -> epoch -> partitions, from a logged schedule), each model visits
   * its partitions in exactly that order.
   *
@@ -54,6 +58,7 @@ final class HopScheduler(
     valRows: Array[Long],
     listener: HopListener,
     order: Map[Int, Seq[Seq[Int]]] = Map.empty,
+    replicated: Boolean = false,
     clock: () => Long = () => System.nanoTime()
 ) extends UnitSource {
   import HopScheduler._
@@ -163,8 +168,15 @@ final class HopScheduler(
             m.stateBlob = a.outBlob
             if (old != m.initialBlob) fx += (() => listener.onDropped(old))
             m.visited += a.entry.partition
-            m.trainLogs.add(rows, stats)
-            if (m.visited.size == numWorkers) startEval(m, fx)
+            if (replicated) {
+              val (v, t) = stats.partition(_._1.startsWith("val_"))
+              m.trainLogs.add(rows, t)
+              m.valLogs.add(report.path("val_rows").asLong(0), v.map(kv => kv._1.drop(4) -> kv._2))
+              endEpoch(m, fx)
+            } else {
+              m.trainLogs.add(rows, stats)
+              if (m.visited.size == numWorkers) startEval(m, fx)
+            }
           case "eval" =>
             m.evalRunning -= a.entry.partition
             m.valLogs.add(rows, stats)
@@ -237,10 +249,12 @@ final class HopScheduler(
   }
 
   private def nextPartitionOk(m: ModelState, worker: Int): Boolean =
-    !m.visited.contains(worker) && order.get(m.id).forall { epochs =>
-      val planned = epochs.lift(m.epochsDone).getOrElse(Seq.empty)
-      planned.isEmpty || planned.lift(m.visited.size).contains(worker)
-    }
+    if (replicated) m.visited.isEmpty
+    else
+      !m.visited.contains(worker) && order.get(m.id).forall { epochs =>
+        val planned = epochs.lift(m.epochsDone).getOrElse(Seq.empty)
+        planned.isEmpty || planned.lift(m.visited.size).contains(worker)
+      }
 
   private def assign(
       worker: Int,
@@ -262,6 +276,7 @@ final class HopScheduler(
       .put("archive", m.initialBlob)
       .put("state", if (m.stateBlob == m.initialBlob) "" else m.stateBlob)
       .put("out", outBlob)
+      .put("evaluate", replicated && kind == "train")
     (entry, spec)
   }
 }

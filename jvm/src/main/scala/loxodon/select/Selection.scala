@@ -15,10 +15,9 @@ import loxodon.model.KerasArchive
 import loxodon.ps.{ParameterServer, ParameterServerConf}
 import loxodon.train.TrainParams
 
-/** Starts model-selection searches: checks the data against a reference model, places the rows in
-  * N balanced partitions (as a fit does), checks N task slots, starts the parameter server (its
-  * blob store is the model store) and launches ONE barrier stage of N [[HopTask]]s for the whole
-  * search.
+/** Starts model-selection searches: checks the data against a reference model, places the rows in N
+  * balanced partitions (as a fit does), checks N task slots, starts the parameter server (its blob
+  * store is the model store) and launches ONE barrier stage of N [[HopTask]]s for the whole search.
   */
 object Selection {
   private val log: Logger = LoggerFactory.getLogger(getClass)
@@ -34,6 +33,9 @@ object Selection {
     * @param scheduleJson
     *   a logged schedule to replay (each model then visits the partitions in its logged order), or
     *   null
+    * @param taskParallel
+    *   every worker holds ALL the rows and trains whole epochs of one model at a time (the
+    *   task-parallel baseline), instead of 1/N of them with models hopping
     * @param faultsJson
     *   test hook, or null: `{"unit": k}` makes the worker running unit k die once, mid-unit
     */
@@ -45,6 +47,7 @@ object Selection {
       params: TrainParams,
       scheduleJson: Option[String] = None,
       faultsJson: Option[String] = None,
+      taskParallel: Boolean = false,
       maxRestarts: Int = 2
   ): SelectionJob = {
     require(df != null, "no training data: pass a DataFrame")
@@ -60,8 +63,9 @@ object Selection {
       TrainingData.validate(p, Some(model), "validation data")
       p
     }
-    val parts =
+    val balanced =
       BalancedPartitioning.partition(train, valPrepared, n, params.seed, params.validationSplit)
+    val parts = if (taskParallel) BalancedPartitioning.replicate(balanced, n) else balanced
     val ps = ParameterServer.forSpark(
       sc.getConf,
       n,
@@ -74,9 +78,10 @@ object Selection {
     )
     try {
       val group = s"loxodon-search-${UUID.randomUUID()}"
-      val description = s"loxodon model selection: $n workers (model hopper)"
+      val how = if (taskParallel) "task-parallel" else "model hopper"
+      val description = s"loxodon model selection: $n workers ($how)"
       val order = scheduleJson.map(replayOrder).getOrElse(Map.empty)
-      val job = new SelectionJob(sc, ps, parts.valRows, order, group, description)
+      val job = new SelectionJob(sc, ps, parts.valRows, order, taskParallel, group, description)
       val spec = HopTaskSpec(
         params,
         shape.featureWidth,

@@ -27,6 +27,7 @@ final class SelectionJob private[select] (
     ps: ParameterServer,
     valRows: Array[Long],
     order: Map[Int, Seq[Seq[Int]]],
+    replicated: Boolean,
     val jobGroup: String,
     description: String
 ) extends HopListener {
@@ -39,7 +40,8 @@ final class SelectionJob private[select] (
     results => events.put(doneEvent(results.toSeq)),
     message => events.put(Json.write(Json.obj().put("type", "failed").put("message", message)))
   )
-  val scheduler: HopScheduler = new HopScheduler(ps.conf.numWorkers, valRows, this, order)
+  val scheduler: HopScheduler =
+    new HopScheduler(ps.conf.numWorkers, valRows, this, order, replicated)
   ps.setUnitSource(scheduler)
 
   /** Adds model `id` from its `.keras` archive; `unitJson` holds its fit params (`batch_size`,

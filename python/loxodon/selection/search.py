@@ -1,0 +1,269 @@
+"""Runs a search strategy on Spark with model hopper parallelism.
+
+:class:`ModelSelection` is the driver side of a search: it starts ONE barrier
+stage of N workers through the JVM (``loxodon.select.SelectionJob``), each
+worker holding one partition of the data for the whole search, builds each
+trial's model with ``model_fn(params)``, and turns the strategy's decisions
+into requests to the Scala hop scheduler, which moves the models between the
+workers through the parameter server's model store. ``execution="task"``
+runs the same search task-parallel instead (every worker holds all the
+data and trains whole epochs of one model), for comparison and for data
+small enough to copy.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import keras
+from pyspark.sql import SparkSession
+
+from loxodon._jvm import java_session, python_api
+from loxodon.inputs import prepare
+from loxodon.keras_io import load_model, model_to_archive
+from loxodon.selection.result import SelectionResult
+from loxodon.selection.strategies import Actions, SearchStrategy, Trial
+from loxodon.selection.tracking import tracker as make_tracker
+from loxodon.training_job import TrainingError
+
+_POLL_MS = 500
+EXECUTIONS = ("mop", "task")
+
+
+class ModelSelection:
+    """Model selection over one partitioned data set.
+
+    Args:
+        model_fn: ``params -> compiled keras.Model`` for one configuration.
+        strategy: a :class:`~loxodon.selection.strategies.SearchStrategy`
+            (GridSearch, RandomSearch, TPESearch, Hyperband, ASHA).
+        num_workers: workers (task slots) of the barrier stage; each holds
+            1/N of the data (``execution="mop"``) or all of it (``"task"``).
+        objective: the epoch log the strategy optimises, e.g. ``val_accuracy``.
+        batch_size: used when the space has no ``batch_size`` key; a
+            ``learning_rate`` key, when present, is set on the optimizer.
+        execution: ``"mop"`` (model hopper) or ``"task"`` (task-parallel).
+        seed: partitioning, validation split and every sub-epoch shuffle.
+        tracking: MLflow tracking (``None``: when mlflow is installed).
+        verbose: 1 prints a line per trial epoch and per decision.
+        timeout: the longest wait, in seconds, for any one event of the search.
+    """
+
+    def __init__(
+        self,
+        model_fn: Callable[[dict[str, Any]], keras.Model],
+        strategy: SearchStrategy,
+        num_workers: int = 2,
+        objective: str = "val_accuracy",
+        batch_size: int = 32,
+        execution: str = "mop",
+        seed: int = 0,
+        tracking: bool | None = None,
+        verbose: int = 1,
+        timeout: float = 1800.0,
+        spark: SparkSession | None = None,
+    ) -> None:
+        if execution not in EXECUTIONS:
+            raise ValueError(f"execution must be one of {EXECUTIONS}, got {execution!r}")
+        if num_workers < 1:
+            raise ValueError(f"num_workers must be at least 1, got {num_workers}")
+        self.model_fn = model_fn
+        self.strategy = strategy
+        self.num_workers = num_workers
+        self.objective = objective
+        self.batch_size = batch_size
+        self.execution = execution
+        self.seed = seed
+        self.tracking = tracking
+        self.verbose = verbose
+        self.timeout = timeout
+        self._spark = spark
+
+    @property
+    def spark(self) -> SparkSession:
+        if self._spark is None:
+            active = SparkSession.getActiveSession()
+            if active is None:
+                raise RuntimeError("no active SparkSession: start one with loxodon.spark_session()")
+            self._spark = active
+        return self._spark
+
+    def fit(
+        self,
+        data: Any,
+        y: Any = None,
+        validation_split: float = 0.2,
+        validation_data: Any = None,
+        features_col: str | list[str] = "features",
+        label_col: str = "label",
+        keep_models: bool = False,
+        replay: SelectionResult | list[dict[str, Any]] | None = None,
+        faults: Mapping[str, Any] | None = None,
+    ) -> SelectionResult:
+        """Run the search over ``data`` (DataFrame, RDD, or NumPy ``x`` with
+        ``y``). ``keep_models`` also exports every trial's trained model;
+        ``replay`` (a result or its ``schedule``) makes every model visit the
+        partitions in the logged order, which reproduces its weights exactly.
+        ``faults`` is a test hook (``{"unit": k}``: the worker running unit k
+        dies once, mid-unit)."""
+        train = prepare(self.spark, data, y, features_col, label_col)
+        val = None
+        if validation_data is not None:
+            vx, vy = validation_data if isinstance(validation_data, tuple) else (validation_data, None)
+            val = prepare(self.spark, vx, vy, train.features_col, train.label_col)
+        params = {
+            "num_workers": self.num_workers,
+            "seed": self.seed,
+            "validation_split": 0.0 if val is not None else validation_split,
+            "features_col": train.features_col,
+            "label_col": train.label_col,
+        }
+        schedule = replay.schedule if isinstance(replay, SelectionResult) else replay
+        actions = self.strategy.start()
+        if not actions.add:
+            raise ValueError("the strategy proposed no trials")
+        first = self._build(actions.add[0])
+        started = time.perf_counter()
+        job = python_api(self.spark).startSelection(
+            java_session(self.spark),
+            train.frame._jdf,
+            val.frame._jdf if val is not None else None,
+            model_to_archive(first),
+            json.dumps(params),
+            json.dumps(schedule) if schedule is not None else None,
+            json.dumps(dict(faults)) if faults else None,
+            self.execution == "task",
+        )
+        run = _SearchRun(self, job, {actions.add[0].trial_id: first})
+        try:
+            run.apply(actions)
+            run.loop()
+            exported = run.export(keep_models)
+            job.finish()
+            done = run.wait_for("done")
+            return SelectionResult(
+                trials=run.trials,
+                history=run.history,
+                decisions=list(self.strategy.decisions),
+                schedule=json.loads(job.scheduleJson()),
+                archives=exported,
+                best_trial=self.strategy.best(),
+                objective=self.objective,
+                mode=self.strategy.mode,
+                workers=done.get("result", []),
+                server_stats=json.loads(job.statsJson()),
+                seconds=time.perf_counter() - started,
+                execution=self.execution,
+            )
+        except BaseException:
+            job.cancel()
+            raise
+        finally:
+            run.tracker.end_search()
+            job.close()
+
+    def _build(self, trial: Trial) -> keras.Model:
+        model = self.model_fn(dict(trial.params))
+        if not isinstance(model, keras.Model) or getattr(model, "optimizer", None) is None:
+            raise TypeError(
+                f"model_fn must return a compiled keras.Model; for trial {trial.trial_id} "
+                f"({trial.params}) it returned {type(model).__name__} without an optimizer: "
+                "call model.compile(...) inside model_fn"
+            )
+        return model
+
+
+class _SearchRun:
+    """The mutable state of one search: trials, their epochs, the event loop."""
+
+    def __init__(self, owner: ModelSelection, job: Any, built: dict[int, keras.Model]) -> None:
+        self.owner = owner
+        self.job = job
+        self.built = built
+        self.trials: dict[int, Trial] = {}
+        self.history: list[dict[str, Any]] = []
+        self.running: set[int] = set()
+        self.tracker = make_tracker(owner.tracking)
+        self.tracker.start_search(
+            "loxodon-selection",
+            {"execution": owner.execution, "num_workers": owner.num_workers},
+        )
+
+    def apply(self, actions: Actions) -> None:
+        for trial in actions.add:
+            model = self.built.pop(trial.trial_id, None) or self.owner._build(trial)
+            unit = {"batch_size": int(trial.params.get("batch_size", self.owner.batch_size))}
+            if "learning_rate" in trial.params:
+                unit["learning_rate"] = float(trial.params["learning_rate"])
+            self.job.addModel(trial.trial_id, model_to_archive(model), json.dumps(unit))
+            self.trials[trial.trial_id] = trial
+            self.tracker.start_trial(trial)
+            self._run(trial.trial_id)
+        for trial_id in actions.run:
+            self._run(trial_id)
+        for trial_id, reason in actions.stop.items():
+            self.job.retire(trial_id)
+            self.running.discard(trial_id)
+            self.tracker.end_trial(trial_id, reason)
+            if self.owner.verbose:
+                print(f"trial {trial_id}: stopped ({reason})", flush=True)
+
+    def _run(self, trial_id: int) -> None:
+        self.job.requestEpochs(trial_id, 1)
+        self.running.add(trial_id)
+
+    def loop(self) -> None:
+        objective = self.owner.objective
+        while self.running:
+            event = self.wait_for("epoch")
+            trial_id, epoch = int(event["trial_id"]), int(event["epoch"])
+            logs = {k: float(v) for k, v in event["logs"].items()}
+            if objective not in logs:
+                raise ValueError(
+                    f"objective {objective!r} is not among the epoch logs {sorted(logs)}: "
+                    "pick one of them (validation metrics need validation rows)"
+                )
+            self.running.discard(trial_id)
+            self.history.append({"trial_id": trial_id, "epoch": epoch, **logs})
+            self.tracker.log_epoch(trial_id, epoch, logs)
+            if self.owner.verbose:
+                shown = " ".join(f"{k}={v:.4f}" for k, v in sorted(logs.items()))
+                print(f"trial {trial_id} epoch {epoch + 1}: {shown}", flush=True)
+            self.apply(self.owner.strategy.report(trial_id, epoch, logs[objective]))
+
+    def export(self, keep_models: bool) -> dict[int, bytes]:
+        best = self.owner.strategy.best()
+        wanted = sorted(self.trials) if keep_models else ([best] if best is not None else [])
+        for trial_id in wanted:
+            self.job.exportModel(trial_id)
+        archives: dict[int, bytes] = {}
+        while len(archives) < len(wanted):
+            event = self.wait_for("exported")
+            trial_id = int(event["trial_id"])
+            archives[trial_id] = bytes(self.job.modelArchive(trial_id))
+        return archives
+
+    def wait_for(self, kind: str) -> dict[str, Any]:
+        """The next event of ``kind``; raises on a failure or after the timeout."""
+        give_up = time.monotonic() + self.owner.timeout
+        while time.monotonic() < give_up:
+            raw = self.job.nextEvent(_POLL_MS)
+            if raw is None:
+                continue
+            event = json.loads(raw)
+            if event.get("type") == "failed":
+                raise TrainingError(event.get("message", "the search failed"))
+            if event.get("type") == kind:
+                return event
+        raise TrainingError(
+            f"the search waited {self.owner.timeout:.0f} s for a '{kind}' event; it was "
+            "cancelled. Raise ModelSelection(timeout=...) if one epoch legitimately takes longer"
+        )
+
+
+def load_trial_model(archive: bytes) -> keras.Model:
+    """A trained trial's model from its exported ``.keras`` archive."""
+    return load_model(archive)
