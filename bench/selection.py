@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -189,9 +189,10 @@ def time_hops(spark: Any, repeats: int) -> dict[str, float]:
             t0 = time.perf_counter()
             for _ in range(repeats):
                 model.save(path)
-                keras.models.load_model(path) if ext == "h5" else load_model(
-                    open(path, "rb").read()
-                )
+                if ext == "h5":
+                    keras.models.load_model(path)
+                else:
+                    load_model(Path(path).read_bytes())
             out[ext] = (time.perf_counter() - t0) / repeats
     return out
 
@@ -251,7 +252,8 @@ def main() -> None:
             "bytes through the store (MB) | best test accuracy |\n|---|---:|---:|---:|---:|---:|\n"
             + "\n".join(rows)
             + f"\n\nThe search (MOP) selected trial {selected} by validation accuracy.\n\n"
-            "| trial | units | learning rate | batch | MOP test acc | task-parallel | sequential |\n"
+            "| trial | units | learning rate | batch | MOP test acc | task-parallel "
+            "| sequential |\n"
             "|---:|---:|---:|---:|---:|---:|---:|\n" + per_cfg + "\n"
         )
         if gantt_path is None:
@@ -296,7 +298,7 @@ def main() -> None:
     load_after = os.getloadavg()[0]
     spark.stop()
 
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     report = (
         "# Model selection: model hopper vs task-parallel vs sequential Keras\n\n"
         + (__doc__ or "").split("\n\n", 1)[1].split("Run from")[0].strip()

@@ -112,7 +112,9 @@ class ModelSelection:
         train = prepare(self.spark, data, y, features_col, label_col)
         val = None
         if validation_data is not None:
-            vx, vy = validation_data if isinstance(validation_data, tuple) else (validation_data, None)
+            vx, vy = (
+                validation_data if isinstance(validation_data, tuple) else (validation_data, None)
+            )
             val = prepare(self.spark, vx, vy, train.features_col, train.label_col)
         params = {
             "num_workers": self.num_workers,
