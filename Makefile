@@ -55,6 +55,7 @@ bench: jar
 	$(PYTHON) bench/ps_roundtrip.py
 	$(PYTHON) bench/inference.py
 	$(PYTHON) bench/train.py
+	$(PYTHON) bench/selection.py
 
 clean:
 	rm -rf target project/target $(JAR_DIR) .pytest_cache .ruff_cache

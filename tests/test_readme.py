@@ -44,3 +44,15 @@ def test_pipelines_snippet(spark: SparkSession, tmp_path: Path) -> None:
     before = [r.prediction for r in scope["fitted"].transform(test).orderBy(*key).collect()]
     after = [r.prediction for r in scope["reloaded"].transform(test).orderBy(*key).collect()]
     assert before == after
+
+
+def test_model_selection_snippet(spark: SparkSession, tmp_path: Path) -> None:
+    code = _snippet("## Model selection").replace("/tmp/", f"{tmp_path}/")
+    scope: dict = {}
+    exec(compile(code, str(README), "exec"), scope)
+    result = scope["result"]
+    assert result.best_value > 0.85
+    assert (tmp_path / "curves.png").stat().st_size > 0
+    assert (tmp_path / "schedule.png").stat().st_size > 0
+    stopped = {d["trial_id"] for d in result.decisions if d["action"] == "stop"}
+    assert stopped, "ASHA with eta=2 stops some of 6 trials"
