@@ -1,0 +1,263 @@
+"""Search strategies: which configurations train, and for how many epochs.
+
+A strategy knows nothing of Spark. The engine (:mod:`loxodon.selection.search`)
+calls :meth:`SearchStrategy.start` once and :meth:`SearchStrategy.report`
+after every epoch of every trial, and carries out the returned
+:class:`Actions`: ``add`` trials start their first epoch, ``run`` trials train
+one more epoch, ``stop`` trials end. A trial neither run nor stopped waits
+(e.g. at a synchronous rung) until a later report resumes or stops it. The
+search ends when no trial trains and the last actions were empty.
+
+This module holds the fixed-budget strategies (grid, random, TPE);
+:mod:`loxodon.selection.halving` holds Hyperband and ASHA.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from loxodon.selection.space import (
+    Choice,
+    Dimension,
+    LogUniform,
+    RandInt,
+    Uniform,
+    grid_points,
+    sample,
+)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One configuration of a search."""
+
+    trial_id: int
+    params: dict[str, Any]
+    bracket: int = 0
+
+
+@dataclass
+class Actions:
+    """What the engine does next (see the module docstring)."""
+
+    add: list[Trial] = field(default_factory=list)
+    run: list[int] = field(default_factory=list)
+    stop: dict[int, str] = field(default_factory=dict)
+
+    def extend(self, other: Actions) -> Actions:
+        self.add += other.add
+        self.run += other.run
+        self.stop.update(other.stop)
+        return self
+
+
+class SearchStrategy(ABC):
+    """Base of every strategy: the objective's direction, the values seen, the decisions."""
+
+    def __init__(self, mode: str = "max") -> None:
+        if mode not in ("max", "min"):
+            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+        self.mode = mode
+        self.values: dict[int, list[float]] = {}
+        self._decisions: list[dict[str, Any]] = []
+        self._next_id = 0
+
+    @abstractmethod
+    def start(self) -> Actions:
+        """The first trials."""
+
+    @abstractmethod
+    def on_epoch(self, trial_id: int, epoch: int, value: float) -> Actions:
+        """The decision after ``trial_id`` completed ``epoch`` with ``value``."""
+
+    def report(self, trial_id: int, epoch: int, value: float) -> Actions:
+        """Records ``value`` (the objective after 0-based ``epoch``) and decides."""
+        if math.isnan(value):
+            raise ValueError(f"trial {trial_id} reported a NaN objective after epoch {epoch}")
+        self.values.setdefault(trial_id, []).append(float(value))
+        return self.on_epoch(trial_id, epoch, float(value))
+
+    @property
+    def decisions(self) -> list[dict[str, Any]]:
+        """Every decision so far, in order."""
+        return list(self._decisions)
+
+    def best(self) -> int | None:
+        """The trial with the best last reported value (ties: the lower id)."""
+        if not self.values:
+            return None
+        sign = 1.0 if self.mode == "max" else -1.0
+        return min(self.values, key=lambda t: (-sign * self.values[t][-1], t))
+
+    def better(self, a: float, b: float) -> bool:
+        return a > b if self.mode == "max" else a < b
+
+    # -- helpers for subclasses ----------------------------------------------------------
+    def _new_trial(self, params: dict[str, Any], bracket: int = 0) -> Trial:
+        trial = Trial(self._next_id, dict(params), bracket)
+        self._next_id += 1
+        return trial
+
+    def _decide(
+        self, trial_id: int, epoch: int, action: str, reason: str, rung: int = 0, bracket: int = 0
+    ) -> None:
+        last = self.values.get(trial_id, [float("nan")])[-1]
+        self._decisions.append(
+            {
+                "trial_id": trial_id,
+                "epoch": epoch,
+                "rung": rung,
+                "bracket": bracket,
+                "action": action,
+                "value": last,
+                "reason": reason,
+            }
+        )
+
+
+class _FixedBudget(SearchStrategy):
+    """Every trial trains ``epochs`` epochs; at most ``max_concurrent`` at once."""
+
+    def __init__(self, epochs: int, mode: str, max_concurrent: int | None) -> None:
+        super().__init__(mode)
+        if epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {epochs}")
+        if max_concurrent is not None and max_concurrent < 1:
+            raise ValueError(f"max_concurrent must be at least 1, got {max_concurrent}")
+        self.epochs = epochs
+        self.max_concurrent = max_concurrent
+        self.running = 0
+
+    @abstractmethod
+    def _propose(self) -> dict[str, Any] | None:
+        """The next configuration, or None when there are no more."""
+
+    def _completed(self, trial_id: int, value: float) -> None:
+        """Hook: a trial finished its epochs with ``value``."""
+
+    def _fill(self) -> Actions:
+        actions = Actions()
+        while self.max_concurrent is None or self.running < self.max_concurrent:
+            params = self._propose()
+            if params is None:
+                break
+            actions.add.append(self._new_trial(params))
+            self.running += 1
+        return actions
+
+    def start(self) -> Actions:
+        return self._fill()
+
+    def on_epoch(self, trial_id: int, epoch: int, value: float) -> Actions:
+        if epoch + 1 < self.epochs:
+            return Actions(run=[trial_id])
+        self.running -= 1
+        self._decide(trial_id, epoch, "complete", "completed")
+        self._completed(trial_id, value)
+        return Actions(stop={trial_id: "completed"}).extend(self._fill())
+
+
+class GridSearch(_FixedBudget):
+    """Every point of the space's grid (``choice``/``grid`` dimensions crossed)."""
+
+    def __init__(
+        self,
+        space: Mapping[str, Any],
+        epochs: int,
+        mode: str = "max",
+        max_concurrent: int | None = None,
+    ) -> None:
+        super().__init__(epochs, mode, max_concurrent)
+        self._points = grid_points(space)
+
+    def _propose(self) -> dict[str, Any] | None:
+        return self._points.pop(0) if self._points else None
+
+
+class RandomSearch(_FixedBudget):
+    """``num_samples`` configurations sampled from the space (seeded)."""
+
+    def __init__(
+        self,
+        space: Mapping[str, Any],
+        num_samples: int,
+        epochs: int,
+        seed: int = 0,
+        mode: str = "max",
+        max_concurrent: int | None = None,
+    ) -> None:
+        super().__init__(epochs, mode, max_concurrent)
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be at least 1, got {num_samples}")
+        self.space = dict(space)
+        self.remaining = num_samples
+        self.rng = np.random.default_rng(seed)
+
+    def _propose(self) -> dict[str, Any] | None:
+        if self.remaining == 0:
+            return None
+        self.remaining -= 1
+        return sample(self.space, self.rng)
+
+
+class TPESearch(_FixedBudget):
+    """Tree-structured Parzen estimators (optuna's ``TPESampler``, ask/tell): each
+    new configuration is proposed from the final values of the completed ones.
+    ``max_concurrent`` trials train at once (the first ones are random)."""
+
+    def __init__(
+        self,
+        space: Mapping[str, Any],
+        num_samples: int,
+        epochs: int,
+        seed: int = 0,
+        mode: str = "max",
+        max_concurrent: int = 2,
+        n_startup: int = 5,
+    ) -> None:
+        super().__init__(epochs, mode, max_concurrent)
+        try:
+            import optuna
+        except ImportError as exc:
+            raise ImportError("TPESearch needs optuna: pip install optuna") from exc
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.space = dict(space)
+        self.remaining = num_samples
+        self.distributions = {
+            k: _distribution(k, v) for k, v in self.space.items() if isinstance(v, Dimension)
+        }
+        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup)
+        direction = "maximize" if mode == "max" else "minimize"
+        self.study = optuna.create_study(sampler=sampler, direction=direction)
+        self.asked: dict[int, Any] = {}
+
+    def _propose(self) -> dict[str, Any] | None:
+        if self.remaining == 0:
+            return None
+        self.remaining -= 1
+        ot = self.study.ask(self.distributions)
+        self.asked[self._next_id] = ot
+        return {k: ot.params[k] if k in self.distributions else v for k, v in self.space.items()}
+
+    def _completed(self, trial_id: int, value: float) -> None:
+        self.study.tell(self.asked.pop(trial_id), value)
+
+
+def _distribution(name: str, dim: Dimension) -> Any:
+    import optuna.distributions as d
+
+    if isinstance(dim, Choice):
+        return d.CategoricalDistribution(list(dim.values))
+    if isinstance(dim, LogUniform):
+        return d.FloatDistribution(dim.low, dim.high, log=True)
+    if isinstance(dim, Uniform):
+        return d.FloatDistribution(dim.low, dim.high)
+    if isinstance(dim, RandInt):
+        return d.IntDistribution(dim.low, dim.high - 1)
+    raise ValueError(f"TPESearch cannot search {name!r} ({dim!r})")
