@@ -127,9 +127,7 @@ def test_grid_of_8_on_mnist1d_matches_plain_keras_best(spark):
         model.fit(x_tr, y_tr, batch_size=trial.params["batch_size"], epochs=epochs, verbose=0)
         plain_val[trial_id] = model.evaluate(x_val, y_val, verbose=0)[1]
         plain_test[trial_id] = model.evaluate(x_test, y_test, verbose=0)[1]
-    mop_test = {
-        t: result.model(t).evaluate(x_test, y_test, verbose=0)[1] for t in result.trials
-    }
+    mop_test = {t: result.model(t).evaluate(x_test, y_test, verbose=0)[1] for t in result.trials}
     plain_best = plain_test[max(plain_val, key=plain_val.get)]
     mop_best = mop_test[result.best_trial]
     print(f"MOP best test accuracy {mop_best:.4f}, plain Keras best {plain_best:.4f}")
