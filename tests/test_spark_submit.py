@@ -5,43 +5,16 @@ with Loxodon's jar on --jars and the examples jar as the application.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import keras
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
-from pyspark.find_spark_home import _find_spark_home
 
 from loxodon.datasets import digits
-
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES_JARS = ROOT / "examples" / "scala" / "target" / "scala-2.13"
-
-
-def examples_jar() -> Path:
-    jars = sorted(EXAMPLES_JARS.glob("loxodon-examples_2.13-*.jar"))
-    if not jars:
-        pytest.fail(
-            f"no examples jar in {EXAMPLES_JARS}: build it with `make examples-jar` "
-            "(build/sbt examples/package); `make test` does so before pytest",
-            pytrace=False,
-        )
-    return jars[-1]
-
-
-def loxodon_jar() -> str:
-    out = subprocess.run(
-        [sys.executable, "-m", "loxodon", "jar"], capture_output=True, text=True, timeout=60
-    )
-    if out.returncode != 0:
-        pytest.fail(f"`python -m loxodon jar` failed: {out.stderr.strip()}", pytrace=False)
-    return out.stdout.strip()
+from submit import spark_submit
 
 
 def write_parquet(path: Path, x: np.ndarray, y: np.ndarray) -> None:
@@ -71,44 +44,26 @@ def make_mlp() -> keras.Model:
 
 
 def test_train_from_keras_with_spark_submit(tmp_path: Path) -> None:
-    app_jar = examples_jar()
-    lox_jar = loxodon_jar()
     x_train, y_train, x_test, y_test = digits()
     write_parquet(tmp_path / "train.parquet", x_train, y_train)
     write_parquet(tmp_path / "test.parquet", x_test, y_test)
     make_mlp().save(tmp_path / "model.keras")
     trained = tmp_path / "trained.keras"
 
-    spark_submit = Path(_find_spark_home()) / "bin" / "spark-submit"
-    python = sys.executable
-    env = {**os.environ, "PYSPARK_PYTHON": python}
-    env.pop("PYSPARK_DRIVER_PYTHON", None)
-    cmd = [
-        str(spark_submit),
-        "--master",
-        "local[2]",
-        "--driver-memory",
-        "1g",
-        "--jars",
-        lox_jar,
-        "--conf",
-        f"spark.pyspark.python={python}",
-        "--conf",
-        "spark.ui.enabled=false",
-        "--class",
+    out = spark_submit(
         "loxodon.examples.TrainFromKeras",
-        str(app_jar),
-        "--mode=synchronous",
-        "--workers=2",
-        "--epochs=8",
-        str(tmp_path / "model.keras"),
-        str(tmp_path / "train.parquet"),
-        str(tmp_path / "test.parquet"),
-        str(trained),
-    ]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env=env, cwd=tmp_path)
+        [
+            "--mode=synchronous",
+            "--workers=2",
+            "--epochs=8",
+            str(tmp_path / "model.keras"),
+            str(tmp_path / "train.parquet"),
+            str(tmp_path / "test.parquet"),
+            str(trained),
+        ],
+        cwd=tmp_path,
+    )
     report = f"stdout:\n{out.stdout}\nstderr (tail):\n{out.stderr[-4000:]}"
-    assert out.returncode == 0, report
 
     epochs = re.findall(r"^epoch (\d+)/8: .*accuracy=", out.stdout, re.MULTILINE)
     assert epochs == [str(e) for e in range(1, 9)], report

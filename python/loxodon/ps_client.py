@@ -229,10 +229,13 @@ class PSClient:
         self._send(Op.PUT_BLOB, data, key=name)
         self._expect_ok_bytes()
 
-    def get_blob(self, name: str) -> bytes:
-        """Fetch a named blob; raises :class:`PSError` if it is absent."""
+    def get_blob(self, name: str) -> bytearray:
+        """Fetch a named blob (received straight into a new buffer, no further
+        copy); raises :class:`PSError` if it is absent."""
         self._send(Op.GET_BLOB, key=name)
-        return self._expect_ok_bytes()
+        buf = bytearray(self._reply())
+        self._recv_into(memoryview(buf))
+        return buf
 
     def stats(self) -> dict[str, Any]:
         """The server's counters (updates, bytes, per-worker requests, rounds)."""

@@ -50,7 +50,10 @@ class SparkModel:
     ``asynchronous``, ``hogwild``, ``easgd``, ``aeasgd`` (DESIGN.md).
     ``frequency`` is ``"epoch"`` or a number of batches (averaging mode);
     ``communication_window`` is the number of local batches between exchanges
-    (asynchronous, hogwild and EASGD modes).
+    (asynchronous, hogwild and EASGD modes). Custom objects travel either as
+    ``custom_objects`` (pickled to the workers) or, when they are registered
+    with ``keras.saving.register_keras_serializable`` in a module, by naming
+    that module in ``imports`` (ship it with ``--files`` or ``addFile``).
     """
 
     def __init__(
@@ -65,6 +68,7 @@ class SparkModel:
         easgd_rho: float | None = None,
         seed: int = 0,
         sync_timeout: float = 120.0,
+        imports: list[str] | None = None,
         spark: SparkSession | None = None,
     ) -> None:
         if mode not in MODES:
@@ -84,6 +88,9 @@ class SparkModel:
         self.frequency = frequency
         self.communication_window = communication_window
         self.custom_objects = custom_objects or {}
+        # Modules the workers import before loading the model: custom objects registered
+        # with keras.saving.register_keras_serializable (shipped with --files/addFile).
+        self.imports = list(imports or [])
         self.easgd_rho = easgd_rho
         self.seed = seed
         self.sync_timeout = sync_timeout
@@ -170,6 +177,7 @@ class SparkModel:
             "features_col": train.features_col,
             "label_col": train.label_col,
             "sync_timeout_ms": int(self.sync_timeout * 1000),
+            "imports": self.imports,
         }
         archive = model_to_archive(self.model)
         job = python_api(self.spark).startTraining(
@@ -214,6 +222,7 @@ class SparkModel:
             "features_col": prepared.features_col,
             "prediction_col": prediction_col,
             "batch_size": batch_size,
+            "imports": self.imports,
         }
         jdf = python_api(self.spark).predict(
             java_session(self.spark),
@@ -240,6 +249,7 @@ class SparkModel:
             "features_col": prepared.features_col,
             "label_col": prepared.label_col,
             "batch_size": batch_size,
+            "imports": self.imports,
         }
         result = json.loads(
             python_api(self.spark).evaluate(

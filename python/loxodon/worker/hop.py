@@ -27,6 +27,8 @@ from loxodon.worker.data import Partition
 
 _MAX_CACHED_MODELS = 32
 _EVAL_BATCH = 1024
+# Sub-epochs of more steps than this go through model.fit (see HopWorker._train).
+_BATCHWISE_MAX_STEPS = 96
 
 
 class ModelState:
@@ -181,10 +183,11 @@ class HopWorker:
     def _train(self, cached: _Cached, unit: dict[str, Any]) -> dict[str, float]:
         """One pass over the partition in this sub-epoch's shuffled order.
 
-        Batch by batch through Keras's own compiled train function
-        (``train_on_batch``): the same steps, hence the same weights, as
-        ``model.fit(x[order], y[order], shuffle=False)``, without fit's fixed
-        cost of ~50 ms per call, which a search pays once per sub-epoch.
+        Both paths run Keras's own compiled train function on the same batches,
+        hence give the weights of ``model.fit(x[order], y[order],
+        shuffle=False)``: short passes go batch by batch (``train_on_batch``),
+        which skips fit's fixed cost of ~50 ms per call; long ones use ``fit``,
+        whose per-step cost is lower.
         """
         train, model = cached.train, cached.model
         rng = unit_rng(self.seed, int(unit["model"]), int(unit["epoch"]), self.partition)
@@ -192,10 +195,21 @@ class HopWorker:
         assert train.y is not None
         x, y = train.x[order], train.y[order]
         batch = int(unit["batch_size"])
-        die_after = 2 if self.first_life and self.fault.get("unit") == unit["unit"] else -1
+        die = self.first_life and self.fault.get("unit") == unit["unit"]
+        if -(-train.rows // batch) > _BATCHWISE_MAX_STEPS:
+            history = model.fit(
+                x,
+                y,
+                batch_size=batch,
+                epochs=1,
+                shuffle=False,
+                verbose=0,
+                callbacks=[_die_mid_unit()] if die else [],
+            )
+            return {k: float(v[-1]) for k, v in history.history.items()}
         logs = _WeightedMean()
         for step, i in enumerate(range(0, train.rows, batch)):
-            if step == die_after:
+            if die and step == 2:
                 _die_now()
             xb, yb = x[i : i + batch], y[i : i + batch]
             logs.add(len(xb), model.train_on_batch(xb, yb, return_dict=True))
@@ -227,6 +241,17 @@ def unit_rng(seed: int, model: int, epoch: int, partition: int) -> np.random.Gen
 def _die_now() -> None:
     """Test hook (``fault_injection``): the process dies mid-unit, as a crash would."""
     os._exit(3)
+
+
+def _die_mid_unit() -> Any:
+    import keras
+
+    class DieMidUnit(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            if batch >= 2:
+                _die_now()
+
+    return DieMidUnit()
 
 
 class _WeightedMean:

@@ -6,6 +6,7 @@ evaluate tasks on one pooled process load the model once.
 
 from __future__ import annotations
 
+import os
 import pickle
 import sys
 from collections import OrderedDict
@@ -51,6 +52,23 @@ def _input_shape(model: Any) -> tuple[int, ...]:
     return tuple(int(d) for d in shape[1:])
 
 
+def _add_spark_files(root: str | None) -> None:
+    """Put the executor's SparkFiles directory (and the .zip/.egg files in it) on
+    sys.path, as PySpark does for its own workers, so that modules shipped with
+    ``--files``, ``--py-files`` or ``SparkContext.addFile`` are importable."""
+    import glob
+    import importlib
+
+    if not root or not os.path.isdir(root):
+        return
+    entries = [root, *sorted(glob.glob(os.path.join(root, "*.zip")))]
+    entries += sorted(glob.glob(os.path.join(root, "*.egg")))
+    for entry in entries:
+        if entry not in sys.path:
+            sys.path.insert(1, entry)
+    importlib.invalidate_caches()  # files may have arrived since the last import
+
+
 def _import_modules(names: list[str]) -> None:
     """Import the modules that define (and register with Keras) custom objects,
     for front ends that cannot pickle them (a Scala application)."""
@@ -62,11 +80,13 @@ def _import_modules(names: list[str]) -> None:
         except ImportError as exc:
             raise ImportError(
                 f"custom-objects module {name!r} is not importable by the executors' Python "
-                f"({sys.executable}): install it there or ship it with --py-files"
+                f"({sys.executable}): {exc}. Install it there, or ship it with spark-submit "
+                "--files (--py-files for a package zip) or SparkContext.addFile"
             ) from exc
 
 
 def run_task(channel: Channel, spec: dict[str, Any]) -> None:
+    _add_spark_files(spec.get("spark_files"))
     _import_modules(list(spec.get("imports", [])))
     if spec["kind"] == "hop":
         channel.write_json(MessageType.RESULT, _hop(channel, spec))

@@ -5,7 +5,7 @@ import java.io.{IOException, OutputStream}
 import scala.util.control.NonFatal
 
 import com.fasterxml.jackson.databind.node.ObjectNode
-import org.apache.spark.{TaskContext, TaskKilledException}
+import org.apache.spark.{SparkEnv, SparkFiles, TaskContext, TaskKilledException}
 import org.slf4j.{Logger, LoggerFactory}
 
 import loxodon.exec.WorkerChannel.Message
@@ -41,6 +41,9 @@ object WorkerSession {
       messageTimeoutMs: Long,
       python: String = PythonWorkerPool.executorPython()
   )(writeRows: OutputStream => Unit)(onResult: (Message, WorkerChannel) => T): T = {
+    // Modules shipped with --files / addFile land in this executor's SparkFiles directory; the
+    // worker puts it on sys.path, so `imports` can name them.
+    Option(SparkEnv.get).foreach(_ => spec.put("spark_files", SparkFiles.getRootDirectory()))
     val lease = PythonWorkerPool.lease(python)
     val channel = lease.channel
     val context = Option(TaskContext.get())

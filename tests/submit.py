@@ -1,0 +1,68 @@
+"""Running the Scala example applications the way a Scala user runs them:
+spark-submit with Loxodon's jar on --jars and the examples jar as the
+application (`make test` builds it first with `make examples-jar`)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pyspark.find_spark_home import _find_spark_home
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES_JARS = ROOT / "examples" / "scala" / "target" / "scala-2.13"
+
+
+def examples_jar() -> Path:
+    jars = sorted(EXAMPLES_JARS.glob("loxodon-examples_2.13-*.jar"))
+    if not jars:
+        pytest.fail(
+            f"no examples jar in {EXAMPLES_JARS}: build it with `make examples-jar` "
+            "(build/sbt examples/package); `make test` does so before pytest",
+            pytrace=False,
+        )
+    return jars[-1]
+
+
+def loxodon_jar() -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "loxodon", "jar"], capture_output=True, text=True, timeout=60
+    )
+    if out.returncode != 0:
+        pytest.fail(f"`python -m loxodon jar` failed: {out.stderr.strip()}", pytrace=False)
+    return out.stdout.strip()
+
+
+def spark_submit(
+    main_class: str, args: list[str], cwd: Path, submit_options: list[str] | None = None
+) -> subprocess.CompletedProcess:
+    """Runs ``main_class`` of the examples jar on local[2]; the executors' Python
+    workers use this interpreter. Fails the test with both outputs if it fails."""
+    spark_submit = Path(_find_spark_home()) / "bin" / "spark-submit"
+    python = sys.executable
+    env = {**os.environ, "PYSPARK_PYTHON": python}
+    env.pop("PYSPARK_DRIVER_PYTHON", None)
+    cmd = [
+        str(spark_submit),
+        "--master",
+        "local[2]",
+        "--driver-memory",
+        "1g",
+        "--jars",
+        loxodon_jar(),
+        "--conf",
+        f"spark.pyspark.python={python}",
+        "--conf",
+        "spark.ui.enabled=false",
+        *(submit_options or []),
+        "--class",
+        main_class,
+        str(examples_jar()),
+        *args,
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env=env, cwd=cwd)
+    assert out.returncode == 0, f"stdout:\n{out.stdout}\nstderr (tail):\n{out.stderr[-4000:]}"
+    return out
