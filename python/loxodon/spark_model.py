@@ -21,7 +21,7 @@ from loxodon._jvm import java_session, python_api
 from loxodon.inputs import ROW_INDEX, Prepared, prepare
 from loxodon.keras_io import WeightLayout, load_model, model_to_archive
 from loxodon.training_job import run_training
-from loxodon.worker.loops import MODES
+from loxodon.worker.loops import LR_SCALED_MODES, MODES
 
 _SAVED_MODEL = "model.keras"
 _SAVED_CONFIG = "loxodon.json"
@@ -50,7 +50,14 @@ class SparkModel:
     ``asynchronous``, ``hogwild``, ``easgd``, ``aeasgd`` (DESIGN.md).
     ``frequency`` is ``"epoch"`` or a number of batches (averaging mode);
     ``communication_window`` is the number of local batches between exchanges
-    (asynchronous, hogwild and EASGD modes). Custom objects travel either as
+    (asynchronous, hogwild and EASGD modes). In the modes whose center moves
+    by the mean of the workers' local steps (``averaging``, ``easgd``,
+    ``aeasgd``), each epoch on N workers makes 1/N of the
+    sequential steps, so by default the workers multiply the optimizer's
+    learning rate by N (the linear scaling rule; ``synchronous`` is left
+    alone: its mean gradient is exactly one step of batch N x batch_size, for
+    which the user chose the rate); ``scale_learning_rate=False``
+    keeps it as compiled. The trained model keeps the compiled rate. Custom objects travel either as
     ``custom_objects`` (pickled to the workers) or, when they are registered
     with ``keras.saving.register_keras_serializable`` in a module, by naming
     that module in ``imports`` (ship it with ``--files`` or ``addFile``).
@@ -69,6 +76,7 @@ class SparkModel:
         seed: int = 0,
         sync_timeout: float = 120.0,
         imports: list[str] | None = None,
+        scale_learning_rate: bool = True,
         spark: SparkSession | None = None,
     ) -> None:
         if mode not in MODES:
@@ -91,6 +99,7 @@ class SparkModel:
         # Modules the workers import before loading the model: custom objects registered
         # with keras.saving.register_keras_serializable (shipped with --files/addFile).
         self.imports = list(imports or [])
+        self.scale_learning_rate = scale_learning_rate
         self.easgd_rho = easgd_rho
         self.seed = seed
         self.sync_timeout = sync_timeout
@@ -124,6 +133,15 @@ class SparkModel:
             return 0.9 / self.num_workers  # beta = N alpha = 0.9, as Zhang et al. recommend
         lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         return lr * self.easgd_rho
+
+    def _learning_rate_scale(self) -> float:
+        """N for the modes whose model moves by the MEAN of N workers' local
+        trajectories (the linear scaling rule, Goyal et al. 2017): with it an
+        epoch on N workers moves the model about as far as an epoch of plain
+        Keras does."""
+        if not self.scale_learning_rate or self.mode not in LR_SCALED_MODES:
+            return 1.0
+        return float(self.num_workers)
 
     def _prepare(self, data: Any, y: Any, features_col: Any, label_col: str | None) -> Prepared:
         return prepare(self.spark, data, y, features_col, label_col)
@@ -178,6 +196,7 @@ class SparkModel:
             "label_col": train.label_col,
             "sync_timeout_ms": int(self.sync_timeout * 1000),
             "imports": self.imports,
+            "learning_rate_scale": self._learning_rate_scale(),
         }
         archive = model_to_archive(self.model)
         job = python_api(self.spark).startTraining(

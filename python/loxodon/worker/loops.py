@@ -25,6 +25,11 @@ FINAL_MODEL = "loxodon/final_model"
 _SETUP_EPOCH = (1 << 20) - 1
 
 MODES = ("single", "synchronous", "averaging", "asynchronous", "hogwild", "easgd", "aeasgd")
+# Modes whose model advances by the mean of N workers' local trajectories, so an epoch makes
+# 1/N of the sequential steps: SparkModel scales their learning rate by N by default.
+# (synchronous is left out: its mean gradient over N batches of b IS one step of batch N*b,
+# and the user's learning rate is chosen for that batch.)
+LR_SCALED_MODES = ("averaging", "easgd", "aeasgd")
 
 
 def round_id(attempt: int, epoch: int, step: int) -> int:
@@ -183,9 +188,25 @@ def _validation(ctx: Context, mode: Mode, val: Partition, batch_size: int) -> di
     return {f"val_{k}": v for k, v in result.items()}
 
 
+def scale_learning_rate(model: Any, scale: float) -> float | None:
+    """Multiplies the optimizer's learning rate by ``scale``; returns the original
+    (None when unchanged: scale 1, or a LearningRateSchedule, which is left alone)."""
+    import keras
+
+    optimizer = model.optimizer
+    if scale == 1.0 or isinstance(
+        getattr(optimizer, "_learning_rate", None), keras.optimizers.schedules.LearningRateSchedule
+    ):
+        return None
+    original = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    optimizer.learning_rate = original * scale
+    return original
+
+
 def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) -> dict[str, Any]:
     """The whole fit on this worker: epochs of the chosen mode, gated by the driver."""
     spec = ctx.spec
+    original_lr = scale_learning_rate(ctx.replica.model, float(spec.get("learning_rate_scale", 1)))
     mode_name = spec["mode"]
     if mode_name not in MODE_CLASSES:
         raise ValueError(f"unknown mode {mode_name!r}; choose one of {', '.join(MODES)}")
@@ -216,6 +237,8 @@ def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) 
         if ctx.ps.stop_requested:
             break
     if ctx.worker == 0:
+        if original_lr is not None:  # the published model keeps the user's learning rate
+            ctx.replica.model.optimizer.learning_rate = original_lr
         _publish_final_model(ctx)
     return {"epochs_run": epochs_run, "rows": train_rows.rows}
 

@@ -17,6 +17,9 @@ import loxodon.io.Json
   * @param imports
   *   Python modules the workers import before loading the model (custom objects registered with
   *   `keras.saving.register_keras_serializable`)
+  * @param learningRateScale
+  *   the workers multiply the optimizer's learning rate by this (the linear scaling rule for modes
+  *   whose center advances by the mean of N workers' steps; Python's `SparkModel` sets N there)
   */
 final case class TrainParams(
     mode: String = "asynchronous",
@@ -34,7 +37,8 @@ final case class TrainParams(
     labelCol: String = "label",
     syncTimeoutMs: Long = 120000L,
     releaseTimeoutMs: Long = 600000L,
-    imports: Seq[String] = Seq.empty
+    imports: Seq[String] = Seq.empty,
+    learningRateScale: Double = 1.0
 ) {
   import TrainParams._
 
@@ -80,6 +84,10 @@ final case class TrainParams(
     imports != null && imports.forall(m => m != null && m.nonEmpty),
     "imports must be a list of Python module names"
   )
+  require(
+    learningRateScale > 0 && !learningRateScale.isInfinite,
+    s"learning_rate_scale must be a positive number, got $learningRateScale"
+  )
 
   /** How long a task waits for the worker's next message: an epoch may be slow, but no fit waits
     * forever (10 sync timeouts, at least 10 minutes).
@@ -115,7 +123,8 @@ object TrainParams {
     "label_col",
     "sync_timeout_ms",
     "release_timeout_ms",
-    "imports"
+    "imports",
+    "learning_rate_scale"
   )
 
   /** `spec` with an `imports` list when `imports` is not empty (TASK JSON of every kind). */
@@ -159,7 +168,8 @@ object TrainParams {
       labelCol = string(node, "label_col", d.labelCol),
       syncTimeoutMs = long(node, "sync_timeout_ms", d.syncTimeoutMs),
       releaseTimeoutMs = long(node, "release_timeout_ms", d.releaseTimeoutMs),
-      imports = columns(node, "imports", d.imports)
+      imports = columns(node, "imports", d.imports),
+      learningRateScale = double(node, "learning_rate_scale", d.learningRateScale)
     )
   }
 

@@ -42,6 +42,7 @@ final case class TrainTaskSpec(
       .put("steps_per_epoch", stepsPerEpoch)
       .put("communication_window", p.communicationWindow)
       .put("easgd_alpha", p.easgdAlpha)
+      .put("learning_rate_scale", p.learningRateScale)
       // The PS client waits at most this long for a reply: a round's missing workers plus the
       // driver's callbacks at an epoch gate, with a margin.
       .put("client_timeout", (p.syncTimeoutMs + p.releaseTimeoutMs) / 1000.0 + 60.0)
