@@ -1,14 +1,16 @@
 """Pipelines across the two languages: a PipelineModel fitted and saved from
 PySpark loads and scores in a Scala application (spark-submit) with the same
 predictions, and one fitted and saved by a Scala application, whose model's
-custom objects live in a Python module the executors import, loads and scores
-in PySpark with the same predictions as in Scala."""
+custom objects (a layer, an activation and a loss) live in a Python module
+the executors import, loads and scores in PySpark with the same predictions
+as in Scala."""
 
 from __future__ import annotations
 
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -44,9 +46,12 @@ def mlp(custom: bool) -> keras.Model:
     else:
         layers += [keras.layers.Dense(64, activation="relu")]
     model = keras.Sequential([*layers, keras.layers.Dense(10, activation="softmax")])
-    model.compile(
-        keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", metrics=["accuracy"]
-    )
+    loss: Any = "sparse_categorical_crossentropy"
+    if custom:
+        from xlang_layers import sparse_smoothed_crossentropy
+
+        loss = sparse_smoothed_crossentropy
+    model.compile(keras.optimizers.Adam(1e-2), loss, metrics=["accuracy"])
     return model
 
 

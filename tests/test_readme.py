@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -56,3 +57,52 @@ def test_model_selection_snippet(spark: SparkSession, tmp_path: Path) -> None:
     assert (tmp_path / "schedule.png").stat().st_size > 0
     stopped = {d["trial_id"] for d in result.decisions if d["action"] == "stop"}
     assert stopped, "ASHA with eta=2 stops some of 6 trials"
+
+
+def test_scala_snippet_is_the_code_the_spark_submit_test_runs() -> None:
+    """The README's Scala block is TrainFromKeras's marked region, which
+    tests/test_spark_submit.py compiles (make examples-jar) and runs."""
+    block = re.search(
+        r"```scala\n(.*?)```",
+        README.read_text()[README.read_text().index("## Training from Scala") :],
+        re.S,
+    ).group(1)
+    source = (
+        README.parent / "examples/scala/src/main/scala/loxodon/examples/TrainFromKeras.scala"
+    ).read_text()
+    region = re.search(
+        r"// readme-snippet: begin.*?\n(.*?)\n\s*// readme-snippet: end", source, re.S
+    )
+    assert region, "TrainFromKeras.scala lost its readme-snippet markers"
+    code = textwrap.dedent(region.group(1)).strip().splitlines()
+    imports, _, body = block.strip().partition("\n\n")
+    assert all(line in source for line in imports.splitlines())
+    shown = [line for line in body.splitlines() if "history.foreach" not in line]
+    assert shown == code
+    assert "result.history" in source
+
+
+def test_spark_submit_snippet_runs_as_written(tmp_path: Path) -> None:
+    import subprocess
+
+    import numpy as np
+
+    from loxodon.datasets import digits
+    from test_spark_submit import make_mlp, write_parquet
+
+    x_train, y_train, x_test, y_test = digits()
+    write_parquet(tmp_path / "train.parquet", x_train, y_train)
+    write_parquet(tmp_path / "test.parquet", x_test, y_test)
+    make_mlp().save(tmp_path / "model.keras")
+    text = README.read_text()
+    command = re.search(r"```bash\n(.*?)```", text[text.index("## spark-submit") :], re.S).group(1)
+    for name in ("model.keras", "train.parquet", "test.parquet", "trained.keras"):
+        command = command.replace(f" {name}", f" {tmp_path / name}")
+    out = subprocess.run(
+        ["bash", "-c", command], cwd=README.parent, capture_output=True, text=True, timeout=400
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    accuracy = float(re.search(r"^test accuracy: ([0-9.]+)$", out.stdout, re.M).group(1))
+    assert accuracy > 0.85, out.stdout
+    assert (tmp_path / "trained.keras").is_file()
+    assert np.isfinite(accuracy)

@@ -84,18 +84,18 @@ object TrainFromKeras {
   def run(spark: SparkSession, opts: Options): Unit = {
     val train = spark.read.parquet(opts.train).select("features", "label")
     val test = spark.read.parquet(opts.test).select("features", "label").cache()
+    println(s"training ${opts.model} on ${opts.train}: ${opts.mode}, ${opts.workers} workers")
+    // readme-snippet: begin (README.md, "Training from Scala", shows these lines)
     val params = TrainParams(
-      mode = opts.mode,
+      mode = opts.mode, // "synchronous", "asynchronous", ...
       numWorkers = opts.workers,
       epochs = opts.epochs,
       batchSize = opts.batchSize,
       seed = 42L
     )
-    println(
-      s"training ${opts.model} on ${opts.train}: ${params.mode}, ${params.numWorkers} workers, " +
-        s"${params.epochs} epochs, batch size ${params.batchSize}"
-    )
+    // opts.model: a compiled .keras file; opts.output: where to write the trained one
     val result = Trainer.fit(spark, opts.model, train, params, opts.output)
+    // readme-snippet: end
     result.history.zipWithIndex.foreach { case (logs, i) =>
       val metrics = logs.toSeq
         .filterNot { case (k, _) => k == "rows" || k == "seconds" }
