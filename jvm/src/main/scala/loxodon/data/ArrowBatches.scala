@@ -158,4 +158,26 @@ object ArrowBatches {
       allocator.close()
     }
   }
+
+  /** Writes a fit's partition, keyed as [[BalancedPartitioning]] keys it (training rows first), as
+    * two Arrow streams: the training rows, then the validation rows.
+    */
+  def writeFitRows(
+      out: OutputStream,
+      rows: Iterator[((Int, Long), Example)],
+      featureWidth: Int,
+      labelWidth: Int
+  ): Unit = {
+    val source = rows.buffered
+    def part(tag: Int): Iterator[(Array[Float], Array[Float])] =
+      new Iterator[(Array[Float], Array[Float])] {
+        def hasNext: Boolean = source.hasNext && source.head._1._1 == tag
+        def next(): (Array[Float], Array[Float]) = {
+          val e = source.next()._2
+          (e.features, e.label)
+        }
+      }
+    write(out, part(BalancedPartitioning.TrainPart), featureWidth, Some(labelWidth))
+    write(out, part(BalancedPartitioning.ValidationPart), featureWidth, Some(labelWidth))
+  }
 }

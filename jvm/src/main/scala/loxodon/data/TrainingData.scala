@@ -194,4 +194,33 @@ object TrainingData {
       )
     }
   }
+
+  /** The training rows and (when given) the validation rows of a fit or a search, prepared and
+    * checked against `model`; validation rows must have the training rows' widths.
+    */
+  def prepareFit(
+      df: DataFrame,
+      validation: Option[DataFrame],
+      featuresCols: Seq[String],
+      labelCol: String,
+      model: KerasArchive
+  ): (DataFrame, Shape, Option[DataFrame]) = {
+    val train = prepare(df, featuresCols, Some(labelCol))
+    val shape = validate(train, Some(model), "training data")
+    val valPrepared = validation.map { v =>
+      val p = prepare(v, featuresCols, Some(labelCol))
+      val s = validate(p, Some(model), "validation data")
+      if (
+        s.rows > 0 && (s.featureWidth != shape.featureWidth || s.labelWidth != shape.labelWidth)
+      ) {
+        throw new IllegalArgumentException(
+          s"validation_data: rows have ${s.featureWidth} features and ${s.labelWidth.getOrElse(0)}" +
+            s" label values, the training data ${shape.featureWidth} and " +
+            s"${shape.labelWidth.getOrElse(0)}; they must match"
+        )
+      }
+      p
+    }
+    (train, shape, valPrepared)
+  }
 }

@@ -7,7 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode
 import org.apache.spark.{BarrierTaskContext, TaskKilledException}
 import org.slf4j.{Logger, LoggerFactory}
 
-import loxodon.data.{ArrowBatches, BalancedPartitioning, Example}
+import loxodon.data.{ArrowBatches, Example}
 import loxodon.exec.WorkerSession
 import loxodon.io.Json
 import loxodon.train.TrainParams
@@ -63,18 +63,7 @@ object HopTask {
     val context = BarrierTaskContext.get()
     val partition = context.partitionId()
     val arrow = new ByteArrayOutputStream()
-    val source = rows.buffered
-    def part(tag: Int): Iterator[(Array[Float], Array[Float])] =
-      new Iterator[(Array[Float], Array[Float])] {
-        def hasNext: Boolean = source.hasNext && source.head._1._1 == tag
-        def next(): (Array[Float], Array[Float]) = {
-          val e = source.next()._2
-          (e.features, e.label)
-        }
-      }
-    val label = Some(spec.labelWidth)
-    ArrowBatches.write(arrow, part(BalancedPartitioning.TrainPart), spec.featureWidth, label)
-    ArrowBatches.write(arrow, part(BalancedPartitioning.ValidationPart), spec.featureWidth, label)
+    ArrowBatches.writeFitRows(arrow, rows, spec.featureWidth, spec.labelWidth)
     val bytes = arrow.toByteArray
     var restart = 0
     var result: Option[String] = None

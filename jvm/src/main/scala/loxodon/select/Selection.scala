@@ -56,13 +56,8 @@ object Selection {
     val sc = spark.sparkContext
     val n = params.numWorkers
     SlotCheck.require(sc, n)
-    val train = TrainingData.prepare(df, params.featuresCol, Some(params.labelCol))
-    val shape = TrainingData.validate(train, Some(model), "training data")
-    val valPrepared = validation.map { v =>
-      val p = TrainingData.prepare(v, params.featuresCol, Some(params.labelCol))
-      TrainingData.validate(p, Some(model), "validation data")
-      p
-    }
+    val (train, shape, valPrepared) =
+      TrainingData.prepareFit(df, validation, params.featuresCol, params.labelCol, model)
     val balanced =
       BalancedPartitioning.partition(train, valPrepared, n, params.seed, params.validationSplit)
     val parts = if (taskParallel) BalancedPartitioning.replicate(balanced, n) else balanced

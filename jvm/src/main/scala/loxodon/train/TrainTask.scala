@@ -6,7 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode
 import com.fasterxml.jackson.databind.node.ObjectNode
 import org.apache.spark.BarrierTaskContext
 
-import loxodon.data.{ArrowBatches, BalancedPartitioning, Example}
+import loxodon.data.{ArrowBatches, Example}
 import loxodon.exec.WorkerSession
 import loxodon.io.Json
 
@@ -82,18 +82,7 @@ object TrainTask {
       attachments,
       spec.params.messageTimeoutMs
     ) { out =>
-      val source = rows.buffered
-      def part(tag: Int): Iterator[(Array[Float], Array[Float])] =
-        new Iterator[(Array[Float], Array[Float])] {
-          def hasNext: Boolean = source.hasNext && source.head._1._1 == tag
-          def next(): (Array[Float], Array[Float]) = {
-            val e = source.next()._2
-            (e.features, e.label)
-          }
-        }
-      val label = Some(spec.labelWidth)
-      ArrowBatches.write(out, part(BalancedPartitioning.TrainPart), spec.featureWidth, label)
-      ArrowBatches.write(out, part(BalancedPartitioning.ValidationPart), spec.featureWidth, label)
+      ArrowBatches.writeFitRows(out, rows, spec.featureWidth, spec.labelWidth)
     }((m, _) => m.text)
     Iterator(result)
   }

@@ -40,22 +40,8 @@ object Trainer {
     val n = params.numWorkers
     SlotCheck.require(sc, n)
 
-    val train = TrainingData.prepare(df, params.featuresCol, Some(params.labelCol))
-    val shape = TrainingData.validate(train, Some(model), "training data")
-    val valPrepared = validation.map { v =>
-      val p = TrainingData.prepare(v, params.featuresCol, Some(params.labelCol))
-      val s = TrainingData.validate(p, Some(model), "validation data")
-      if (
-        s.rows > 0 && (s.featureWidth != shape.featureWidth || s.labelWidth != shape.labelWidth)
-      ) {
-        throw new IllegalArgumentException(
-          s"validation_data: rows have ${s.featureWidth} features and ${s.labelWidth.getOrElse(0)}" +
-            s" label values, the training data ${shape.featureWidth} and " +
-            s"${shape.labelWidth.getOrElse(0)}; they must match"
-        )
-      }
-      p
-    }
+    val (train, shape, valPrepared) =
+      TrainingData.prepareFit(df, validation, params.featuresCol, params.labelCol, model)
     val parts =
       BalancedPartitioning.partition(train, valPrepared, n, params.seed, params.validationSplit)
     val maxRows = parts.trainRows.max

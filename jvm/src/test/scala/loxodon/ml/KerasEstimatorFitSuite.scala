@@ -1,45 +1,22 @@
 package loxodon.ml
 
-import java.nio.file.{Files, Paths}
+import java.nio.file.Files
 
 import org.apache.spark.ml.{Pipeline, PipelineModel}
 import org.apache.spark.ml.evaluation.MulticlassClassificationEvaluator
 import org.apache.spark.ml.feature.VectorAssembler
-import org.apache.spark.sql.SparkSession
-import org.scalatest.BeforeAndAfterAll
 import org.scalatest.funsuite.AnyFunSuite
 
-import loxodon.exec.PythonWorkerPool
+import loxodon.PythonWorkersSpark
 
 /** The Scala Spark ML front end end to end: a Pipeline with a [[KerasEstimator]] trains the
   * `mlp.keras` fixture with Python workers from the project's virtualenv, transforms, saves and
   * loads (canceled when `.venv/bin/python` is absent).
   */
-class KerasEstimatorFitSuite extends AnyFunSuite with BeforeAndAfterAll {
-  private val python = Paths.get(".venv/bin/python").toAbsolutePath
-  @transient private var spark: SparkSession = _
-
-  override def beforeAll(): Unit = {
-    super.beforeAll()
-    if (Files.isExecutable(python)) {
-      spark = SparkSession
-        .builder()
-        .master("local[2]")
-        .appName("KerasEstimatorFitSuite")
-        .config("spark.ui.enabled", "false")
-        .config("spark.pyspark.python", python.toString)
-        .getOrCreate()
-    }
-  }
-
-  override def afterAll(): Unit =
-    try {
-      PythonWorkerPool.shutdown()
-      if (spark != null) spark.stop()
-    } finally super.afterAll()
+class KerasEstimatorFitSuite extends AnyFunSuite with PythonWorkersSpark {
 
   test("Pipeline(VectorAssembler, KerasEstimator) fits, transforms, saves and loads") {
-    assume(spark != null, s"no Python at $python (run `make venv`)")
+    requirePython()
     val s = spark
     import s.implicits._
     val rng = new scala.util.Random(0)

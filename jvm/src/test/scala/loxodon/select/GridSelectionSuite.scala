@@ -1,12 +1,8 @@
 package loxodon.select
 
-import java.nio.file.{Files, Paths}
-
-import org.apache.spark.sql.SparkSession
-import org.scalatest.BeforeAndAfterAll
 import org.scalatest.funsuite.AnyFunSuite
 
-import loxodon.exec.PythonWorkerPool
+import loxodon.PythonWorkersSpark
 import loxodon.io.Json
 import loxodon.model.KerasArchive
 import loxodon.train.TrainParams
@@ -15,31 +11,10 @@ import loxodon.train.TrainParams
   * learning rates, trained by model hopping on Python workers from the project's virtualenv
   * (canceled when `.venv/bin/python` is absent).
   */
-class GridSelectionSuite extends AnyFunSuite with BeforeAndAfterAll {
-  private val python = Paths.get(".venv/bin/python").toAbsolutePath
-  @transient private var spark: SparkSession = _
-
-  override def beforeAll(): Unit = {
-    super.beforeAll()
-    if (Files.isExecutable(python)) {
-      spark = SparkSession
-        .builder()
-        .master("local[2]")
-        .appName("GridSelectionSuite")
-        .config("spark.ui.enabled", "false")
-        .config("spark.pyspark.python", python.toString)
-        .getOrCreate()
-    }
-  }
-
-  override def afterAll(): Unit =
-    try {
-      PythonWorkerPool.shutdown()
-      if (spark != null) spark.stop()
-    } finally super.afterAll()
+class GridSelectionSuite extends AnyFunSuite with PythonWorkersSpark {
 
   test("a grid of .keras models x batch sizes x learning rates, by model hopping") {
-    assume(spark != null, s"no Python at $python (run `make venv`)")
+    requirePython()
     val s = spark
     import s.implicits._
     val rng = new scala.util.Random(1)

@@ -2,41 +2,18 @@ package loxodon.train
 
 import java.nio.file.{Files, Paths}
 
-import org.apache.spark.sql.SparkSession
-import org.scalatest.BeforeAndAfterAll
 import org.scalatest.funsuite.AnyFunSuite
 
-import loxodon.exec.PythonWorkerPool
+import loxodon.PythonWorkersSpark
 import loxodon.model.KerasArchive
 
 /** The Scala front end end to end: a real fit of the `mlp.keras` fixture by Python workers from the
   * project's virtualenv (canceled when `.venv/bin/python` is absent).
   */
-class TrainerSuite extends AnyFunSuite with BeforeAndAfterAll {
-  private val python = Paths.get(".venv/bin/python").toAbsolutePath
-  @transient private var spark: SparkSession = _
-
-  override def beforeAll(): Unit = {
-    super.beforeAll()
-    if (Files.isExecutable(python)) {
-      spark = SparkSession
-        .builder()
-        .master("local[2]")
-        .appName("TrainerSuite")
-        .config("spark.ui.enabled", "false")
-        .config("spark.pyspark.python", python.toString)
-        .getOrCreate()
-    }
-  }
-
-  override def afterAll(): Unit =
-    try {
-      PythonWorkerPool.shutdown()
-      if (spark != null) spark.stop()
-    } finally super.afterAll()
+class TrainerSuite extends AnyFunSuite with PythonWorkersSpark {
 
   test("Trainer.fit trains the .keras fixture on two workers and returns the trained archive") {
-    assume(spark != null, s"no Python at $python (run `make venv`)")
+    requirePython()
     val s = spark
     import s.implicits._
     val rng = new scala.util.Random(0)
@@ -59,7 +36,7 @@ class TrainerSuite extends AnyFunSuite with BeforeAndAfterAll {
   }
 
   test("a job that is closed early cancels its stage and stops its server") {
-    assume(spark != null, s"no Python at $python (run `make venv`)")
+    requirePython()
     val s = spark
     import s.implicits._
     val df =
