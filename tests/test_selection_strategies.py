@@ -241,3 +241,21 @@ def test_tracking_is_a_noop_without_mlflow_and_nests_runs_with_it(monkeypatch):
     assert ("param", "r3", "lr", 0.1) in calls
     assert ("metric", "r3", "val_accuracy", 0.8, 1) in calls
     assert calls[-1] == ("end_parent",)
+
+
+def test_tensorboard_scalars_per_trial(tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    monkeypatch.setitem(sys.modules, "mlflow", None)
+    t = tracker(tensorboard_dir=str(tmp_path))
+    t.start_search("s", {})
+    t.start_trial(Trial(3, {"lr": 0.1}))
+    t.log_epoch(3, 0, {"val_accuracy": 0.5})
+    t.log_epoch(3, 1, {"val_accuracy": 0.75})
+    t.end_search()
+    seen = []
+    for path in (tmp_path / "trial-3").iterdir():
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                seen.append((event.step, value.tag, float(tf.make_ndarray(value.tensor))))
+    assert seen == [(0, "val_accuracy", 0.5), (1, "val_accuracy", 0.75)]

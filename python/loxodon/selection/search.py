@@ -48,6 +48,8 @@ class ModelSelection:
         execution: ``"mop"`` (model hopper) or ``"task"`` (task-parallel).
         seed: partitioning, validation split and every sub-epoch shuffle.
         tracking: MLflow tracking (``None``: when mlflow is installed).
+        tensorboard_dir: also write each trial's epoch logs as TensorBoard
+            scalars under ``<dir>/trial-<id>``.
         verbose: 1 prints a line per trial epoch and per decision.
         timeout: the longest wait, in seconds, for any one event of the search.
     """
@@ -62,6 +64,7 @@ class ModelSelection:
         execution: str = "mop",
         seed: int = 0,
         tracking: bool | None = None,
+        tensorboard_dir: str | None = None,
         verbose: int = 1,
         timeout: float = 1800.0,
         spark: SparkSession | None = None,
@@ -78,6 +81,7 @@ class ModelSelection:
         self.execution = execution
         self.seed = seed
         self.tracking = tracking
+        self.tensorboard_dir = tensorboard_dir
         self.verbose = verbose
         self.timeout = timeout
         self._spark = spark
@@ -188,7 +192,7 @@ class _SearchRun:
         self.trials: dict[int, Trial] = {}
         self.history: list[dict[str, Any]] = []
         self.running: set[int] = set()
-        self.tracker = make_tracker(owner.tracking)
+        self.tracker = make_tracker(owner.tracking, owner.tensorboard_dir)
         self.tracker.start_search(
             "loxodon-selection",
             {"execution": owner.execution, "num_workers": owner.num_workers},

@@ -1,6 +1,7 @@
 """Experiment tracking of a search: MLflow when it is installed (one parent run
 for the search, one nested run per trial with its params and per-epoch
-metrics, step = epoch), a no-op otherwise."""
+metrics, step = epoch), TensorBoard scalars on request (one run directory per
+trial), a no-op otherwise."""
 
 from __future__ import annotations
 
@@ -71,15 +72,74 @@ class MlflowTracker(Tracker):
             self.parent = None
 
 
-def tracker(enabled: bool | None = None) -> Tracker:
-    """MLflow tracking when ``mlflow`` imports and ``enabled`` is not False; else a no-op.
-    ``enabled=True`` without mlflow is an error."""
-    if enabled is False:
+class TensorBoardTracker(Tracker):
+    """Per-epoch scalars of every trial under ``logdir/trial-<id>`` (TensorBoard
+    shows the trials as runs side by side)."""
+
+    def __init__(self, logdir: str) -> None:
+        import tensorflow as tf
+
+        self.tf = tf
+        self.logdir = logdir
+        self.writers: dict[int, Any] = {}
+
+    def start_trial(self, trial: Trial) -> None:
+        self.writers[trial.trial_id] = self.tf.summary.create_file_writer(
+            f"{self.logdir}/trial-{trial.trial_id}"
+        )
+
+    def log_epoch(self, trial_id: int, epoch: int, metrics: dict[str, float]) -> None:
+        writer = self.writers.get(trial_id)
+        if writer is None:
+            return
+        with writer.as_default():
+            for key, value in metrics.items():
+                self.tf.summary.scalar(key, value, step=epoch)
+        writer.flush()
+
+    def end_search(self) -> None:
+        for writer in self.writers.values():
+            writer.close()
+
+
+class _Both(Tracker):
+    def __init__(self, trackers: list[Tracker]) -> None:
+        self.trackers = trackers
+
+    def start_search(self, name: str, settings: dict[str, Any]) -> None:
+        for t in self.trackers:
+            t.start_search(name, settings)
+
+    def start_trial(self, trial: Trial) -> None:
+        for t in self.trackers:
+            t.start_trial(trial)
+
+    def log_epoch(self, trial_id: int, epoch: int, metrics: dict[str, float]) -> None:
+        for t in self.trackers:
+            t.log_epoch(trial_id, epoch, metrics)
+
+    def end_trial(self, trial_id: int, status: str) -> None:
+        for t in self.trackers:
+            t.end_trial(trial_id, status)
+
+    def end_search(self) -> None:
+        for t in self.trackers:
+            t.end_search()
+
+
+def tracker(enabled: bool | None = None, tensorboard_dir: str | None = None) -> Tracker:
+    """MLflow tracking when ``mlflow`` imports and ``enabled`` is not False
+    (``enabled=True`` without mlflow is an error), plus TensorBoard scalars
+    when ``tensorboard_dir`` is given; a no-op when neither applies."""
+    trackers: list[Tracker] = []
+    if enabled is not False:
+        try:
+            trackers.append(MlflowTracker(importlib.import_module("mlflow")))
+        except ImportError:
+            if enabled:
+                raise ImportError("tracking=True needs mlflow: pip install mlflow") from None
+    if tensorboard_dir:
+        trackers.append(TensorBoardTracker(tensorboard_dir))
+    if not trackers:
         return Tracker()
-    try:
-        mlflow = importlib.import_module("mlflow")
-    except ImportError:
-        if enabled:
-            raise ImportError("tracking=True needs mlflow: pip install mlflow") from None
-        return Tracker()
-    return MlflowTracker(mlflow)
+    return trackers[0] if len(trackers) == 1 else _Both(trackers)
