@@ -1,10 +1,26 @@
 """Model selection with model hopper parallelism: search spaces, strategies
-(grid, random, TPE, Hyperband, ASHA), the Spark engine and its result."""
+(grid, random, TPE, Hyperband, ASHA), plots, tracking, the Spark engine and
+its result.
+
+The search logic imports neither Spark nor Keras; the engine's names
+(``ModelSelection``, ``SelectionResult``) load on first use, as in
+:mod:`loxodon`, so that strategies and their tests stay light.
+"""
+
+from typing import Any
 
 from loxodon.selection.halving import ASHA, Hyperband, hyperband_brackets
-from loxodon.selection.result import SelectionResult
-from loxodon.selection.search import ModelSelection
-from loxodon.selection.space import choice, grid, grid_points, loguniform, randint, sample, uniform
+from loxodon.selection.plots import gantt, learning_curves
+from loxodon.selection.space import (
+    Dimension,
+    choice,
+    grid,
+    grid_points,
+    loguniform,
+    randint,
+    sample,
+    uniform,
+)
 from loxodon.selection.strategies import (
     Actions,
     GridSearch,
@@ -13,10 +29,17 @@ from loxodon.selection.strategies import (
     TPESearch,
     Trial,
 )
+from loxodon.selection.tracking import Tracker, tracker
+
+_LAZY = {
+    "ModelSelection": "loxodon.selection.search",
+    "SelectionResult": "loxodon.selection.result",
+}
 
 __all__ = [
     "ASHA",
     "Actions",
+    "Dimension",
     "GridSearch",
     "Hyperband",
     "ModelSelection",
@@ -24,13 +47,27 @@ __all__ = [
     "SearchStrategy",
     "SelectionResult",
     "TPESearch",
+    "Tracker",
     "Trial",
     "choice",
+    "gantt",
     "grid",
     "grid_points",
     "hyperband_brackets",
+    "learning_curves",
     "loguniform",
     "randint",
     "sample",
+    "tracker",
     "uniform",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'loxodon.selection' has no attribute {name!r}")

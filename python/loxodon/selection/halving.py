@@ -10,7 +10,8 @@ and record each decision with its rung and bracket.
 * :class:`ASHA` (Li et al., MLSys 2020) decides each trial alone, the moment
   it reaches a rung, against the values recorded at that rung so far: the
   "stopping" variant (as Ray Tune's ``AsyncHyperBandScheduler``), not the
-  promote-from-paused one, so no trial ever waits.
+  promote-from-paused one, so no trial ever waits. Unlike Ray Tune, the
+  arriving value is part of the values its cutoff is taken from.
 """
 
 from __future__ import annotations
@@ -25,13 +26,18 @@ from loxodon.selection.space import sample
 from loxodon.selection.strategies import Actions, SearchStrategy
 
 
-def hyperband_brackets(max_epochs: int, eta: int, min_epochs: int = 1) -> list[list[tuple]]:
+def hyperband_brackets(
+    max_epochs: int, eta: int, min_epochs: int = 1
+) -> list[list[tuple[int, int]]]:
     """Each bracket's rungs as (trials, epochs) pairs, most exploratory bracket first.
 
     With R = max_epochs / min_epochs and s_max = floor(log_eta R), bracket s
     starts n = ceil((s_max + 1) / (s + 1) * eta^s) trials at r = R eta^-s
-    units; rung i keeps floor(n eta^-i) trials at r eta^i units. Epoch budgets
-    are r eta^i x min_epochs rounded to the nearest integer (at least 1).
+    units; rung i keeps floor(n eta^-i) trials (at least 1) at r eta^i units.
+    Epoch budgets are r eta^i x min_epochs rounded half up to an integer, at
+    least 1 and at most max_epochs; with eta >= 2 consecutive rungs of a bracket
+    stay distinct after rounding, and the last rung of every bracket is
+    exactly max_epochs.
     """
     if eta < 2:
         raise ValueError(f"eta must be at least 2, got {eta}")
@@ -46,14 +52,22 @@ def hyperband_brackets(max_epochs: int, eta: int, min_epochs: int = 1) -> list[l
         rungs = []
         for i in range(s + 1):
             trials = max(1, int(math.floor(n * eta**-i)))
-            epochs = max(1, int(round(r * eta**i * min_epochs)))
+            epochs = max(1, math.floor(r * eta**i * min_epochs + 0.5))
             rungs.append((trials, min(epochs, max_epochs)))
         brackets.append(rungs)
     return brackets
 
 
 class Hyperband(SearchStrategy):
-    """Hyperband over ``space``: every bracket at once, synchronous halving within each."""
+    """Hyperband over ``space``: every bracket at once, synchronous halving within each.
+
+    Bracket 0 is the most exploratory (most trials, fewest epochs at its first
+    rung; see :func:`hyperband_brackets`); trial ids run through the brackets in
+    order. When every live trial of a bracket has completed a rung's epochs, the
+    best ``floor(n / eta)`` of the ``n`` (the next rung's size) go on and the rest
+    stop; equal values rank the lower trial id first. Trials that reached the
+    rung early wait (neither run nor stopped) until that decision.
+    """
 
     def __init__(
         self,
@@ -120,11 +134,18 @@ class Hyperband(SearchStrategy):
 
 
 class ASHA(SearchStrategy):
-    """Asynchronous successive halving: rungs at ``min_epochs * eta^k`` epochs; a trial
-    reaching a rung goes on iff its value is at least the (1 - 1/eta) quantile of the
-    values recorded at that rung so far, itself included (linear interpolation; so
-    the first trial at a rung always goes on). New trials start while fewer than
-    ``max_concurrent`` train, until ``num_samples`` exist."""
+    """Asynchronous successive halving, one bracket.
+
+    Rungs sit at ``min_epochs * eta^k`` epochs below ``max_epochs``. When a trial
+    completes a rung's epochs, its value joins the values recorded at that rung,
+    and the trial goes on iff its value is at least the ``1 - 1/eta`` quantile of
+    them (NumPy's ``percentile``, linear interpolation; ``mode="min"`` negates
+    the values first). So the first trial at a rung always goes on, and a value
+    equal to the cutoff (a tie) goes on. A trial that does not go on is stopped
+    at once; nothing is revoked later. A trial reaching ``max_epochs`` completes.
+    New trials start while fewer than ``max_concurrent`` train, until
+    ``num_samples`` exist.
+    """
 
     def __init__(
         self,
@@ -142,6 +163,11 @@ class ASHA(SearchStrategy):
             raise ValueError(f"eta must be at least 2, got {eta}")
         if not 1 <= min_epochs <= max_epochs:
             raise ValueError(f"need 1 <= min_epochs <= max_epochs, got {min_epochs}, {max_epochs}")
+        if num_samples < 1 or max_concurrent < 1:
+            raise ValueError(
+                f"num_samples and max_concurrent must be at least 1, got {num_samples}, "
+                f"{max_concurrent}"
+            )
         self.space = dict(space)
         self.num_samples = num_samples
         self.max_epochs = max_epochs

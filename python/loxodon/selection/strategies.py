@@ -208,8 +208,14 @@ class RandomSearch(_FixedBudget):
 
 class TPESearch(_FixedBudget):
     """Tree-structured Parzen estimators (optuna's ``TPESampler``, ask/tell): each
-    new configuration is proposed from the final values of the completed ones.
-    ``max_concurrent`` trials train at once (the first ones are random)."""
+    new configuration is proposed from the final values of the completed ones
+    (a value is told when its trial completes). ``max_concurrent`` trials train
+    at once; the first ``n_startup`` configurations are random.
+
+    ``choice``/``grid`` values that optuna cannot store (lists, tuples, dicts) are
+    searched by their index, so the study's params show the index; the trial's
+    params always hold the value itself.
+    """
 
     def __init__(
         self,
@@ -226,38 +232,61 @@ class TPESearch(_FixedBudget):
             import optuna
         except ImportError as exc:
             raise ImportError("TPESearch needs optuna: pip install optuna") from exc
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be at least 1, got {num_samples}")
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.space = dict(space)
         self.remaining = num_samples
-        self.distributions = {
-            k: _distribution(k, v) for k, v in self.space.items() if isinstance(v, Dimension)
+        self.searched = {
+            k: _OptunaDimension(k, v) for k, v in self.space.items() if isinstance(v, Dimension)
         }
         sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup)
         direction = "maximize" if mode == "max" else "minimize"
         self.study = optuna.create_study(sampler=sampler, direction=direction)
-        self.asked: dict[int, Any] = {}
+        self.asked: dict[int, Any] = {}  # our trial id -> optuna's trial, until told
 
     def _propose(self) -> dict[str, Any] | None:
         if self.remaining == 0:
             return None
         self.remaining -= 1
-        ot = self.study.ask(self.distributions)
-        self.asked[self._next_id] = ot
-        return {k: ot.params[k] if k in self.distributions else v for k, v in self.space.items()}
+        asked = self.study.ask({k: d.distribution for k, d in self.searched.items()})
+        # _fill() turns this proposal into the next trial, so it gets self._next_id.
+        self.asked[self._next_id] = asked
+        return {
+            k: self.searched[k].decode(asked.params[k]) if k in self.searched else v
+            for k, v in self.space.items()
+        }
 
     def _completed(self, trial_id: int, value: float) -> None:
         self.study.tell(self.asked.pop(trial_id), value)
 
 
-def _distribution(name: str, dim: Dimension) -> Any:
-    import optuna.distributions as d
+_OPTUNA_CHOICE_TYPES = (type(None), bool, int, float, str)
 
-    if isinstance(dim, Choice):
-        return d.CategoricalDistribution(list(dim.values))
-    if isinstance(dim, LogUniform):
-        return d.FloatDistribution(dim.low, dim.high, log=True)
-    if isinstance(dim, Uniform):
-        return d.FloatDistribution(dim.low, dim.high)
-    if isinstance(dim, RandInt):
-        return d.IntDistribution(dim.low, dim.high - 1)
-    raise ValueError(f"TPESearch cannot search {name!r} ({dim!r})")
+
+class _OptunaDimension:
+    """A dimension as an optuna distribution, and the way back to its value."""
+
+    def __init__(self, name: str, dim: Dimension) -> None:
+        import optuna.distributions as d
+
+        self.values: tuple[Any, ...] | None = None  # set when choices go by index
+        if isinstance(dim, Choice):
+            if all(isinstance(v, _OPTUNA_CHOICE_TYPES) for v in dim.values):
+                self.distribution: Any = d.CategoricalDistribution(list(dim.values))
+            else:
+                self.values = dim.values
+                self.distribution = d.CategoricalDistribution(list(range(len(dim.values))))
+        elif isinstance(dim, LogUniform):
+            self.distribution = d.FloatDistribution(dim.low, dim.high, log=True)
+        elif isinstance(dim, Uniform):
+            self.distribution = d.FloatDistribution(dim.low, dim.high)
+        elif isinstance(dim, RandInt):
+            self.distribution = d.IntDistribution(
+                dim.low, dim.high - 1
+            )  # optuna's high is inclusive
+        else:
+            raise ValueError(f"TPESearch cannot search {name!r} ({dim!r})")
+
+    def decode(self, value: Any) -> Any:
+        return value if self.values is None else self.values[value]
