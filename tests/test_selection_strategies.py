@@ -1,12 +1,17 @@
-"""Search strategies on scripted metrics (no Spark): spaces, grid and random
-budgets, Hyperband's brackets and synchronous halving, ASHA's asynchronous
-promotions, TPE on a known objective, plots and tracking."""
+"""Search strategies on scripted metrics (no Spark, no Keras): spaces, grid and
+random budgets, Hyperband's brackets and synchronous halving, ASHA's
+asynchronous promotions, TPE on a known objective, plots and tracking.
+
+Every strategy runs under :func:`drive`, a tiny engine that checks the
+contract the real one relies on (no action on an ended trial, no trial left
+paused, the concurrency bound) while it feeds scripted values."""
 
 from __future__ import annotations
 
 import sys
 import types
 from collections import deque
+from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
@@ -17,72 +22,156 @@ from loxodon.selection import (
     Hyperband,
     RandomSearch,
     TPESearch,
+    Tracker,
+    Trial,
     choice,
+    gantt,
     grid,
     grid_points,
     hyperband_brackets,
+    learning_curves,
+    loguniform,
+    randint,
     sample,
+    tracker,
     uniform,
 )
-from loxodon.selection.plots import gantt, learning_curves
-from loxodon.selection.strategies import Trial
-from loxodon.selection.tracking import Tracker, tracker
 
 
-def drive(strategy, curve, order: str = "fifo", max_steps: int = 10_000):
-    """A tiny engine: trains trials one epoch at a time (FIFO, or LIFO to interleave
-    differently), reports ``curve(trial, epoch)``; returns epochs run per trial and
-    the peak number of trials training at once."""
-    actions = strategy.start()
-    params: dict[int, dict] = {}
-    epochs: dict[int, int] = {}
-    queue: deque[int] = deque()
-    peak = 0
+@dataclass
+class Run:
+    """What :func:`drive` saw."""
 
-    def apply(a):
-        for t in a.add:
-            params[t.trial_id] = t.params
-            epochs[t.trial_id] = 0
-            queue.append(t.trial_id)
-        queue.extend(a.run)
-        for t in a.stop:
-            assert t not in queue, f"trial {t} stopped while queued"
+    params: dict[int, dict] = field(default_factory=dict)
+    brackets: dict[int, int] = field(default_factory=dict)
+    epochs: dict[int, int] = field(default_factory=dict)  # epochs trained per trial
+    reasons: dict[int, str] = field(default_factory=dict)  # why each trial ended
+    peak: int = 0  # most trials training at once
+    stops: list[tuple[int, str, dict[int, int]]] = field(default_factory=list)
+    # (trial, reason, epochs of every trial still live just before the stop)
 
-    apply(actions)
-    for _ in range(max_steps):
-        if not queue:
+
+def drive(strategy, value, order: str = "fifo", max_reports: int = 10_000) -> Run:
+    """Trains one epoch at a time (the oldest request first, or the newest with
+    ``order="lifo"``) and reports ``value(run, trial_id, epoch)``."""
+    run = Run()
+    training: deque[int] = deque()
+
+    def apply(actions):
+        live = {t: run.epochs[t] for t in run.epochs if t not in run.reasons}
+        for trial in actions.add:
+            assert trial.trial_id == len(run.epochs), "trial ids go 0, 1, 2 ... in order"
+            run.params[trial.trial_id] = trial.params
+            run.brackets[trial.trial_id] = trial.bracket
+            run.epochs[trial.trial_id] = 0
+            training.append(trial.trial_id)
+        for t in actions.run:
+            assert t in live and t not in training, f"run {t}: not a paused live trial"
+            training.append(t)
+        for t, reason in actions.stop.items():
+            assert t in live and t not in training, f"stop {t}: not a paused live trial"
+            run.reasons[t] = reason
+            run.stops.append((t, reason, live))
+        run.peak = max(run.peak, len(training))
+
+    apply(strategy.start())
+    for _ in range(max_reports):
+        if not training:
             break
-        peak = max(peak, len(set(queue)))
-        t = queue.popleft() if order == "fifo" else queue.pop()
-        e = epochs[t]
-        epochs[t] += 1
-        apply(strategy.report(t, e, curve(params[t], t, e)))
-    assert not queue, "the search did not end"
-    return epochs, peak
+        t = training.popleft() if order == "fifo" else training.pop()
+        epoch = run.epochs[t]
+        run.epochs[t] += 1
+        apply(strategy.report(t, epoch, value(run, t, epoch)))
+    assert not training, "the search did not end"
+    assert set(run.reasons) == set(run.epochs), "a trial was left paused"
+    return run
 
 
-def test_grid_points_cross_choices_and_refuse_continuous_dims():
+def table(values: dict[int, list[float]]):
+    """A scripted objective: ``values[trial][epoch]``."""
+    return lambda run, t, epoch: values[t][epoch]
+
+
+def param(name: str, fn=lambda v: v):
+    """An objective computed from a trial's param (``fn(value)``, the same every epoch)."""
+    return lambda run, t, epoch: fn(run.params[t][name])
+
+
+def test_grid_points_cross_choice_and_grid_dims_in_a_stable_order():
     space = {"a": grid([1, 2]), "b": choice(["x", "y", "z"]), "c": 7}
-    points = grid_points(space)
-    assert len(points) == 6
-    assert points[0] == {"a": 1, "b": "x", "c": 7} and points[-1] == {"a": 2, "b": "z", "c": 7}
-    with pytest.raises(ValueError, match="'lr' is a continuous dimension"):
-        grid_points({"lr": uniform(0.1, 0.2)})
-    s1 = sample({"lr": uniform(0.1, 0.2), "a": choice([1, 2])}, np.random.default_rng(3))
-    s2 = sample({"lr": uniform(0.1, 0.2), "a": choice([1, 2])}, np.random.default_rng(3))
-    assert s1 == s2 and 0.1 <= s1["lr"] < 0.2
+    assert grid_points(space) == [{"a": a, "b": b, "c": 7} for a in (1, 2) for b in ("x", "y", "z")]
+    assert grid_points({"n": randint(2, 5)}) == [{"n": 2}, {"n": 3}, {"n": 4}]
+    for dim in (uniform(0.1, 0.2), loguniform(1e-4, 1e-1)):
+        with pytest.raises(ValueError, match=r"'lr' is a continuous dimension.*choice\(\)"):
+            grid_points({"a": grid([1, 2]), "lr": dim})
 
 
-def test_grid_and_random_train_every_trial_exactly_its_epochs():
-    g = GridSearch({"u": grid([1, 2, 3, 4])}, epochs=3, max_concurrent=2)
-    epochs, peak = drive(g, lambda p, t, e: p["u"] * 0.1 + e * 0.01)
-    assert epochs == {0: 3, 1: 3, 2: 3, 3: 3} and peak == 2
-    assert g.best() == 3
-    assert [d["action"] for d in g.decisions] == ["complete"] * 4
+def test_sample_is_seeded_and_keeps_constants_and_ranges():
+    space = {
+        "lr": loguniform(1e-4, 1e-1),
+        "u": uniform(-1, 1),
+        "n": randint(3, 5),
+        "act": choice(["relu", "tanh"]),
+        "epochs": 4,
+    }
+    draws = [sample(space, np.random.default_rng(7)) for _ in range(2)]
+    assert draws[0] == draws[1]
+    many = [sample(space, rng) for rng in [np.random.default_rng(1)] for _ in range(200)]
+    assert {d["n"] for d in many} == {3, 4}  # randint excludes high, like NumPy
+    assert {d["act"] for d in many} == {"relu", "tanh"}
+    assert all(1e-4 <= d["lr"] < 1e-1 and -1 <= d["u"] < 1 and d["epochs"] == 4 for d in many)
+    with pytest.raises(ValueError, match="low < high"):
+        randint(3, 3)
+    with pytest.raises(ValueError, match="non-empty"):
+        choice([])
 
-    r = RandomSearch({"x": uniform(0, 1)}, num_samples=5, epochs=2, seed=1)
-    epochs, _ = drive(r, lambda p, t, e: p["x"])
-    assert sorted(epochs.values()) == [2] * 5
+
+def test_grid_search_trains_every_point_its_epochs_within_max_concurrent():
+    g = GridSearch({"u": grid([1, 4, 3, 2])}, epochs=3, max_concurrent=2)
+    run = drive(g, lambda run, t, e: run.params[t]["u"] * 0.1 + e * 0.01)
+    assert [run.params[t]["u"] for t in range(4)] == [1, 4, 3, 2]
+    assert run.epochs == {0: 3, 1: 3, 2: 3, 3: 3}
+    assert run.reasons == {t: "completed" for t in range(4)}
+    assert run.peak == 2
+    assert g.best() == 1
+    assert [(d["trial_id"], d["epoch"], d["action"]) for d in g.decisions] == [
+        (0, 2, "complete"),
+        (1, 2, "complete"),
+        (2, 2, "complete"),
+        (3, 2, "complete"),
+    ]
+    assert drive(GridSearch({"u": grid([1, 2, 3])}, epochs=1), param("u")).peak == 3
+
+
+@pytest.mark.parametrize("max_concurrent", [None, 1, 3])
+def test_random_search_trains_num_samples_seeded_trials_their_epochs(max_concurrent):
+    def search(seed):
+        return RandomSearch(
+            {"x": uniform(0, 1)}, num_samples=5, epochs=2, seed=seed, max_concurrent=max_concurrent
+        )
+
+    run = drive(search(1), param("x", lambda x: -x), order="lifo")
+    assert run.epochs == {t: 2 for t in range(5)}
+    assert run.reasons == {t: "completed" for t in range(5)}
+    assert run.peak == (5 if max_concurrent is None else max_concurrent)
+    assert [run.params[t] for t in range(5)] == [
+        drive(search(1), param("x")).params[t] for t in range(5)
+    ]
+    assert run.params != drive(search(2), param("x")).params
+    lowest = min(range(5), key=lambda t: run.params[t]["x"])
+    r = search(1)
+    drive(r, param("x", lambda x: -x))
+    assert r.best() == lowest
+    r_min = RandomSearch({"x": uniform(0, 1)}, 5, 2, seed=1, mode="min")
+    drive(r_min, param("x"))
+    assert r_min.best() == lowest
+
+
+def test_best_breaks_ties_by_the_lower_trial_id():
+    g = GridSearch({"u": grid([1, 2, 3])}, epochs=1)
+    drive(g, table({0: [0.5], 1: [0.9], 2: [0.9]}))
+    assert g.best() == 1
+    assert GridSearch({"u": grid([1])}, epochs=1).best() is None
 
 
 def test_hyperband_brackets_are_the_textbook_ones():
@@ -91,86 +180,207 @@ def test_hyperband_brackets_are_the_textbook_ones():
         [(5, 3), (1, 9)],
         [(3, 9)],
     ]
-    assert hyperband_brackets(81, 3)[0][0] == (81, 1)
+    # Li et al. 2018, Table 1 (R = 81, eta = 3).
+    assert hyperband_brackets(81, 3) == [
+        [(81, 1), (27, 3), (9, 9), (3, 27), (1, 81)],
+        [(34, 3), (11, 9), (3, 27), (1, 81)],
+        [(15, 9), (5, 27), (1, 81)],
+        [(8, 27), (2, 81)],
+        [(5, 81)],
+    ]
+    # Budgets in min_epochs units; fractional budgets round half up.
+    assert hyperband_brackets(27, 3, min_epochs=3) == [
+        [(9, 3), (3, 9), (1, 27)],
+        [(5, 9), (1, 27)],
+        [(3, 27)],
+    ]
+    assert hyperband_brackets(10, 2)[0] == [(8, 1), (4, 3), (2, 5), (1, 10)]
 
 
-def test_hyperband_halves_each_bracket_synchronously():
-    hb = Hyperband({"q": uniform(0, 1)}, max_epochs=9, eta=3, seed=0)
+def _hyperband_table() -> dict[int, list[float]]:
+    """Objective per trial and epoch for Hyperband(max_epochs=9, eta=3): 17 trials,
+    bracket 0 = trials 0-8, bracket 1 = 9-13, bracket 2 = 14-16."""
+    values = {t: [0.0] * 9 for t in range(17)}
+    # Bracket 0, rung 0 (epoch 1): the top 3 are 1, 5, 3.
+    for t, v in {0: 0.5, 1: 0.9, 2: 0.1, 3: 0.7, 4: 0.3, 5: 0.8, 6: 0.2, 7: 0.6, 8: 0.4}.items():
+        values[t][0] = v
+    # Rung 1 (epoch 3): 5 overtakes 1, so 5 alone goes on.
+    values[1][1:3] = [0.91, 0.92]
+    values[3][1:3] = [0.75, 0.80]
+    values[5][1:9] = [0.85, 0.95, 0.96, 0.96, 0.97, 0.97, 0.98, 0.98]
+    # Bracket 1, rung 0 (epoch 3): only epoch 3 counts (epochs 1-2 rank the other way).
+    for t, v in {9: 0.6, 10: 0.4, 11: 0.8, 12: 0.7, 13: 0.5}.items():
+        values[t][:3] = [1 - v, 1 - v, v]
+    return values
 
-    def curve(params, t, e):
-        return t + e * 0.001  # a higher trial id is a better trial
 
-    epochs, _ = drive(hb, curve)
-    assert len(epochs) == 9 + 5 + 3
-    # Bracket 0 (trials 0-8): rung 0 keeps the top 3 (6, 7, 8), rung 1 keeps 8.
-    assert {t: epochs[t] for t in range(9)} == {
-        **{t: 1 for t in range(6)},
-        6: 3,
-        7: 3,
-        8: 9,
+@pytest.mark.parametrize("mode", ["max", "min"])
+@pytest.mark.parametrize("order", ["fifo", "lifo"])
+def test_hyperband_halves_each_bracket_synchronously(order, mode):
+    sign = 1.0 if mode == "max" else -1.0
+    values = {t: [sign * v for v in vs] for t, vs in _hyperband_table().items()}
+    hb = Hyperband({"q": uniform(0, 1)}, max_epochs=9, eta=3, seed=0, mode=mode)
+    run = drive(hb, table(values), order=order)
+
+    assert run.brackets == {t: 0 if t < 9 else 1 if t < 14 else 2 for t in range(17)}
+    assert run.epochs == {
+        **dict.fromkeys([0, 2, 4, 6, 7, 8], 1),
+        **dict.fromkeys([1, 3], 3),
+        5: 9,
+        **dict.fromkeys([9, 10, 12, 13], 3),
+        11: 9,
+        **dict.fromkeys([14, 15, 16], 9),
     }
-    # Bracket 1 (trials 9-13): 5 at 3 epochs, the best (13) goes to 9.
-    assert {t: epochs[t] for t in range(9, 14)} == {9: 3, 10: 3, 11: 3, 12: 3, 13: 9}
-    # Bracket 2 (trials 14-16): 3 trials, 9 epochs each.
-    assert all(epochs[t] == 9 for t in (14, 15, 16))
-    stops = [d for d in hb.decisions if d["action"] == "stop"]
-    assert {d["trial_id"] for d in stops if d["bracket"] == 0 and d["rung"] == 0} == set(range(6))
-    assert all("bracket" in d["reason"] for d in stops)
+    decided = {(d["trial_id"], d["bracket"], d["rung"], d["action"]) for d in hb.decisions}
+    assert decided == {
+        *[(t, 0, 0, "promote") for t in (1, 3, 5)],
+        *[(t, 0, 0, "stop") for t in (0, 2, 4, 6, 7, 8)],
+        (5, 0, 1, "promote"),
+        *[(t, 0, 1, "stop") for t in (1, 3)],
+        (5, 0, 2, "complete"),
+        (11, 1, 0, "promote"),
+        *[(t, 1, 0, "stop") for t in (9, 10, 12, 13)],
+        (11, 1, 1, "complete"),
+        *[(t, 2, 0, "complete") for t in (14, 15, 16)],
+    }
+    assert len(hb.decisions) == len(decided)
+    assert run.reasons[0] == "rung 0 of bracket 0: not in the top 3 of 9"
+    assert run.reasons[1] == "rung 1 of bracket 0: not in the top 1 of 3"
+    assert run.reasons[9] == "rung 0 of bracket 1: not in the top 1 of 5"
+    assert run.reasons[5] == "completed"
+    assert hb.best() == 5  # 0.98 (or -0.98) after 9 epochs
+
+    # No rung decision before every live peer of the bracket completed the rung's epochs.
+    budgets = hyperband_brackets(9, 3)
+    for _trial, reason, live in run.stops:
+        if reason == "completed":
+            continue
+        rung, bracket = (int(w) for w in reason.split(":")[0].split()[1::3])
+        peers = {t: e for t, e in live.items() if run.brackets[t] == bracket}
+        assert set(peers.values()) == {budgets[bracket][rung][1]}, (reason, peers)
 
 
-def test_hyperband_never_stops_a_trial_before_its_peers_reach_the_rung():
+def test_hyperband_trials_wait_at_a_rung_until_the_last_peer_arrives():
     hb = Hyperband({"q": uniform(0, 1)}, max_epochs=9, eta=3, seed=0)
-    actions = hb.start()
-    first = [t.trial_id for t in actions.add if t.bracket == 0]
-    # Eight of bracket 0's nine trials reach rung 0: nothing is decided yet.
-    for t in first[:8]:
-        assert hb.report(t, 0, 0.5).stop == {}
-    decided = hb.report(first[8], 0, 0.9)
-    assert len(decided.stop) == 6 and first[8] in decided.run
+    added = hb.start().add
+    assert [len([t for t in added if t.bracket == b]) for b in range(3)] == [9, 5, 3]
+    assert [t.params for t in added] == [
+        t.params for t in Hyperband({"q": uniform(0, 1)}, max_epochs=9, eta=3, seed=0).start().add
+    ]
+    for t in range(8):
+        waiting = hb.report(t, 0, t / 10)
+        assert (waiting.add, waiting.run, waiting.stop) == ([], [], {})  # paused
+    decided = hb.report(8, 0, 0.05)
+    assert decided.run == [5, 6, 7]
+    assert sorted(decided.stop) == [0, 1, 2, 3, 4, 8]
 
 
-def test_asha_promotes_early_arrivals_that_synchronous_halving_would_stop():
-    asha = ASHA({"x": uniform(0, 1)}, num_samples=4, max_epochs=4, eta=2, max_concurrent=4)
-    trials = [t.trial_id for t in asha.start().add]
-    assert trials == [0, 1, 2, 3]
-    # Rung 0 (1 epoch): trial 0 arrives first with 0.1 and is promoted (alone at the
-    # rung); later and better arrivals do not revoke that.
-    assert asha.report(0, 0, 0.1).run == [0]
-    assert asha.report(1, 0, 0.9).run == [1]
-    a2 = asha.report(2, 0, 0.2)  # the median of (0.1, 0.9, 0.2) is 0.2: promoted
-    assert a2.run == [2]
-    a3 = asha.report(3, 0, 0.05)
-    assert 3 in a3.stop and "rung 0" in a3.stop[3]
-    # A synchronous rule (top half of 4 values at rung 0) would have kept only 1 and 2.
-    promoted = {d["trial_id"] for d in asha.decisions if d["action"] == "promote"}
-    assert promoted == {0, 1, 2}
+@pytest.mark.parametrize("mode", ["max", "min"])
+def test_asha_decides_each_arrival_against_its_rung_so_far(mode):
+    s = 1.0 if mode == "max" else -1.0
+    asha = ASHA(
+        {"x": uniform(0, 1)}, num_samples=5, max_epochs=9, eta=3, max_concurrent=3, mode=mode
+    )
+    assert [t.trial_id for t in asha.start().add] == [0, 1, 2]
+    # Rungs at 1 and 3 epochs; cutoff = the 2/3 quantile of the rung's values so far.
+    assert asha.report(0, 0, s * 0.5).run == [0]  # alone at rung 0: goes on
+    second = asha.report(1, 0, s * 0.3)  # cutoff of (.5, .3) is .433
+    assert second.stop == {1: "rung 0 at epoch 1: below the top 1/3 of 2"}
+    assert [t.trial_id for t in second.add] == [3]  # a free slot: the next trial
+    assert asha.report(2, 0, s * 0.7).run == [2]  # cutoff .567
+    assert asha.report(3, 0, s * 0.55).run == [3]  # cutoff .55: a tie goes on
+    for t in (0, 2):
+        assert asha.report(t, 1, s * 0.1).run == [t]  # between rungs: train on
+    assert asha.report(0, 2, s * 0.6).run == [0]  # alone at rung 1
+    assert asha.report(2, 2, s * 0.8).run == [2]  # cutoff of (.6, .8) is .733
+    asha.report(3, 1, s * 0.1)
+    third = asha.report(3, 2, s * 0.58)  # cutoff of (.6, .8, .58) is .667
+    assert list(third.stop) == [3] and [t.trial_id for t in third.add] == [4]
+    last = asha.report(4, 0, s * 0.5)  # cutoff of (.5, .3, .7, .55, .5) is .533
+    assert list(last.stop) == [4] and last.add == []  # num_samples reached
+    for t in (0, 2):
+        for epoch in range(3, 8):
+            asha.report(t, epoch, s * 0.9)
+        assert asha.report(t, 8, s * 0.9).stop == {t: "completed"}
+    assert [(d["trial_id"], d["rung"], d["action"]) for d in asha.decisions] == [
+        (0, 0, "promote"),
+        (1, 0, "stop"),
+        (2, 0, "promote"),
+        (3, 0, "promote"),
+        (0, 1, "promote"),
+        (2, 1, "promote"),
+        (3, 1, "stop"),
+        (4, 0, "stop"),
+        (0, 2, "complete"),
+        (2, 2, "complete"),
+    ]
+    # Asynchronous: trial 0 went on from rung 0 on arrival with 0.5; a synchronous
+    # rung over the same five values would have kept only the top floor(5/3) = 1: trial 2.
+    assert asha.best() == 0
 
 
-def test_asha_respects_max_concurrent_and_num_samples():
-    asha = ASHA({"x": uniform(0, 1)}, num_samples=10, max_epochs=9, eta=3, max_concurrent=3)
-    epochs, peak = drive(asha, lambda p, t, e: p["x"] + 0.01 * e, order="lifo")
-    assert len(epochs) == 10 and peak <= 3
-    assert max(epochs.values()) == 9
-    assert all(v in (1, 3, 9) for v in epochs.values())
+def test_asha_lets_ties_at_the_cutoff_go_on():
+    asha = ASHA({"x": uniform(0, 1)}, num_samples=3, max_epochs=4, eta=2, max_concurrent=3)
+    asha.start()
+    assert [asha.report(t, 0, 0.4).run for t in range(3)] == [[0], [1], [2]]
+
+
+@pytest.mark.parametrize("order", ["fifo", "lifo"])
+def test_asha_respects_max_concurrent_and_num_samples(order):
+    def search():
+        return ASHA({"x": uniform(0, 1)}, num_samples=10, max_epochs=9, eta=3, max_concurrent=3)
+
+    run = drive(search(), lambda run, t, e: run.params[t]["x"] + 0.01 * e, order=order)
+    assert sorted(run.epochs) == list(range(10)) and run.peak == 3
+    assert set(run.epochs.values()) <= {1, 3, 9} and max(run.epochs.values()) == 9
+    expected_reason = {1: "rung 0 at epoch 1: below", 3: "rung 1 at epoch 3: below", 9: "completed"}
+    for t, reason in run.reasons.items():
+        assert reason.startswith(expected_reason[run.epochs[t]]), (t, reason)
+    assert run.params == drive(search(), lambda run, t, e: run.params[t]["x"], order=order).params
 
 
 def test_tpe_finds_the_optimum_of_a_scripted_objective():
-    def run(seed):
+    def search(seed):
         tpe = TPESearch({"x": uniform(0, 1)}, num_samples=30, epochs=1, seed=seed)
-        drive(tpe, lambda p, t, e: -((p["x"] - 0.3) ** 2))
-        return tpe
+        run = drive(tpe, param("x", lambda x: -((x - 0.3) ** 2)))
+        return tpe, run
 
-    tpe = run(4)
-    best = tpe.best()
-    xs = {t.number: t.params["x"] for t in tpe.study.trials}
-    assert abs(xs[best] - 0.3) < 0.1
-    assert [t.params for t in run(4).study.trials] == [t.params for t in tpe.study.trials]
+    tpe, run = search(4)
+    assert len(run.epochs) == 30 and run.peak == 2
+    assert abs(run.params[tpe.best()]["x"] - 0.3) < 0.1
+    assert search(4)[1].params == run.params
+    assert search(5)[1].params != run.params
+
+
+def test_tpe_minimises_over_mixed_dimensions_and_unstorable_choices():
+    space = {
+        "layers": choice([[64, 32], [128]]),
+        "lr": loguniform(1e-3, 1.0),
+        "n": randint(1, 4),
+        "batch_size": 32,
+    }
+    tpe = TPESearch(space, num_samples=12, epochs=2, seed=0, mode="min", max_concurrent=3)
+    run = drive(tpe, lambda run, t, e: abs(np.log10(run.params[t]["lr"]) + 2) + e)
+    assert run.peak == 3 and run.epochs == {t: 2 for t in range(12)}
+    seen = [run.params[t] for t in range(12)]
+    assert {tuple(p["layers"]) for p in seen} == {(64, 32), (128,)}
+    assert {p["n"] for p in seen} <= {1, 2, 3} and {p["batch_size"] for p in seen} == {32}
+    assert {t.params["layers"] for t in tpe.study.trials} == {0, 1}  # by index
+    assert [t.value for t in tpe.study.trials] == [
+        abs(np.log10(p["lr"]) + 2) + 1 for p in seen
+    ]  # the final epoch's value is told
+
+
+def test_tpe_without_optuna_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    with pytest.raises(ImportError, match="pip install optuna"):
+        TPESearch({"x": uniform(0, 1)}, num_samples=2, epochs=1)
 
 
 def test_plots_write_pngs(tmp_path):
     history = [
-        {"trial_id": t, "epoch": e, "val_accuracy": 0.5 + 0.1 * e}
-        for t in (0, 1)
+        {"trial_id": t, "epoch": e, "val_accuracy": 0.5 + 0.1 * e, "loss": 1.0 - 0.1 * e}
+        for t in (0, 1, 2)
         for e in range(3 - t)
     ]
     schedule = [
@@ -182,23 +392,48 @@ def test_plots_write_pngs(tmp_path):
             "kind": k,
             "start_s": s,
             "end_s": s + 1.0,
-            "status": "done",
         }
         for w, t, k, s in [(0, 0, "train", 0.0), (1, 1, "train", 0.0), (0, 1, "eval", 1.0)]
     ]
-    a = learning_curves(history, "val_accuracy", str(tmp_path / "c.png"))
-    b = gantt(schedule, str(tmp_path / "g.png"))
-    for path in (a, b):
+    many = [
+        {
+            "worker": t % 4,
+            "trial_id": t,
+            "epoch": 0,
+            "partition": 0,
+            "kind": "train",
+            "start_s": float(t),
+            "end_s": t + 0.9,
+        }
+        for t in range(40)
+    ]
+    paths = [
+        learning_curves(history, "val_accuracy", str(tmp_path / "c.png")),
+        gantt(schedule, str(tmp_path / "g.png")),
+        gantt(many, str(tmp_path / "g40.png")),
+    ]
+    assert paths == [str(tmp_path / n) for n in ("c.png", "g.png", "g40.png")]
+    for path in paths:
         with open(path, "rb") as f:
-            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+            data = f.read()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    with pytest.raises(ValueError, match="'val_auc'"):
+        learning_curves(history, "val_auc", str(tmp_path / "none.png"))
 
 
-def test_tracking_is_a_noop_without_mlflow_and_nests_runs_with_it(monkeypatch):
-    monkeypatch.setitem(sys.modules, "mlflow", None)  # import fails
-    assert type(tracker()) is Tracker
+def test_the_noop_tracker_does_nothing(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # import mlflow fails
+    t = tracker()
+    assert type(t) is Tracker
+    assert t.start_search("s", {"n": 1}) is None
+    assert t.start_trial(Trial(0, {"lr": 0.1})) is None
+    assert t.log_epoch(0, 0, {"loss": 1.0}) is None
+    assert t.end_trial(0, "completed") is None and t.end_search() is None
+    with pytest.raises(ImportError, match="pip install mlflow"):
+        tracker(enabled=True)
 
-    calls = []
 
+def _fake_mlflow(calls: list) -> types.SimpleNamespace:
     class Info:
         def __init__(self, run_id):
             self.run_id, self.experiment_id = run_id, "exp"
@@ -209,38 +444,78 @@ def test_tracking_is_a_noop_without_mlflow_and_nests_runs_with_it(monkeypatch):
 
     class Client:
         def create_run(self, experiment_id, tags):
-            calls.append(("create_run", tags["mlflow.parentRunId"], tags["mlflow.runName"]))
-            return Run(f"r{len(calls)}")
+            run_id = tags["mlflow.runName"]
+            calls.append(("create_run", experiment_id, tags["mlflow.parentRunId"], run_id))
+            return Run(run_id)
 
-        def log_param(self, run_id, k, v):
-            calls.append(("param", run_id, k, v))
+        def log_param(self, run_id, key, value):
+            calls.append(("param", run_id, key, value))
 
-        def log_metric(self, run_id, k, v, step):
-            calls.append(("metric", run_id, k, v, step))
+        def log_metric(self, run_id, key, value, step):
+            calls.append(("metric", run_id, key, value, step))
 
-        def set_tag(self, run_id, k, v):
-            calls.append(("tag", run_id, k, v))
+        def set_tag(self, run_id, key, value):
+            calls.append(("tag", run_id, key, value))
 
-        def set_terminated(self, run_id):
-            calls.append(("end", run_id))
+        def set_terminated(self, run_id, status):
+            calls.append(("terminated", run_id, status))
 
-    fake = types.SimpleNamespace(
-        start_run=lambda run_name: calls.append(("start", run_name)) or Run("parent"),
-        log_params=lambda p: calls.append(("params", p)),
-        end_run=lambda: calls.append(("end_parent",)),
+    def start_run(run_name, nested):
+        calls.append(("start_run", run_name, nested))
+        return Run("parent")
+
+    return types.SimpleNamespace(
+        active_run=lambda: None,
+        start_run=start_run,
+        log_params=lambda params: calls.append(("params", params)),
+        end_run=lambda status: calls.append(("end_run", status)),
         tracking=types.SimpleNamespace(MlflowClient=Client),
     )
-    monkeypatch.setitem(sys.modules, "mlflow", fake)
+
+
+def test_the_mlflow_tracker_nests_a_run_per_trial_with_params_and_stepped_metrics(monkeypatch):
+    calls: list = []
+    monkeypatch.setitem(sys.modules, "mlflow", _fake_mlflow(calls))
+    assert type(tracker(enabled=False)) is Tracker and calls == []
     t = tracker()
-    t.start_search("s", {"n": 2})
+    t.start_search("search", {"strategy": "ASHA"})
     t.start_trial(Trial(0, {"lr": 0.1}))
-    t.log_epoch(0, 1, {"val_accuracy": 0.8})
+    t.start_trial(Trial(1, {"lr": 0.2}, bracket=1))
+    t.log_epoch(0, 0, {"val_accuracy": 0.5})
+    t.log_epoch(0, 1, {"val_accuracy": 0.75, "loss": 0.25})
+    t.log_epoch(1, 0, {"val_accuracy": 0.25})
+    t.end_trial(1, "rung 0 at epoch 1: below the top 1/3 of 2")
     t.end_trial(0, "completed")
     t.end_search()
-    assert ("create_run", "parent", "trial-0") in calls
-    assert ("param", "r3", "lr", 0.1) in calls
-    assert ("metric", "r3", "val_accuracy", 0.8, 1) in calls
-    assert calls[-1] == ("end_parent",)
+    assert calls == [
+        ("start_run", "search", False),
+        ("params", {"strategy": "ASHA"}),
+        ("create_run", "exp", "parent", "trial-0"),
+        ("param", "trial-0", "lr", 0.1),
+        ("param", "trial-0", "bracket", 0),
+        ("create_run", "exp", "parent", "trial-1"),
+        ("param", "trial-1", "lr", 0.2),
+        ("param", "trial-1", "bracket", 1),
+        ("metric", "trial-0", "val_accuracy", 0.5, 0),
+        ("metric", "trial-0", "val_accuracy", 0.75, 1),
+        ("metric", "trial-0", "loss", 0.25, 1),
+        ("metric", "trial-1", "val_accuracy", 0.25, 0),
+        ("tag", "trial-1", "loxodon.status", "rung 0 at epoch 1: below the top 1/3 of 2"),
+        ("terminated", "trial-1", "FINISHED"),
+        ("tag", "trial-0", "loxodon.status", "completed"),
+        ("terminated", "trial-0", "FINISHED"),
+        ("end_run", "FINISHED"),
+    ]
+
+
+def test_the_mlflow_tracker_kills_open_trial_runs_when_the_search_ends_early(monkeypatch):
+    calls: list = []
+    monkeypatch.setitem(sys.modules, "mlflow", _fake_mlflow(calls))
+    t = tracker()
+    t.start_search("search", {})
+    t.start_trial(Trial(0, {}))
+    t.end_search()
+    assert calls[-2:] == [("terminated", "trial-0", "KILLED"), ("end_run", "KILLED")]
 
 
 def test_tensorboard_scalars_per_trial(tmp_path, monkeypatch):

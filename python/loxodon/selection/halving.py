@@ -210,7 +210,7 @@ class ASHA(SearchStrategy):
         if mine >= cutoff:
             self._decide(trial_id, epoch, "promote", f"rung {rung}: in the top 1/{self.eta}", rung)
             return Actions(run=[trial_id])
-        reason = f"rung {rung} ({done} epochs): below the top 1/{self.eta} of {len(values)}"
+        reason = f"rung {rung} at epoch {done}: below the top 1/{self.eta} of {len(values)}"
         return self._end(trial_id, epoch, "stop", reason, rung)
 
     def _end(self, trial_id: int, epoch: int, action: str, reason: str, rung: int) -> Actions:

@@ -31,45 +31,57 @@ class Tracker:
 
 
 class MlflowTracker(Tracker):
-    """MLflow runs: the search as the parent, each trial nested under it."""
+    """MLflow runs: the search as the parent run (nested itself when a run is
+    already active), each trial a child run tagged with ``mlflow.parentRunId``,
+    its params logged and its per-epoch metrics logged with ``step = epoch``."""
 
     def __init__(self, mlflow: Any) -> None:
         self.mlflow = mlflow
+        self.client: Any = None
         self.parent: Any = None
-        self.runs: dict[int, Any] = {}
+        self.open_runs: dict[int, str] = {}  # trial id -> MLflow run id, until the trial ends
 
     def start_search(self, name: str, settings: dict[str, Any]) -> None:
-        self.parent = self.mlflow.start_run(run_name=name)
+        nested = self.mlflow.active_run() is not None
+        self.parent = self.mlflow.start_run(run_name=name, nested=nested)
+        self.client = self.mlflow.tracking.MlflowClient()
         self.mlflow.log_params(settings)
 
     def start_trial(self, trial: Trial) -> None:
-        client = self.mlflow.tracking.MlflowClient()
-        parent_id = self.parent.info.run_id
-        run = client.create_run(
+        run = self.client.create_run(
             self.parent.info.experiment_id,
-            tags={"mlflow.parentRunId": parent_id, "mlflow.runName": f"trial-{trial.trial_id}"},
+            tags={
+                "mlflow.parentRunId": self.parent.info.run_id,
+                "mlflow.runName": f"trial-{trial.trial_id}",
+            },
         )
-        self.runs[trial.trial_id] = run
+        run_id = run.info.run_id
+        self.open_runs[trial.trial_id] = run_id
         for key, value in trial.params.items():
-            client.log_param(run.info.run_id, key, value)
-        client.log_param(run.info.run_id, "bracket", trial.bracket)
+            self.client.log_param(run_id, key, value)
+        self.client.log_param(run_id, "bracket", trial.bracket)
 
     def log_epoch(self, trial_id: int, epoch: int, metrics: dict[str, float]) -> None:
-        client = self.mlflow.tracking.MlflowClient()
+        run_id = self.open_runs[trial_id]
         for key, value in metrics.items():
-            client.log_metric(self.runs[trial_id].info.run_id, key, value, step=epoch)
+            self.client.log_metric(run_id, key, value, step=epoch)
 
     def end_trial(self, trial_id: int, status: str) -> None:
-        run = self.runs.get(trial_id)
-        if run is not None:
-            client = self.mlflow.tracking.MlflowClient()
-            client.set_tag(run.info.run_id, "loxodon.status", status)
-            client.set_terminated(run.info.run_id)
+        run_id = self.open_runs.pop(trial_id, None)
+        if run_id is not None:
+            # An early stop is a normal end in MLflow's terms; the reason goes in a tag.
+            self.client.set_tag(run_id, "loxodon.status", status)
+            self.client.set_terminated(run_id, status="FINISHED")
 
     def end_search(self) -> None:
-        if self.parent is not None:
-            self.mlflow.end_run()
-            self.parent = None
+        if self.parent is None:
+            return
+        killed = bool(self.open_runs)  # trials still open: the search did not finish
+        for run_id in self.open_runs.values():
+            self.client.set_terminated(run_id, status="KILLED")
+        self.open_runs.clear()
+        self.mlflow.end_run(status="KILLED" if killed else "FINISHED")
+        self.parent = None
 
 
 class TensorBoardTracker(Tracker):
