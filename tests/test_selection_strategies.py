@@ -145,26 +145,23 @@ def test_grid_search_trains_every_point_its_epochs_within_max_concurrent():
 
 @pytest.mark.parametrize("max_concurrent", [None, 1, 3])
 def test_random_search_trains_num_samples_seeded_trials_their_epochs(max_concurrent):
-    def search(seed):
-        return RandomSearch(
-            {"x": uniform(0, 1)}, num_samples=5, epochs=2, seed=seed, max_concurrent=max_concurrent
-        )
+    def make(seed, mode="max"):
+        space = {"x": uniform(0, 1)}
+        return RandomSearch(space, 5, epochs=2, seed=seed, mode=mode, max_concurrent=max_concurrent)
 
-    run = drive(search(1), param("x", lambda x: -x), order="lifo")
+    search = make(1)
+    run = drive(search, param("x", lambda x: -x), order="lifo")
     assert run.epochs == {t: 2 for t in range(5)}
     assert run.reasons == {t: "completed" for t in range(5)}
     assert run.peak == (5 if max_concurrent is None else max_concurrent)
-    assert [run.params[t] for t in range(5)] == [
-        drive(search(1), param("x")).params[t] for t in range(5)
-    ]
-    assert run.params != drive(search(2), param("x")).params
-    lowest = min(range(5), key=lambda t: run.params[t]["x"])
-    r = search(1)
-    drive(r, param("x", lambda x: -x))
-    assert r.best() == lowest
-    r_min = RandomSearch({"x": uniform(0, 1)}, 5, 2, seed=1, mode="min")
-    drive(r_min, param("x"))
-    assert r_min.best() == lowest
+    # Same seed, same trials (whatever the order of arrivals); another seed, others.
+    assert drive(make(1), param("x")).params == run.params
+    assert drive(make(2), param("x")).params != run.params
+    lowest = min(run.params, key=lambda t: run.params[t]["x"])
+    assert search.best() == lowest  # the objective was -x
+    minimising = make(1, mode="min")
+    drive(minimising, param("x"))
+    assert minimising.best() == lowest
 
 
 def test_best_breaks_ties_by_the_lower_trial_id():
