@@ -1,5 +1,11 @@
 """Every training mode learns: on scikit-learn's digits, each reaches at least
-90% of plain single-process Keras's test accuracy in the same epochs."""
+90% of plain single-process Keras's test accuracy in the same epochs.
+
+The asynchronous modes (asynchronous, hogwild) are not deterministic: the
+order of pushes depends on timing. Over 4 epochs their accuracy ranged from
+0.83 to 0.97 across runs (staleness spikes late in training, with nothing after
+to recover); over 8 epochs the lowest of 16 runs was 0.90, against a bar of
+0.85. 8 epochs keep the test about the mode, not about timing luck."""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from pyspark.sql import SparkSession
 import loxodon
 from loxodon.datasets import digits
 
-EPOCHS = 4
+EPOCHS = 8
 BATCH = 32
 
 
