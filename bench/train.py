@@ -409,8 +409,11 @@ def write_report(
         f"`local[{WORKERS}]` in its own virtualenv. Every run starts from the same "
         "compiled model and initial weights, runs in its own process under a wall-clock "
         "limit, and is timed over `fit` alone (NumPy arrays in, trained model out: for the "
-        "Spark systems this includes moving the data into Spark and starting the workers; "
-        "the Spark session is started before the clock). samples/s = training rows x "
+        "Spark systems this includes moving the data to the workers and launching the job). "
+        "Before the clock, as plain Keras imports TensorFlow before its clock, the Spark "
+        "session is started, and for Loxodon `loxodon.warm_up` starts the pooled Python "
+        "workers (TensorFlow imported once per process; Elephas's workers are PySpark's and "
+        "cannot be started ahead). samples/s = training rows x "
         "epochs / fit seconds. Accuracy is on the held-out test rows.",
         "",
         f"Date: {meta['date']}. Machine: {machine_info()[0]}.",

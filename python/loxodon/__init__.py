@@ -6,7 +6,7 @@ Names that need Keras (and so TensorFlow) load on first use, so that
 
 from typing import Any
 
-from loxodon._jvm import LoxodonJarMissingError, jar_path, spark_session
+from loxodon._jvm import LoxodonJarMissingError, jar_path, spark_session, warm_up
 from loxodon.parameter_server import ParameterServer, start_parameter_server
 from loxodon.ps_client import PSClient, PSError
 
@@ -30,6 +30,7 @@ __all__ = [
     "load_spark_model",
     "spark_session",
     "start_parameter_server",
+    "warm_up",
 ]
 
 

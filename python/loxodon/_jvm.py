@@ -85,3 +85,13 @@ def python_api(spark: SparkSession) -> Any:
 def java_session(spark: SparkSession) -> Any:
     """The JVM ``SparkSession`` behind a PySpark session."""
     return spark._jsparkSession
+
+
+def warm_up(spark: SparkSession | None = None, num_workers: int | None = None) -> int:
+    """Start the executors' Python workers now (one per task slot, or ``num_workers``),
+    so the first fit does not wait for them to import TensorFlow. Workers stay in
+    their executor's pool for later fits, predictions and searches. Returns the
+    number of workers leased; fails like a fit when fewer task slots are free."""
+    spark = spark or SparkSession.builder.getOrCreate()
+    n = num_workers or spark.sparkContext.defaultParallelism
+    return int(python_api(spark).warmUpWorkers(java_session(spark), n))

@@ -34,19 +34,33 @@ def _fixed_list(matrix: np.ndarray) -> pa.FixedSizeListArray:
     return pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), flat.shape[1])
 
 
+def check_arrays(x: Any, y: Any, names: tuple[str, str] = ("x", "y")) -> None:
+    """Arrays of rows: ``x`` numeric with a row axis, ``y`` (when given) numeric and as long."""
+    x = np.asarray(x)
+    if x.ndim < 2:
+        raise ValueError(
+            f"{names[0]} must have one row per sample (2 or more dims), got shape {x.shape}"
+        )
+    if not np.issubdtype(x.dtype, np.number):
+        raise TypeError(f"{names[0]} must be numeric, got dtype {x.dtype}")
+    if y is not None:
+        y = np.asarray(y)
+        if not np.issubdtype(y.dtype, np.number):
+            raise TypeError(f"{names[1]} must be numeric, got dtype {y.dtype}")
+        if len(y) != len(x):
+            raise ValueError(
+                f"{names[0]} has {len(x)} rows but {names[1]} has {len(y)}: they must match"
+            )
+
+
 def numpy_frame(spark: SparkSession, x: np.ndarray, y: np.ndarray | None) -> DataFrame:
     """A DataFrame of ``features`` (and ``label``) from arrays, with a row index."""
     x = np.asarray(x)
-    if x.ndim < 2:
-        raise ValueError(f"x must have one row per sample (2 or more dims), got shape {x.shape}")
-    if not np.issubdtype(x.dtype, np.number):
-        raise TypeError(f"x must be numeric, got dtype {x.dtype}")
+    check_arrays(x, y)
     columns: dict[str, Any] = {ROW_INDEX: pa.array(np.arange(len(x), dtype=np.int64))}
     columns["features"] = _fixed_list(x)
     if y is not None:
         y = np.asarray(y)
-        if len(y) != len(x):
-            raise ValueError(f"x has {len(x)} rows but y has {len(y)}: they must match")
         columns["label"] = _fixed_list(y.reshape(len(y), -1))
     # One Arrow table, sliced into partitions by Spark; the Trainer does the
     # balanced repartitioning itself, so no shuffle here.

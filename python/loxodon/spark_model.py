@@ -18,8 +18,10 @@ from pyspark import RDD
 from pyspark.sql import DataFrame, SparkSession
 
 from loxodon._jvm import java_session, python_api
-from loxodon.inputs import ROW_INDEX, Prepared, prepare
+from loxodon.driver_data import DriverFit, fits_driver
+from loxodon.inputs import ROW_INDEX, Prepared, check_arrays, prepare
 from loxodon.keras_io import WeightLayout, load_model, model_to_archive
+from loxodon.ps_client import PSClient
 from loxodon.training_job import run_training
 from loxodon.worker.loops import LR_SCALED_MODES, MODES
 
@@ -61,6 +63,9 @@ class SparkModel:
     ``custom_objects`` (pickled to the workers) or, when they are registered
     with ``keras.saving.register_keras_serializable`` in a module, by naming
     that module in ``imports`` (ship it with ``--files`` or ``addFile``).
+    NumPy arrays given to ``fit`` are placed by the driver and fetched by the
+    workers from the job's parameter server when they fit in a quarter of the
+    driver JVM's heap (``driver_upload=False`` sends them through a DataFrame).
     """
 
     def __init__(
@@ -77,6 +82,7 @@ class SparkModel:
         sync_timeout: float = 120.0,
         imports: list[str] | None = None,
         scale_learning_rate: bool = True,
+        driver_upload: bool = True,
         spark: SparkSession | None = None,
     ) -> None:
         if mode not in MODES:
@@ -100,6 +106,9 @@ class SparkModel:
         # with keras.saving.register_keras_serializable (shipped with --files/addFile).
         self.imports = list(imports or [])
         self.scale_learning_rate = scale_learning_rate
+        # NumPy rows go from the driver straight to the job's parameter server
+        # (loxodon.driver_data); False sends them through a DataFrame instead.
+        self.driver_upload = driver_upload
         self.easgd_rho = easgd_rho
         self.seed = seed
         self.sync_timeout = sync_timeout
@@ -146,6 +155,25 @@ class SparkModel:
     def _prepare(self, data: Any, y: Any, features_col: Any, label_col: str | None) -> Prepared:
         return prepare(self.spark, data, y, features_col, label_col)
 
+    def _driver_fit(
+        self, data: Any, y: Any, validation_data: Any, validation_split: float
+    ) -> DriverFit | None:
+        """A driver-side placement when ``fit`` got NumPy arrays that fit the driver
+        JVM comfortably (see ``loxodon.driver_data``); None for the DataFrame route."""
+        if not self.driver_upload or not isinstance(data, np.ndarray):
+            return None
+        validation = None
+        if validation_data is not None:
+            if not (isinstance(validation_data, tuple) and len(validation_data) == 2):
+                return None
+            validation = tuple(np.asarray(a) for a in validation_data)
+            check_arrays(*validation, names=("validation_data[0]", "validation_data[1]"))
+        check_arrays(data, y)
+        y = np.asarray(y)
+        if not fits_driver(self.spark, data, validation[0] if validation else None):
+            return None
+        return DriverFit(data, y, validation, self.num_workers, self.seed, validation_split)
+
     # -- Keras API ----------------------------------------------------------------
     def fit(
         self,
@@ -173,13 +201,6 @@ class SparkModel:
             raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
         if isinstance(data, np.ndarray) and y is None:
             raise ValueError("fit(x) with a NumPy x needs y")
-        train = self._prepare(data, y, features_col, label_col)
-        val = None
-        if validation_data is not None:
-            if isinstance(validation_data, tuple):
-                val = self._prepare(validation_data[0], validation_data[1], "features", "label")
-            else:
-                val = self._prepare(validation_data, None, features_col, label_col)
         params = {
             "mode": self.mode,
             "num_workers": self.num_workers,
@@ -192,19 +213,40 @@ class SparkModel:
             "frequency": self.frequency,
             "communication_window": self.communication_window,
             "easgd_alpha": self._easgd_alpha(),
-            "features_col": train.features_col,
-            "label_col": train.label_col,
             "sync_timeout_ms": int(self.sync_timeout * 1000),
             "imports": self.imports,
             "learning_rate_scale": self._learning_rate_scale(),
         }
         archive = model_to_archive(self.model)
+        custom = _custom_objects_bytes(self.custom_objects)
+        driver = self._driver_fit(data, y, validation_data, validation_split)
+        if driver is not None:
+            params |= {"features_col": "features", "label_col": "label"}
+            job = python_api(self.spark).startDriverDataTraining(
+                java_session(self.spark), driver.layout_json(), archive, custom, json.dumps(params)
+            )
+            try:
+                with PSClient(job.psHost(), int(job.psPort()), job.psSecretHex()) as ps:
+                    driver.upload(ps)
+                job.start()
+            except BaseException:
+                job.close()
+                raise
+            return run_training(job, self.model, params, callbacks or [], verbose)
+        train = self._prepare(data, y, features_col, label_col)
+        val = None
+        if validation_data is not None:
+            if isinstance(validation_data, tuple):
+                val = self._prepare(validation_data[0], validation_data[1], "features", "label")
+            else:
+                val = self._prepare(validation_data, None, features_col, label_col)
+        params |= {"features_col": train.features_col, "label_col": train.label_col}
         job = python_api(self.spark).startTraining(
             java_session(self.spark),
             train.frame._jdf,
             val.frame._jdf if val is not None else None,
             archive,
-            _custom_objects_bytes(self.custom_objects),
+            custom,
             json.dumps(params),
         )
         return run_training(job, self.model, params, callbacks or [], verbose)

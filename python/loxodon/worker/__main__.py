@@ -76,6 +76,7 @@ def main() -> None:
         # oversubscribe the executor when several workers share it.
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(max(1, threads))
+    import loxodon.worker.tasks  # noqa: F401  Keras too, before the first lease
 
     server = socket.create_server(("127.0.0.1", 0))
     hello = {

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from loxodon import driver_data
 from loxodon.keras_io import archive_digest, load_model
 from loxodon.ps_client import PSClient
 from loxodon.worker import loops
@@ -100,11 +101,15 @@ def run_task(channel: Channel, spec: dict[str, Any]) -> None:
     model = _model(attachments["model"], custom_objects, fresh=(kind == "train"))
     input_shape = _input_shape(model)
     sparse = _sparse_labels(model)
-    first = Partition.from_table(read_stream(channel.reader), input_shape, sparse)
     if kind == "train":
-        val = Partition.from_table(read_stream(channel.reader), input_shape, sparse)
+        train_table, val_table = _fit_tables(channel, spec)
+        first = Partition.from_table(train_table, input_shape, sparse)
+        val = Partition.from_table(val_table, input_shape, sparse)
         result = _train(channel, spec, model, first, val)
-    elif kind == "evaluate":
+        channel.write_json(MessageType.RESULT, result)
+        return
+    first = Partition.from_table(read_stream(channel.reader), input_shape, sparse)
+    if kind == "evaluate":
         result = _evaluate(model, first, int(spec.get("batch_size", 1024)))
     elif kind == "predict":
         _predict(channel, model, first, int(spec.get("batch_size", 1024)))
@@ -112,6 +117,17 @@ def run_task(channel: Channel, spec: dict[str, Any]) -> None:
     else:
         raise ValueError(f"unknown task kind {kind!r}")
     channel.write_json(MessageType.RESULT, result)
+
+
+def _fit_tables(channel: Channel, spec: dict[str, Any]) -> tuple[pa.Table, pa.Table]:
+    """A fit's training and validation rows: from the task's stream, or, when the
+    driver uploaded them (``driver_data``), from the job's parameter server."""
+    names = spec.get("driver_data")
+    if names is None:
+        return read_stream(channel.reader), read_stream(channel.reader)
+    ps_spec = spec["ps"]
+    with PSClient(ps_spec["host"], int(ps_spec["port"]), ps_spec["secret"]) as ps:
+        return driver_data.fetch(ps, names["train"]), driver_data.fetch(ps, names["val"])
 
 
 def _train(

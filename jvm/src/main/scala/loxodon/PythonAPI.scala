@@ -3,9 +3,10 @@ package loxodon
 import org.apache.spark.sql.{DataFrame, Row, SparkSession}
 import org.apache.spark.sql.types._
 
+import loxodon.exec.WorkerWarmUp
 import loxodon.infer.{Evaluator, InferenceParams, Predictor}
 import loxodon.io.HadoopFiles
-import loxodon.data.{BalancedPartitioning, TrainingData}
+import loxodon.data.{BalancedPartitioning, DriverData, TrainingData}
 import loxodon.ps.ParameterServer
 import loxodon.select.{Selection, SelectionJob}
 import loxodon.train.{TrainParams, Trainer, TrainingJob}
@@ -66,6 +67,30 @@ object PythonAPI {
       spark,
       df,
       Option(valDf),
+      archive,
+      Option(customObjects),
+      TrainParams.fromJson(paramsJson)
+    )
+
+  /** Starts `n` Python workers in the executors' pools ahead of the first fit (see
+    * [[loxodon.exec.WorkerWarmUp]]).
+    */
+  def warmUpWorkers(spark: SparkSession, n: Int): Int = WorkerWarmUp.run(spark, n)
+
+  /** Prepares a fit on rows the Python driver holds (NumPy arrays): `layoutJson` is read by
+    * [[loxodon.data.DriverData.fromJson]]. The caller uploads the row chunks to the returned job's
+    * parameter server and then calls `start()` on it.
+    */
+  def startDriverDataTraining(
+      spark: SparkSession,
+      layoutJson: String,
+      archive: Array[Byte],
+      customObjects: Array[Byte],
+      paramsJson: String
+  ): TrainingJob =
+    Trainer.startDriverData(
+      spark,
+      DriverData.fromJson(layoutJson),
       archive,
       Option(customObjects),
       TrainParams.fromJson(paramsJson)

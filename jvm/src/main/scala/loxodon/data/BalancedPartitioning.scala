@@ -149,6 +149,16 @@ object BalancedPartitioning {
     }
   }
 
+  /** Fails unless every one of `numWorkers` workers gets a training row. */
+  def requireRowsPerWorker(trainRows: Long, numWorkers: Int, splitApplies: Boolean): Unit =
+    if (trainRows < numWorkers) {
+      throw new IllegalArgumentException(
+        s"num_workers: there are $trainRows training rows for $numWorkers workers; every worker " +
+          "needs at least one row: use fewer workers or more data" +
+          (if (splitApplies) " (or a smaller validation_split)" else "")
+      )
+    }
+
   /** Splits and places the rows of a fit in `numWorkers` partitions. `validation`, when given,
     * holds the validation rows (then `validationSplit` is not used).
     */
@@ -179,14 +189,11 @@ object BalancedPartitioning {
       case None => (all, all.sparkContext.emptyRDD[(Long, Example)])
     }
     val (trainRows, nTrain) = renumber(trainIdx)
-    if (nTrain < numWorkers) {
-      (Seq(all) ++ valSource).foreach(_.unpersist(blocking = false))
-      throw new IllegalArgumentException(
-        s"num_workers: there are $nTrain training rows for $numWorkers workers; every worker " +
-          "needs at least one row: use fewer workers or more data" +
-          (if (validationSplit > 0 && validation.isEmpty) " (or a smaller validation_split)"
-           else "")
-      )
+    try requireRowsPerWorker(nTrain, numWorkers, validationSplit > 0 && validation.isEmpty)
+    catch {
+      case e: IllegalArgumentException =>
+        (Seq(all) ++ valSource).foreach(_.unpersist(blocking = false))
+        throw e
     }
     val (valRows, nVal) = renumber(valIdx)
     val keyed = trainRows

@@ -95,11 +95,35 @@ object TrainingData {
     }
   }
 
+  /** What one pass over a data set measured: row count, feature widths, rows with null features,
+    * and (for labelled data) [[LabelStats]].
+    */
+  final case class Measured(
+      rows: Long,
+      minWidth: Int,
+      maxWidth: Int,
+      nullFeatures: Long,
+      label: Option[LabelStats]
+  )
+
+  /** Label widths, rows with a NaN or null label, and the range of the first label value. */
+  final case class LabelStats(
+      minWidth: Int,
+      maxWidth: Int,
+      bad: Long,
+      maxFirst: Float,
+      minFirst: Float
+  )
+
   /** Measures `prepared` in one pass and checks it: widths constant, no null rows, no NaN or null
     * labels, and, when `model` is known, widths that fit the model. `what` names the data set in
     * messages ("training data", "validation data").
     */
-  def validate(prepared: DataFrame, model: Option[KerasArchive], what: String): Shape = {
+  def validate(prepared: DataFrame, model: Option[KerasArchive], what: String): Shape =
+    check(measure(prepared), model, what)
+
+  /** One aggregation over `prepared`. */
+  def measure(prepared: DataFrame): Measured = {
     val labelled = prepared.columns.contains(Label)
     val f = col(Features)
     val badValue = (x: Column) => x.isNull || isnan(x)
@@ -120,10 +144,30 @@ object TrainingData {
           } else Seq.empty)
     val row: Row = prepared.agg(aggs.head, aggs.tail: _*).head()
     val rows = row.getLong(0)
-    if (rows == 0) {
+    if (rows == 0) Measured(0, 0, 0, 0, None)
+    else {
+      val label =
+        if (!labelled) None
+        else
+          Some(
+            LabelStats(
+              row.getInt(4),
+              row.getInt(5),
+              row.getLong(6),
+              row.getFloat(7),
+              row.getFloat(8)
+            )
+          )
+      Measured(rows, row.getInt(1), row.getInt(2), row.getLong(3), label)
+    }
+  }
+
+  /** Checks what [[measure]] (or a driver holding the rows, see [[DriverData]]) measured. */
+  def check(m: Measured, model: Option[KerasArchive], what: String): Shape = {
+    if (m.rows == 0) {
       return Shape(0, model.flatMap(_.inputWidth).getOrElse(0), None)
     }
-    val (minW, maxW, nullFeatures) = (row.getInt(1), row.getInt(2), row.getLong(3))
+    val (minW, maxW, nullFeatures) = (m.minWidth, m.maxWidth, m.nullFeatures)
     if (nullFeatures > 0) {
       throw new IllegalArgumentException(
         s"features_col: $nullFeatures rows of the $what have null features; drop them " +
@@ -136,35 +180,32 @@ object TrainingData {
           "row must have the same number"
       )
     }
-    model.flatMap(m => m.inputWidth.map(w => (m, w))).foreach { case (m, width) =>
+    model.flatMap(a => a.inputWidth.map(w => (a, w))).foreach { case (a, width) =>
       if (width != minW) {
         throw new IllegalArgumentException(
           s"features_col: rows of the $what have $minW feature values but the model's input " +
-            s"shape ${m.inputShape.get.mkString("(", ", ", ")")} needs $width; choose the " +
+            s"shape ${a.inputShape.get.mkString("(", ", ", ")")} needs $width; choose the " +
             "matching column(s) or change the model's input"
         )
       }
     }
-    val labelWidth =
-      if (!labelled) None
-      else {
-        val (minL, maxL, bad) = (row.getInt(4), row.getInt(5), row.getLong(6))
-        if (bad > 0) {
-          throw new IllegalArgumentException(
-            s"label_col: $bad rows of the $what have a NaN or null label; drop them " +
-              "(df.dropna(subset=[label_col])) or fill them (df.fillna(...)) before training"
-          )
-        }
-        if (minL != maxL) {
-          throw new IllegalArgumentException(
-            s"label_col: labels of the $what have between $minL and $maxL values; every row " +
-              "must have the same number"
-          )
-        }
-        model.foreach(m => checkLabels(m, minL, row.getFloat(7), row.getFloat(8), what))
-        Some(minL)
+    val labelWidth = m.label.map { l =>
+      if (l.bad > 0) {
+        throw new IllegalArgumentException(
+          s"label_col: ${l.bad} rows of the $what have a NaN or null label; drop them " +
+            "(df.dropna(subset=[label_col])) or fill them (df.fillna(...)) before training"
+        )
       }
-    Shape(rows, minW, labelWidth)
+      if (l.minWidth != l.maxWidth) {
+        throw new IllegalArgumentException(
+          s"label_col: labels of the $what have between ${l.minWidth} and ${l.maxWidth} values; " +
+            "every row must have the same number"
+        )
+      }
+      model.foreach(a => checkLabels(a, l.minWidth, l.maxFirst, l.minFirst, what))
+      l.minWidth
+    }
+    Shape(m.rows, minW, labelWidth)
   }
 
   private def checkLabels(
@@ -209,18 +250,22 @@ object TrainingData {
     val shape = validate(train, Some(model), "training data")
     val valPrepared = validation.map { v =>
       val p = prepare(v, featuresCols, Some(labelCol))
-      val s = validate(p, Some(model), "validation data")
-      if (
-        s.rows > 0 && (s.featureWidth != shape.featureWidth || s.labelWidth != shape.labelWidth)
-      ) {
-        throw new IllegalArgumentException(
-          s"validation_data: rows have ${s.featureWidth} features and ${s.labelWidth.getOrElse(0)}" +
-            s" label values, the training data ${shape.featureWidth} and " +
-            s"${shape.labelWidth.getOrElse(0)}; they must match"
-        )
-      }
+      checkValidation(shape, validate(p, Some(model), "validation data"))
       p
     }
     (train, shape, valPrepared)
   }
+
+  /** Validation rows must have the training rows' widths. */
+  def checkValidation(train: Shape, validation: Shape): Unit =
+    if (
+      validation.rows > 0 &&
+      (validation.featureWidth != train.featureWidth || validation.labelWidth != train.labelWidth)
+    ) {
+      throw new IllegalArgumentException(
+        s"validation_data: rows have ${validation.featureWidth} features and " +
+          s"${validation.labelWidth.getOrElse(0)} label values, the training data " +
+          s"${train.featureWidth} and ${train.labelWidth.getOrElse(0)}; they must match"
+      )
+    }
 }

@@ -6,7 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode
 import com.fasterxml.jackson.databind.node.ObjectNode
 import org.apache.spark.BarrierTaskContext
 
-import loxodon.data.{ArrowBatches, Example}
+import loxodon.data.{ArrowBatches, DriverData, Example}
 import loxodon.exec.WorkerSession
 import loxodon.io.Json
 
@@ -21,7 +21,8 @@ final case class TrainTaskSpec(
     psHost: String,
     psPort: Int,
     psSecretHex: String,
-    hasCustomObjects: Boolean
+    hasCustomObjects: Boolean,
+    driverData: Option[DriverData] = None
 ) {
 
   /** The TASK JSON for `partition` in stage attempt `attempt`. */
@@ -48,6 +49,7 @@ final case class TrainTaskSpec(
       .put("client_timeout", (p.syncTimeoutMs + p.releaseTimeoutMs) / 1000.0 + 60.0)
     spec.set[JsonNode]("frequency", p.frequencyJson)
     TrainParams.putImports(spec, p.imports)
+    driverData.foreach(d => spec.set[JsonNode]("driver_data", d.taskJson(partition)))
     val names = Json.arr().add("model")
     if (hasCustomObjects) names.add("custom_objects")
     spec.set[JsonNode]("attachments", names)
@@ -60,8 +62,8 @@ final case class TrainTaskSpec(
 }
 
 /** The body of one barrier task of a fit, on an executor: leases a Python worker, hands it the
-  * model, its training rows and its validation rows, relays its events to the log, and returns its
-  * RESULT JSON.
+  * model, its training rows and its validation rows (or, for [[DriverData]], their blob names),
+  * relays its events to the log, and returns its RESULT JSON.
   */
 object TrainTask {
 
@@ -82,7 +84,10 @@ object TrainTask {
       attachments,
       spec.params.messageTimeoutMs
     ) { out =>
-      ArrowBatches.writeFitRows(out, rows, spec.featureWidth, spec.labelWidth)
+      // Rows the driver uploaded are fetched by the worker from the parameter server.
+      if (spec.driverData.isEmpty) {
+        ArrowBatches.writeFitRows(out, rows, spec.featureWidth, spec.labelWidth)
+      }
     }((m, _) => m.text)
     Iterator(result)
   }

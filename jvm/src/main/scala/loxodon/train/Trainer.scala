@@ -5,10 +5,11 @@ import java.util.UUID
 import scala.collection.mutable.ArrayBuffer
 import scala.util.control.NonFatal
 
+import org.apache.spark.broadcast.Broadcast
 import org.apache.spark.sql.{DataFrame, SparkSession}
 import org.slf4j.{Logger, LoggerFactory}
 
-import loxodon.data.{BalancedPartitioning, TrainingData}
+import loxodon.data.{BalancedPartitioning, DriverData, TrainingData}
 import loxodon.exec.SlotCheck
 import loxodon.io.{HadoopFiles, Json}
 import loxodon.model.KerasArchive
@@ -34,19 +35,106 @@ object Trainer {
       params: TrainParams
   ): TrainingJob = {
     require(df != null, "no training data: pass a DataFrame")
-    val model = KerasArchive.parse(archive)
-    model.requireCompiled()
-    val sc = spark.sparkContext
-    val n = params.numWorkers
-    SlotCheck.require(sc, n)
-
+    val model = checkedModel(spark, archive, params)
     val (train, shape, valPrepared) =
       TrainingData.prepareFit(df, validation, params.featuresCol, params.labelCol, model)
     val parts =
-      BalancedPartitioning.partition(train, valPrepared, n, params.seed, params.validationSplit)
-    val maxRows = parts.trainRows.max
-    val steps = ((maxRows + params.batchSize - 1) / params.batchSize).toInt
+      BalancedPartitioning.partition(
+        train,
+        valPrepared,
+        params.numWorkers,
+        params.seed,
+        params.validationSplit
+      )
+    val opened =
+      try open(spark, archive, customObjects, params, parts.trainRows, parts.valRows, shape, None)
+      catch { case NonFatal(e) => parts.release(); throw e }
+    val (job, spec, archiveBc, customBc) = opened
+    val rdd = parts.rdd
+    job.launch { () =>
+      try {
+        rdd
+          .barrier()
+          .mapPartitions(rows => TrainTask.run(spec, archiveBc.value, customBc.value, rows))
+          .collect()
+      } finally {
+        parts.release()
+        archiveBc.destroy()
+        customBc.destroy()
+      }
+    }
+    job
+  }
 
+  /** Prepares a fit on rows the driver holds and uploads itself ([[DriverData]]): checks the model,
+    * the measured rows and the slots, and starts the parameter server. The returned job is not
+    * running yet: the caller stores the row chunks in the job's parameter server, then calls
+    * [[TrainingJob.start]] (or [[TrainingJob.close]] to give up).
+    */
+  def startDriverData(
+      spark: SparkSession,
+      data: DriverData,
+      archive: Array[Byte],
+      customObjects: Option[Array[Byte]],
+      params: TrainParams
+  ): TrainingJob = {
+    val model = checkedModel(spark, archive, params)
+    require(
+      data.numPartitions == params.numWorkers,
+      s"driver data for ${data.numPartitions} partitions, but num_workers is ${params.numWorkers}"
+    )
+    val shape = TrainingData.check(data.train, Some(model), "training data")
+    data.validation.foreach { v =>
+      TrainingData.checkValidation(shape, TrainingData.check(v, Some(model), "validation data"))
+    }
+    BalancedPartitioning.requireRowsPerWorker(
+      data.trainRows.sum,
+      params.numWorkers,
+      params.validationSplit > 0 && data.validation.isEmpty
+    )
+    val (job, spec, archiveBc, customBc) =
+      open(spark, archive, customObjects, params, data.trainRows, data.valRows, shape, Some(data))
+    val sc = spark.sparkContext
+    val n = params.numWorkers
+    job.deferLaunch { () =>
+      try {
+        sc.parallelize(0 until n, n)
+          .barrier()
+          .mapPartitions(_ => TrainTask.run(spec, archiveBc.value, customBc.value, Iterator.empty))
+          .collect()
+      } finally {
+        archiveBc.destroy()
+        customBc.destroy()
+      }
+    }
+    job
+  }
+
+  private def checkedModel(
+      spark: SparkSession,
+      archive: Array[Byte],
+      params: TrainParams
+  ): KerasArchive = {
+    val model = KerasArchive.parse(archive)
+    model.requireCompiled()
+    SlotCheck.require(spark.sparkContext, params.numWorkers)
+    model
+  }
+
+  /** Starts the job's parameter server and builds the job, the task spec and the broadcasts. */
+  private def open(
+      spark: SparkSession,
+      archive: Array[Byte],
+      customObjects: Option[Array[Byte]],
+      params: TrainParams,
+      trainRows: Array[Long],
+      valRows: Array[Long],
+      shape: TrainingData.Shape,
+      driverData: Option[DriverData]
+  ): (TrainingJob, TrainTaskSpec, Broadcast[Array[Byte]], Broadcast[Array[Byte]]) = {
+    val sc = spark.sparkContext
+    val n = params.numWorkers
+    val steps = ((trainRows.max + params.batchSize - 1) / params.batchSize).toInt
     val ps = ParameterServer.forSpark(
       sc.getConf,
       n,
@@ -59,8 +147,7 @@ object Trainer {
     )
     try {
       val group = s"loxodon-fit-${UUID.randomUUID()}"
-      val description =
-        s"loxodon fit: ${params.mode}, $n workers, ${params.epochs} epochs"
+      val description = s"loxodon fit: ${params.mode}, $n workers, ${params.epochs} epochs"
       val job = new TrainingJob(sc, ps, params, group, description)
       ps.setEpochListener(job)
       val spec = TrainTaskSpec(
@@ -71,31 +158,17 @@ object Trainer {
         ps.host,
         ps.boundPort,
         ps.secretHex,
-        customObjects.isDefined
+        customObjects.isDefined,
+        driverData
       )
-      val archiveBc = sc.broadcast(archive)
-      val customBc = sc.broadcast(customObjects.orNull)
-      val rdd = parts.rdd
       log.info(
-        s"$description: ${parts.trainRows.sum} training rows (${parts.trainRows.mkString("/")}), " +
-          s"${parts.valRows.sum} validation rows, $steps steps per epoch"
+        s"$description: ${trainRows.sum} training rows (${trainRows.mkString("/")}), " +
+          s"${valRows.sum} validation rows, $steps steps per epoch" +
+          (if (driverData.isDefined) ", rows uploaded by the driver" else "")
       )
-      job.launch { () =>
-        try {
-          rdd
-            .barrier()
-            .mapPartitions(rows => TrainTask.run(spec, archiveBc.value, customBc.value, rows))
-            .collect()
-        } finally {
-          parts.release()
-          archiveBc.destroy()
-          customBc.destroy()
-        }
-      }
-      job
+      (job, spec, sc.broadcast(archive), sc.broadcast(customObjects.orNull))
     } catch {
       case NonFatal(e) =>
-        parts.release()
         ps.close()
         throw e
     }

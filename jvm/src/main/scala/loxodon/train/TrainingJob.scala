@@ -97,6 +97,21 @@ final class TrainingJob private[train] (
 
   /** Runs `stage` (the barrier job) in a background thread under this job's group. */
   private[train] def launch(stage: () => Array[String]): Unit = run.launch(stage)
+
+  @volatile private var deferred: Option[() => Array[String]] = None
+
+  /** Keeps `stage` for [[start]]: the driver first uploads the rows ([[Trainer.startDriverData]]).
+    */
+  private[train] def deferLaunch(stage: () => Array[String]): Unit = deferred = Some(stage)
+
+  /** Launches a stage kept by [[Trainer.startDriverData]], once its rows are in the server. */
+  def start(): Unit = synchronized {
+    val stage = deferred.getOrElse(
+      throw new IllegalStateException("this job has no deferred stage, or it was started already")
+    )
+    deferred = None
+    launch(stage)
+  }
 }
 
 object TrainingJob {

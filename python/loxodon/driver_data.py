@@ -1,0 +1,218 @@
+"""NumPy rows of a fit, placed by the driver and uploaded to the job's parameter
+server, from which each worker fetches its own partition.
+
+Arrays handed to ``fit`` already sit in the driver's memory. Sending them
+through a DataFrame (Arrow into Spark rows, a persisted copy, a counting job,
+a shuffle into N partitions, Arrow again for the worker) cost more than
+training a few epochs did. Here the driver computes the placement of the
+Scala ``BalancedPartitioning`` itself (same validation hash, same modulo
+placement, same order within a partition, so both routes train identically),
+cuts each partition into Arrow IPC chunks and PUTs them as blobs; the Scala
+``Trainer.startDriverData`` checks what was measured with the same messages as
+for a DataFrame, and launches the barrier stage once the chunks are stored.
+
+Used when the arrays fit comfortably in the driver JVM's heap (the blobs live
+there until the fit ends); bigger arrays take the DataFrame route.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from loxodon.ps_client import PSClient
+
+CHUNK_BYTES = 64 << 20
+"""Target size of one uploaded chunk (well under the server's frame limit)."""
+
+HEAP_SHARE = 0.25
+"""The driver route is taken when the rows need at most this share of the driver JVM's heap."""
+
+_U64 = np.uint64
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser on uint64 (wrapping), as in ``BalancedPartitioning.mix``."""
+    z = z + _U64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> _U64(27))) * _U64(0x94D049BB133111EB)
+    return z ^ (z >> _U64(31))
+
+
+def uniform(seed: int, rows: np.ndarray) -> np.ndarray:
+    """``BalancedPartitioning.uniform(seed, row)`` for every row: numbers in [0, 1)."""
+    with np.errstate(over="ignore"):
+        base = _mix(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=_U64))[0]
+        z = _mix(base + rows.astype(_U64))
+    return (z >> _U64(11)).astype(np.float64) * (1.0 / (1 << 53))
+
+
+def spread(indices: np.ndarray, n: int, seed: int) -> list[np.ndarray]:
+    """Row ``j`` of ``indices`` goes to partition ``(j + seed) mod n``, in order."""
+    return [indices[(p - seed) % n :: n] for p in range(n)]
+
+
+@dataclass
+class Placement:
+    """Row indices per partition: training rows into ``x``, validation rows into ``val_x``."""
+
+    train: list[np.ndarray]
+    val: list[np.ndarray]
+
+
+def place(rows: int, n: int, seed: int, validation_split: float, val_rows: int | None) -> Placement:
+    """The partitions of a fit of ``rows`` rows (``val_rows`` separate validation rows, if any)."""
+    index = np.arange(rows, dtype=np.int64)
+    if val_rows is not None:
+        train, val = index, np.arange(val_rows, dtype=np.int64)
+    elif validation_split > 0:
+        is_val = uniform(seed, index) < validation_split
+        train, val = index[~is_val], index[is_val]
+    else:
+        train, val = index, index[:0]
+    return Placement(spread(train, n, seed), spread(val, n, seed))
+
+
+def label_matrix(y: np.ndarray) -> np.ndarray:
+    return np.asarray(y).reshape(len(y), -1)
+
+
+def measure(width: int, labels: np.ndarray) -> dict[str, Any]:
+    """What ``TrainingData.measure`` reports for a DataFrame, for rows of ``width``
+    feature values and these labels (one row each)."""
+    rows = len(labels)
+    if rows == 0:
+        return {"rows": 0, "min_width": 0, "max_width": 0, "null_features": 0, "label": None}
+    floats = label_matrix(labels).astype(np.float64, copy=False)
+    first = floats[:, 0]
+    finite = first[~np.isnan(first)]
+    return {
+        "rows": rows,
+        "min_width": width,
+        "max_width": width,
+        "null_features": 0,
+        "label": {
+            "min_width": floats.shape[1],
+            "max_width": floats.shape[1],
+            "bad": int(np.isnan(floats).any(axis=1).sum()),
+            "max_first": float(finite.max()) if len(finite) else 0.0,
+            "min_first": float(finite.min()) if len(finite) else 0.0,
+        },
+    }
+
+
+def _fixed_list(matrix: np.ndarray) -> pa.FixedSizeListArray:
+    flat = np.ascontiguousarray(matrix, dtype=np.float32).reshape(len(matrix), -1)
+    return pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), flat.shape[1])
+
+
+def chunks(x: np.ndarray, y: np.ndarray, rows: np.ndarray) -> Iterator[pa.Buffer]:
+    """Arrow IPC streams of ``features`` and ``label`` for ``rows``, about CHUNK_BYTES
+    each, made one at a time (each is sent before the next is built)."""
+    row_bytes = 4 * (int(np.prod(x.shape[1:])) + label_matrix(y[:1]).shape[1])
+    per_chunk = max(1, CHUNK_BYTES // max(1, row_bytes))
+    for start in range(0, len(rows), per_chunk):
+        take = rows[start : start + per_chunk]
+        table = pa.table(
+            {"features": _fixed_list(x[take]), "label": _fixed_list(label_matrix(y[take]))}
+        )
+        sink = pa.BufferOutputStream()
+        with ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        yield sink.getvalue()
+
+
+def blob_name(partition: int, part: str, chunk: int) -> str:
+    """As ``DriverData.blobName`` names it."""
+    return f"loxodon/data/{partition}/{part}/{chunk}"
+
+
+def fits_driver(spark: Any, x: np.ndarray, val_x: np.ndarray | None) -> bool:
+    """Whether the rows (as float32) fit in HEAP_SHARE of the driver JVM's heap."""
+    total = x.size + (val_x.size if val_x is not None else 0)
+    heap = spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory()
+    return 4 * total <= HEAP_SHARE * heap
+
+
+class DriverFit:
+    """The arrays of one fit and their placement; ``layout_json`` for the Scala side,
+    ``upload`` into the job's parameter server."""
+
+    def __init__(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        validation: tuple[np.ndarray, np.ndarray] | None,
+        num_workers: int,
+        seed: int,
+        validation_split: float,
+    ) -> None:
+        self.x, self.y = x, y
+        self.val_x, self.val_y = validation if validation is not None else (x, y)
+        self.separate_validation = validation is not None
+        self.placement = place(
+            len(x),
+            num_workers,
+            seed,
+            validation_split,
+            len(self.val_x) if validation is not None else None,
+        )
+        self._chunk_counts: dict[str, list[int]] = {}
+
+    def _parts(self) -> list[tuple[str, np.ndarray, np.ndarray, list[np.ndarray]]]:
+        return [
+            ("train", self.x, self.y, self.placement.train),
+            ("val", self.val_x, self.val_y, self.placement.val),
+        ]
+
+    def layout_json(self) -> str:
+        """The layout ``DriverData.fromJson`` reads; chunk counts are known before upload."""
+        counts: dict[str, list[int]] = {}
+        for part, x, y, partitions in self._parts():
+            row_bytes = 4 * (int(np.prod(x.shape[1:])) + label_matrix(y[:1]).shape[1])
+            per_chunk = max(1, CHUNK_BYTES // max(1, row_bytes))
+            counts[part] = [-(-len(rows) // per_chunk) for rows in partitions]
+        self._chunk_counts = counts
+        width = int(np.prod(self.x.shape[1:]))
+        train_rows = np.concatenate(self.placement.train)
+        val_rows = np.concatenate(self.placement.val)
+        val_width = int(np.prod(self.val_x.shape[1:]))
+        validation = measure(val_width, self.val_y[val_rows]) if len(val_rows) else None
+        return json.dumps(
+            {
+                "train": measure(width, self.y[train_rows]),
+                "validation": validation,
+                "train_rows": [len(r) for r in self.placement.train],
+                "val_rows": [len(r) for r in self.placement.val],
+                "train_chunks": counts["train"],
+                "val_chunks": counts["val"],
+            }
+        )
+
+    def upload(self, ps: PSClient) -> int:
+        """PUTs every chunk; returns the bytes sent."""
+        sent = 0
+        for part, x, y, partitions in self._parts():
+            for p, rows in enumerate(partitions):
+                count = 0
+                for k, buf in enumerate(chunks(x, y, rows)):
+                    ps.put_blob(blob_name(p, part, k), memoryview(buf))
+                    sent += buf.size
+                    count += 1
+                if count != self._chunk_counts[part][p]:
+                    raise AssertionError("chunk count differs from the announced layout")
+        return sent
+
+
+def fetch(ps: PSClient, names: list[str]) -> pa.Table:
+    """The rows of the named chunks as one table (the worker's side)."""
+    tables = [ipc.open_stream(pa.py_buffer(ps.get_blob(name))).read_all() for name in names]
+    if not tables:
+        return pa.table({})
+    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
