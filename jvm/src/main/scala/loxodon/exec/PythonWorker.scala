@@ -7,6 +7,7 @@ import java.util.concurrent.{CompletableFuture, TimeUnit, TimeoutException}
 
 import scala.collection.mutable
 
+import org.apache.spark.SparkEnv
 import org.slf4j.{Logger, LoggerFactory}
 
 import loxodon.io.Json
@@ -147,6 +148,12 @@ object PythonWorker {
   /** The stdout line that announces a ready worker. */
   final val HelloPrefix: String = "LOXODON_WORKER "
 
+  /** TensorFlow threads of a worker (read by `loxodon.worker`). */
+  final val ThreadsEnv: String = "LOXODON_WORKER_THREADS"
+
+  /** Cores per task of this executor (`spark.task.cpus`, 1 outside Spark). */
+  def taskCpus: Int = Option(SparkEnv.get).map(_.conf.getInt("spark.task.cpus", 1)).getOrElse(1)
+
   /** Lines of stderr and stdout kept for error messages. */
   final val TailLines: Int = 60
 
@@ -163,6 +170,12 @@ object PythonWorker {
     builder.environment().put("LOXODON_WORKER_SECRET", secretHex)
     builder.environment().put("PYTHONUNBUFFERED", "1")
     if (gpus.nonEmpty) builder.environment().put("CUDA_VISIBLE_DEVICES", gpus)
+    // One worker per task slot, so TensorFlow gets the slot's cores (spark.task.cpus), not a
+    // thread pool per core in every worker: two workers on two cores each running two threads
+    // made an averaging fit 45% slower here (13.8 s against 9.5 s). An explicit setting wins.
+    if (!builder.environment().containsKey(ThreadsEnv)) {
+      builder.environment().put(ThreadsEnv, taskCpus.toString)
+    }
     val process =
       try builder.start()
       catch {
