@@ -107,20 +107,27 @@ def measure(width: int, labels: np.ndarray) -> dict[str, Any]:
     }
 
 
-def _fixed_list(matrix: np.ndarray) -> pa.FixedSizeListArray:
+def fixed_list(matrix: np.ndarray) -> pa.FixedSizeListArray:
+    """Rows of ``matrix`` as a ``fixed_size_list<float32>`` column (the wire form of
+    features and labels)."""
     flat = np.ascontiguousarray(matrix, dtype=np.float32).reshape(len(matrix), -1)
     return pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), flat.shape[1])
+
+
+def rows_per_chunk(x: np.ndarray, y: np.ndarray) -> int:
+    """Rows of ``x`` and ``y`` in one chunk of about CHUNK_BYTES (at least one)."""
+    row_bytes = 4 * (int(np.prod(x.shape[1:])) + label_matrix(y[:1]).shape[1])
+    return max(1, CHUNK_BYTES // max(1, row_bytes))
 
 
 def chunks(x: np.ndarray, y: np.ndarray, rows: np.ndarray) -> Iterator[pa.Buffer]:
     """Arrow IPC streams of ``features`` and ``label`` for ``rows``, about CHUNK_BYTES
     each, made one at a time (each is sent before the next is built)."""
-    row_bytes = 4 * (int(np.prod(x.shape[1:])) + label_matrix(y[:1]).shape[1])
-    per_chunk = max(1, CHUNK_BYTES // max(1, row_bytes))
+    per_chunk = rows_per_chunk(x, y)
     for start in range(0, len(rows), per_chunk):
         take = rows[start : start + per_chunk]
         table = pa.table(
-            {"features": _fixed_list(x[take]), "label": _fixed_list(label_matrix(y[take]))}
+            {"features": fixed_list(x[take]), "label": fixed_list(label_matrix(y[take]))}
         )
         sink = pa.BufferOutputStream()
         with ipc.new_stream(sink, table.schema) as writer:
@@ -163,7 +170,10 @@ class DriverFit:
             validation_split,
             len(self.val_x) if validation is not None else None,
         )
-        self._chunk_counts: dict[str, list[int]] = {}
+        self.chunk_counts = {
+            part: [-(-len(rows) // rows_per_chunk(px, py)) for rows in partitions]
+            for part, px, py, partitions in self._parts()
+        }
 
     def _parts(self) -> list[tuple[str, np.ndarray, np.ndarray, list[np.ndarray]]]:
         return [
@@ -173,12 +183,6 @@ class DriverFit:
 
     def layout_json(self) -> str:
         """The layout ``DriverData.fromJson`` reads; chunk counts are known before upload."""
-        counts: dict[str, list[int]] = {}
-        for part, x, y, partitions in self._parts():
-            row_bytes = 4 * (int(np.prod(x.shape[1:])) + label_matrix(y[:1]).shape[1])
-            per_chunk = max(1, CHUNK_BYTES // max(1, row_bytes))
-            counts[part] = [-(-len(rows) // per_chunk) for rows in partitions]
-        self._chunk_counts = counts
         width = int(np.prod(self.x.shape[1:]))
         train_rows = np.concatenate(self.placement.train)
         val_rows = np.concatenate(self.placement.val)
@@ -190,8 +194,8 @@ class DriverFit:
                 "validation": validation,
                 "train_rows": [len(r) for r in self.placement.train],
                 "val_rows": [len(r) for r in self.placement.val],
-                "train_chunks": counts["train"],
-                "val_chunks": counts["val"],
+                "train_chunks": self.chunk_counts["train"],
+                "val_chunks": self.chunk_counts["val"],
             }
         )
 
@@ -205,7 +209,7 @@ class DriverFit:
                     ps.put_blob(blob_name(p, part, k), memoryview(buf))
                     sent += buf.size
                     count += 1
-                if count != self._chunk_counts[part][p]:
+                if count != self.chunk_counts[part][p]:
                     raise AssertionError("chunk count differs from the announced layout")
         return sent
 

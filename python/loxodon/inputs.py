@@ -16,6 +16,8 @@ import pyarrow as pa
 from pyspark import RDD
 from pyspark.sql import DataFrame, SparkSession
 
+from loxodon.driver_data import fixed_list
+
 ROW_INDEX = "__loxodon_row"
 
 
@@ -27,11 +29,6 @@ class Prepared:
     features_col: str | list[str]
     label_col: str | None
     indexed: bool = False
-
-
-def _fixed_list(matrix: np.ndarray) -> pa.FixedSizeListArray:
-    flat = np.ascontiguousarray(matrix, dtype=np.float32).reshape(len(matrix), -1)
-    return pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), flat.shape[1])
 
 
 def check_arrays(x: Any, y: Any, names: tuple[str, str] = ("x", "y")) -> None:
@@ -58,10 +55,10 @@ def numpy_frame(spark: SparkSession, x: np.ndarray, y: np.ndarray | None) -> Dat
     x = np.asarray(x)
     check_arrays(x, y)
     columns: dict[str, Any] = {ROW_INDEX: pa.array(np.arange(len(x), dtype=np.int64))}
-    columns["features"] = _fixed_list(x)
+    columns["features"] = fixed_list(x)
     if y is not None:
         y = np.asarray(y)
-        columns["label"] = _fixed_list(y.reshape(len(y), -1))
+        columns["label"] = fixed_list(y.reshape(len(y), -1))
     # One Arrow table, sliced into partitions by Spark; the Trainer does the
     # balanced repartitioning itself, so no shuffle here.
     return spark.createDataFrame(pa.table(columns))
