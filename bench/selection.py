@@ -163,7 +163,7 @@ def time_hops(spark: Any, repeats: int) -> dict[str, float]:
     from loxodon._jvm import java_session, python_api
     from loxodon.keras_io import load_model
     from loxodon.ps_client import PSClient
-    from loxodon.worker.hop import ModelState
+    from loxodon.worker.model_state import ModelState
 
     model = model_fn({"inputs": 64, "units": 256, "learning_rate": 1e-3})
     model.fit(np.zeros((64, 64), np.float32), np.zeros(64), verbose=0)  # optimizer slots exist

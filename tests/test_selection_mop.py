@@ -106,6 +106,38 @@ def test_killed_worker_loses_one_unit_and_replay_is_bit_identical(spark, data):
             assert np.array_equal(a, b), f"trial {trial_id} differs after replay"
 
 
+@pytest.mark.parametrize("execution", ["mop", "task"])
+def test_uploaded_numpy_rows_search_exactly_as_a_dataframe(spark, data, execution):
+    """The driver's upload (the default for NumPy) and the DataFrame route give
+    the same partitions in the same order, so the same weights (MOP replays the
+    first run's visit order; task-parallel needs no replay, its shuffles do not
+    depend on the worker); the two trials share one architecture, so they also
+    share a compiled model in each worker."""
+    x, y, _, _ = data
+    space = {"units": 16, "learning_rate": grid([1e-2, 3e-3]), "batch_size": 64}
+
+    def search(upload: bool, replay=None):
+        return ModelSelection(
+            digits_mlp,
+            GridSearch(space, epochs=2),
+            num_workers=2,
+            seed=4,
+            execution=execution,
+            driver_upload=upload,
+            verbose=0,
+        ).fit(x, y, validation_split=0.2, keep_models=True, replay=replay)
+
+    uploaded = search(True)
+    results = [uploaded, search(False, replay=uploaded if execution == "mop" else None)]
+    histories = [sorted(r.history, key=lambda h: (h["trial_id"], h["epoch"])) for r in results]
+    assert histories[0] == histories[1]
+    for trial_id in (0, 1):
+        weights = [r.model(trial_id).get_weights() for r in results]
+        assert all(np.array_equal(a, b) for a, b in zip(*weights, strict=True)), trial_id
+    assert results[0].model(0).optimizer.learning_rate.numpy() == pytest.approx(1e-2)
+    assert results[0].model(1).optimizer.learning_rate.numpy() == pytest.approx(3e-3)
+
+
 def test_grid_of_8_on_mnist1d_matches_plain_keras_best(spark):
     x, y, x_test, y_test = mnist1d(num_samples=5000, seed=42)
     cut = int(0.8 * len(x))

@@ -213,6 +213,17 @@ class DriverFit:
                     raise AssertionError("chunk count differs from the announced layout")
         return sent
 
+    def start(self, job: Any) -> None:
+        """Uploads into the server of ``job`` (a fit's or a search's, started by a
+        ``startDriverData*`` call) and launches its stage; closes the job on failure."""
+        try:
+            with PSClient(job.psHost(), int(job.psPort()), job.psSecretHex()) as ps:
+                self.upload(ps)
+            job.start()
+        except BaseException:
+            job.close()
+            raise
+
 
 def fetch(ps: PSClient, names: list[str]) -> pa.Table:
     """The rows of the named chunks as one table (the worker's side)."""

@@ -16,7 +16,7 @@ import pyarrow as pa
 from pyspark import RDD
 from pyspark.sql import DataFrame, SparkSession
 
-from loxodon.driver_data import fixed_list
+from loxodon.driver_data import DriverFit, fits_driver, fixed_list
 
 ROW_INDEX = "__loxodon_row"
 
@@ -48,6 +48,33 @@ def check_arrays(x: Any, y: Any, names: tuple[str, str] = ("x", "y")) -> None:
             raise ValueError(
                 f"{names[0]} has {len(x)} rows but {names[1]} has {len(y)}: they must match"
             )
+
+
+def driver_placement(
+    spark: SparkSession,
+    x: Any,
+    y: Any,
+    validation_data: Any,
+    num_workers: int,
+    seed: int,
+    validation_split: float,
+) -> DriverFit | None:
+    """The driver-side placement of NumPy ``x``/``y`` (and ``(x, y)`` validation
+    data) in ``num_workers`` partitions, when they fit the driver JVM comfortably
+    (``loxodon.driver_data``); None when the rows must take the DataFrame route."""
+    if not isinstance(x, np.ndarray):
+        return None
+    validation = None
+    if validation_data is not None:
+        if not (isinstance(validation_data, tuple) and len(validation_data) == 2):
+            return None
+        validation = tuple(np.asarray(a) for a in validation_data)
+        check_arrays(*validation, names=("validation_data[0]", "validation_data[1]"))
+    check_arrays(x, y)
+    y = np.asarray(y)
+    if not fits_driver(spark, x, validation[0] if validation else None):
+        return None
+    return DriverFit(x, y, validation, num_workers, seed, validation_split)  # type: ignore[arg-type]
 
 
 def numpy_frame(spark: SparkSession, x: np.ndarray, y: np.ndarray | None) -> DataFrame:

@@ -18,10 +18,9 @@ from pyspark import RDD
 from pyspark.sql import DataFrame, SparkSession
 
 from loxodon._jvm import java_session, python_api
-from loxodon.driver_data import DriverFit, fits_driver
-from loxodon.inputs import ROW_INDEX, Prepared, check_arrays, prepare
+from loxodon.driver_data import DriverFit
+from loxodon.inputs import ROW_INDEX, Prepared, driver_placement, prepare
 from loxodon.keras_io import WeightLayout, load_model, model_to_archive
-from loxodon.ps_client import PSClient
 from loxodon.training_job import run_training
 from loxodon.worker.loops import LR_SCALED_MODES, MODES
 
@@ -160,19 +159,11 @@ class SparkModel:
     ) -> DriverFit | None:
         """A driver-side placement when ``fit`` got NumPy arrays that fit the driver
         JVM comfortably (see ``loxodon.driver_data``); None for the DataFrame route."""
-        if not self.driver_upload or not isinstance(data, np.ndarray):
+        if not self.driver_upload:
             return None
-        validation = None
-        if validation_data is not None:
-            if not (isinstance(validation_data, tuple) and len(validation_data) == 2):
-                return None
-            validation = tuple(np.asarray(a) for a in validation_data)
-            check_arrays(*validation, names=("validation_data[0]", "validation_data[1]"))
-        check_arrays(data, y)
-        y = np.asarray(y)
-        if not fits_driver(self.spark, data, validation[0] if validation else None):
-            return None
-        return DriverFit(data, y, validation, self.num_workers, self.seed, validation_split)
+        return driver_placement(
+            self.spark, data, y, validation_data, self.num_workers, self.seed, validation_split
+        )
 
     # -- Keras API ----------------------------------------------------------------
     def fit(
@@ -225,13 +216,7 @@ class SparkModel:
             job = python_api(self.spark).startDriverDataTraining(
                 java_session(self.spark), driver.layout_json(), archive, custom, json.dumps(params)
             )
-            try:
-                with PSClient(job.psHost(), int(job.psPort()), job.psSecretHex()) as ps:
-                    driver.upload(ps)
-                job.start()
-            except BaseException:
-                job.close()
-                raise
+            driver.start(job)
             return run_training(job, self.model, params, callbacks or [], verbose)
         train = self._prepare(data, y, features_col, label_col)
         val = None

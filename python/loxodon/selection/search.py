@@ -22,7 +22,7 @@ import keras
 from pyspark.sql import SparkSession
 
 from loxodon._jvm import java_session, python_api
-from loxodon.inputs import prepare
+from loxodon.inputs import driver_placement, prepare
 from loxodon.keras_io import load_model, model_to_archive
 from loxodon.selection.result import SelectionResult
 from loxodon.selection.strategies import Actions, SearchStrategy, Trial
@@ -52,6 +52,10 @@ class ModelSelection:
             scalars under ``<dir>/trial-<id>``.
         verbose: 1 prints a line per trial epoch and per decision.
         timeout: the longest wait, in seconds, for any one event of the search.
+        driver_upload: NumPy inputs that fit the driver JVM comfortably are
+            placed by the driver and uploaded to the search's parameter server
+            (``loxodon.driver_data``) instead of going through a DataFrame;
+            ``False`` forces the DataFrame route.
     """
 
     def __init__(
@@ -67,6 +71,7 @@ class ModelSelection:
         tensorboard_dir: str | None = None,
         verbose: int = 1,
         timeout: float = 1800.0,
+        driver_upload: bool = True,
         spark: SparkSession | None = None,
     ) -> None:
         if execution not in EXECUTIONS:
@@ -84,6 +89,7 @@ class ModelSelection:
         self.tensorboard_dir = tensorboard_dir
         self.verbose = verbose
         self.timeout = timeout
+        self.driver_upload = driver_upload
         self._spark = spark
 
     @property
@@ -113,35 +119,18 @@ class ModelSelection:
         partitions in the logged order, which reproduces its weights exactly.
         ``faults`` is a test hook (``{"unit": k}``: the worker running unit k
         dies once, mid-unit)."""
-        train = prepare(self.spark, data, y, features_col, label_col)
-        val = None
-        if validation_data is not None:
-            vx, vy = (
-                validation_data if isinstance(validation_data, tuple) else (validation_data, None)
-            )
-            val = prepare(self.spark, vx, vy, train.features_col, train.label_col)
-        params = {
-            "num_workers": self.num_workers,
-            "seed": self.seed,
-            "validation_split": 0.0 if val is not None else validation_split,
-            "features_col": train.features_col,
-            "label_col": train.label_col,
-        }
         schedule = replay.schedule if isinstance(replay, SelectionResult) else replay
         actions = self.strategy.start()
         if not actions.add:
             raise ValueError("the strategy proposed no trials")
         first = self._build(actions.add[0])
         started = time.perf_counter()
-        job = python_api(self.spark).startSelection(
-            java_session(self.spark),
-            train.frame._jdf,
-            val.frame._jdf if val is not None else None,
+        job = self._start(
+            (data, y, validation_data, features_col, label_col),
+            validation_split,
             model_to_archive(first),
-            json.dumps(params),
             json.dumps(schedule) if schedule is not None else None,
             json.dumps(dict(faults)) if faults else None,
-            self.execution == "task",
         )
         run = _SearchRun(self, job, {actions.add[0].trial_id: first})
         try:
@@ -170,6 +159,58 @@ class ModelSelection:
         finally:
             run.tracker.end_search()
             job.close()
+
+    def _start(
+        self,
+        inputs: tuple[Any, Any, Any, str | list[str], str],
+        validation_split: float,
+        archive: bytes,
+        schedule: str | None,
+        faults: str | None,
+    ) -> Any:
+        """Starts the search's job over ``inputs`` (data, y, validation_data,
+        features_col, label_col): NumPy rows the driver can hold are placed and
+        uploaded by the driver, anything else goes through a DataFrame."""
+        data, y, validation_data, features_col, label_col = inputs
+        api, session = python_api(self.spark), java_session(self.spark)
+        task = self.execution == "task"
+        params: dict[str, Any] = {"num_workers": self.num_workers, "seed": self.seed}
+        driver = None
+        if self.driver_upload:
+            placed = 1 if task else self.num_workers  # task-parallel: every row, once
+            driver = driver_placement(
+                self.spark, data, y, validation_data, placed, self.seed, validation_split
+            )
+        if driver is not None:
+            params |= {"validation_split": validation_split, "features_col": "features"}
+            params["label_col"] = "label"
+            job = api.startDriverDataSelection(
+                session, driver.layout_json(), archive, json.dumps(params), schedule, faults, task
+            )
+            driver.start(job)
+            return job
+        train = prepare(self.spark, data, y, features_col, label_col)
+        val = None
+        if validation_data is not None:
+            vx, vy = (
+                validation_data if isinstance(validation_data, tuple) else (validation_data, None)
+            )
+            val = prepare(self.spark, vx, vy, train.features_col, train.label_col)
+        params |= {
+            "validation_split": 0.0 if val is not None else validation_split,
+            "features_col": train.features_col,
+            "label_col": train.label_col,
+        }
+        return api.startSelection(
+            session,
+            train.frame._jdf,
+            val.frame._jdf if val is not None else None,
+            archive,
+            json.dumps(params),
+            schedule,
+            faults,
+            task,
+        )
 
     def _build(self, trial: Trial) -> keras.Model:
         model = self.model_fn(dict(trial.params))

@@ -7,8 +7,12 @@ model's archive blob, the blob of its current state (empty: the archive's own
 weights) and the blob to write. A model's state is its weights plus its
 optimizer's variables, packed as raw bytes in variable order: a hop is one
 blob put and one blob get, with no file and no serialisation format beyond
-the bytes themselves. Compiled models stay cached per process, so a model
-seen before costs only the state copy.
+the bytes themselves (:mod:`loxodon.worker.model_state`).
+
+Compiled models stay cached per process, one per architecture: trials that
+differ only in learning rate, batch size or initial weights share one model
+and one traced train step, so a trial seen before costs only the state copy
+and a new trial of a known architecture only the load of its archive.
 """
 
 from __future__ import annotations
@@ -24,80 +28,32 @@ import numpy as np
 from loxodon.keras_io import load_model, model_to_archive
 from loxodon.ps_client import PSClient
 from loxodon.worker.data import Partition
+from loxodon.worker.model_state import ModelState, architecture_key
 
-_MAX_CACHED_MODELS = 32
+_MAX_COMPILED = 16
+_MAX_TRIALS = 64
 _EVAL_BATCH = 1024
 # Sub-epochs of more steps than this go through model.fit (see HopWorker._train).
 _BATCHWISE_MAX_STEPS = 96
 
 
-class ModelState:
-    """Packs and unpacks a model's weights and optimizer variables as bytes.
+class _Compiled:
+    """One compiled model per architecture (:func:`architecture_key`), with the
+    partition shaped for its input; every trial of that architecture trains in
+    it by swapping states, so Keras traces its train step once per worker."""
 
-    The float32 variables travel as one concatenated block, gathered and
-    scattered by two compiled functions (one TensorFlow call each way instead
-    of one per variable); the few others (the optimizer's int64 step counter)
-    follow one by one.
-    """
-
-    def __init__(self, model: Any) -> None:
-        import tensorflow as tf
-
-        optimizer = model.optimizer
-        if not optimizer.built:
-            optimizer.build(model.trainable_variables)
-        variables = list(model.weights) + list(optimizer.variables)
-        self.floats = [v for v in variables if np.dtype(v.dtype) == np.float32]
-        self.others = [v for v in variables if np.dtype(v.dtype) != np.float32]
-        self.float_bytes = sum(_nbytes(v) for v in self.floats)
-        self.nbytes = self.float_bytes + sum(_nbytes(v) for v in self.others)
-        sizes = [int(np.prod(v.shape)) for v in self.floats]
-        floats = self.floats
-
-        def gather() -> Any:
-            return tf.concat([tf.reshape(v.value, [-1]) for v in floats], 0)
-
-        def scatter(flat: Any) -> None:
-            for v, part in zip(floats, tf.split(flat, sizes), strict=True):
-                v.assign(tf.reshape(part, v.shape))
-
-        self._gather = tf.function(gather) if floats else None
-        self._scatter = tf.function(scatter) if floats else None
-        self._tf = tf
-
-    def pack(self) -> memoryview:
-        """The state as one contiguous byte buffer (a view; no further copy)."""
-        parts = [self._gather().numpy().view(np.uint8)] if self._gather is not None else []
-        parts += [np.ascontiguousarray(v.numpy()).reshape(-1).view(np.uint8) for v in self.others]
-        return memoryview(np.concatenate(parts) if len(parts) != 1 else parts[0])
-
-    def unpack(self, state: bytes | memoryview) -> None:
-        if len(state) != self.nbytes:
-            raise ValueError(
-                f"a model state of {len(state)} bytes does not fit this model ({self.nbytes} "
-                "bytes of weights and optimizer variables)"
-            )
-        if self._scatter is not None:
-            flat = np.frombuffer(state, np.float32, self.float_bytes // 4)
-            self._scatter(self._tf.constant(flat))
-        offset = self.float_bytes
-        for v in self.others:
-            dtype = np.dtype(v.dtype)
-            count = int(np.prod(v.shape))
-            v.assign(np.frombuffer(state, dtype, count, offset).reshape(tuple(v.shape)))
-            offset += count * dtype.itemsize
-
-
-def _nbytes(v: Any) -> int:
-    return int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize
-
-
-class _Cached:
-    def __init__(self, model: Any, initial: memoryview, codec: ModelState, data: _Data) -> None:
+    def __init__(self, model: Any, data: _Data) -> None:
         self.model = model
-        self.initial = initial
-        self.codec = codec
+        self.codec = ModelState(model)
         self.train, self.val = data
+
+
+class _Trial:
+    """What a worker keeps of one trial: its architecture and initial state."""
+
+    def __init__(self, key: str, initial: memoryview) -> None:
+        self.key = key
+        self.initial = initial
 
 
 _Data = tuple[Partition, Partition]
@@ -116,14 +72,17 @@ class HopWorker:
     ) -> None:
         self.ps = ps
         self.partition = int(spec["partition"])
+        # Task-parallel workers hold the same rows: a unit's shuffle must not depend on
+        # which of them runs it, or the search would not be reproducible.
+        self.shuffle_partition = 0 if spec.get("replicated") else self.partition
         self.seed = int(spec.get("seed", 0))
         self.fault = spec.get("fault_injection") or {}
         self.first_life = int(spec.get("attempt", 0)) == 0 and int(spec.get("restart", 0)) == 0
         self.tables = tables
         self.shape_data = shape_data
-        self.shaped: dict[Any, _Data] = {}
         self.on_event = on_event
-        self.models: OrderedDict[int, _Cached] = OrderedDict()
+        self.compiled: OrderedDict[str, _Compiled] = OrderedDict()
+        self.trials: OrderedDict[int, _Trial] = OrderedDict()
 
     def serve(self) -> dict[str, Any]:
         report: dict[str, Any] = {"hello": True}
@@ -151,36 +110,39 @@ class HopWorker:
     # -- units ---------------------------------------------------------------------------
     def _run(self, kind: str, unit: dict[str, Any]) -> dict[str, Any]:
         """Runs one unit; returns its report (rows and logs)."""
-        cached = self._model(unit)
-        state = self.ps.get_blob(unit["state"]) if unit["state"] else cached.initial
-        cached.codec.unpack(state)
+        trial, compiled = self._model(unit)
+        state = self.ps.get_blob(unit["state"]) if unit["state"] else trial.initial
+        compiled.codec.unpack(state)
         if kind == "train":
-            logs = self._train(cached, unit)
-            self.ps.put_blob(unit["out"], cached.codec.pack())
-            report = {"rows": cached.train.rows, "logs": logs}
+            logs = self._train(compiled, unit)
+            self.ps.put_blob(unit["out"], compiled.codec.pack())
+            report = {"rows": compiled.train.rows, "logs": logs}
             if unit.get("evaluate"):  # task-parallel: this worker validates on its full copy
-                val_logs, report["val_rows"] = self._evaluate(cached, unit)
+                val_logs, report["val_rows"] = self._evaluate(compiled, unit)
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
             return report
         if kind == "eval":
-            logs, rows = self._evaluate(cached, unit)
+            logs, rows = self._evaluate(compiled, unit)
             return {"rows": rows, "logs": logs}
         if kind == "export":
-            self.ps.put_blob(unit["out"], model_to_archive(cached.model))
+            # The trial's own model (its names, its compile config) with the trained state.
+            own = self._load(unit)
+            ModelState(own).unpack_eager(state)
+            self.ps.put_blob(unit["out"], model_to_archive(own))
             return {"rows": 0, "logs": {}}
         raise ValueError(f"unknown unit kind {kind!r}")
 
-    def _evaluate(self, cached: _Cached, unit: dict[str, Any]) -> tuple[dict[str, float], int]:
-        val = cached.val
+    def _evaluate(self, compiled: _Compiled, unit: dict[str, Any]) -> tuple[dict[str, float], int]:
+        val = compiled.val
         if val.rows == 0 or val.y is None:
             return {}, 0
         logs = _WeightedMean()
         for i in range(0, val.rows, _EVAL_BATCH):
             xb, yb = val.x[i : i + _EVAL_BATCH], val.y[i : i + _EVAL_BATCH]
-            logs.add(len(xb), cached.model.test_on_batch(xb, yb, return_dict=True))
+            logs.add(len(xb), compiled.model.test_on_batch(xb, yb, return_dict=True))
         return logs.means(), val.rows
 
-    def _train(self, cached: _Cached, unit: dict[str, Any]) -> dict[str, float]:
+    def _train(self, compiled: _Compiled, unit: dict[str, Any]) -> dict[str, float]:
         """One pass over the partition in this sub-epoch's shuffled order.
 
         Both paths run Keras's own compiled train function on the same batches,
@@ -189,8 +151,8 @@ class HopWorker:
         which skips fit's fixed cost of ~50 ms per call; long ones use ``fit``,
         whose per-step cost is lower.
         """
-        train, model = cached.train, cached.model
-        rng = unit_rng(self.seed, int(unit["model"]), int(unit["epoch"]), self.partition)
+        train, model = compiled.train, compiled.model
+        rng = unit_rng(self.seed, int(unit["model"]), int(unit["epoch"]), self.shuffle_partition)
         order = rng.permutation(train.rows)
         assert train.y is not None
         x, y = train.x[order], train.y[order]
@@ -215,21 +177,40 @@ class HopWorker:
             logs.add(len(xb), model.train_on_batch(xb, yb, return_dict=True))
         return logs.means()
 
-    def _model(self, unit: dict[str, Any]) -> _Cached:
+    def _model(self, unit: dict[str, Any]) -> tuple[_Trial, _Compiled]:
+        """The unit's trial and the compiled model of its architecture, loading
+        the trial's archive only when this worker has not seen the trial (or its
+        compiled model was evicted since)."""
         model_id = int(unit["model"])
-        cached = self.models.get(model_id)
-        if cached is None:
-            model = load_model(self.ps.get_blob(unit["archive"]))
-            if unit.get("learning_rate") is not None:
-                model.optimizer.learning_rate = float(unit["learning_rate"])
-            codec = ModelState(model)
-            data = self.shape_data(model, self.tables)
-            cached = _Cached(model, codec.pack(), codec, data)
-            self.models[model_id] = cached
-            while len(self.models) > _MAX_CACHED_MODELS:
-                self.models.popitem(last=False)
-        self.models.move_to_end(model_id)
-        return cached
+        trial = self.trials.get(model_id)
+        compiled = self.compiled.get(trial.key) if trial is not None else None
+        if trial is None or compiled is None:
+            loaded = self._load(unit)
+            key = architecture_key(loaded)
+            if trial is None:
+                trial = _Trial(key, ModelState(loaded).pack_eager())
+                self.trials[model_id] = trial
+                _evict(self.trials, _MAX_TRIALS)
+            compiled = self.compiled.get(key)
+            if compiled is None:
+                compiled = _Compiled(loaded, self.shape_data(loaded, self.tables))
+                self.compiled[key] = compiled
+                _evict(self.compiled, _MAX_COMPILED)
+        self.trials.move_to_end(model_id)
+        self.compiled.move_to_end(trial.key)
+        return trial, compiled
+
+    def _load(self, unit: dict[str, Any]) -> Any:
+        """The trial's model from its archive, with the unit's learning rate."""
+        model = load_model(self.ps.get_blob(unit["archive"]))
+        if unit.get("learning_rate") is not None:
+            model.optimizer.learning_rate = float(unit["learning_rate"])
+        return model
+
+
+def _evict(cache: OrderedDict[Any, Any], limit: int) -> None:
+    while len(cache) > limit:
+        cache.popitem(last=False)
 
 
 def unit_rng(seed: int, model: int, epoch: int, partition: int) -> np.random.Generator:

@@ -120,8 +120,9 @@ def run_task(channel: Channel, spec: dict[str, Any]) -> None:
 
 
 def _fit_tables(channel: Channel, spec: dict[str, Any]) -> tuple[pa.Table, pa.Table]:
-    """A fit's training and validation rows: from the task's stream, or, when the
-    driver uploaded them (``driver_data``), from the job's parameter server."""
+    """A fit's or search's training and validation rows: from the task's stream,
+    or, when the driver uploaded them (``driver_data``), from the job's parameter
+    server."""
     names = spec.get("driver_data")
     if names is None:
         return read_stream(channel.reader), read_stream(channel.reader)
@@ -162,7 +163,7 @@ def _shape_for(model: Any, tables: tuple[pa.Table, pa.Table]) -> tuple[Partition
 def _hop(channel: Channel, spec: dict[str, Any]) -> dict[str, Any]:
     from loxodon.worker.hop import HopWorker
 
-    tables = (read_stream(channel.reader), read_stream(channel.reader))
+    tables = _fit_tables(channel, spec)
     if tables[0].num_rows == 0:
         raise ValueError(f"partition {spec['partition']} received no training rows")
     ps_spec = spec["ps"]

@@ -163,6 +163,28 @@ object PythonAPI {
       taskParallel
     )
 
+  /** A search over NumPy rows the driver places and uploads (`loxodon.driver_data`) before it calls
+    * `start()` on the returned job; `layoutJson` as for [[startDriverDataTraining]].
+    */
+  def startDriverDataSelection(
+      spark: SparkSession,
+      layoutJson: String,
+      referenceArchive: Array[Byte],
+      paramsJson: String,
+      scheduleJson: String,
+      faultsJson: String,
+      taskParallel: Boolean
+  ): SelectionJob =
+    Selection.startDriverData(
+      spark,
+      DriverData.fromJson(layoutJson),
+      referenceArchive,
+      TrainParams.fromJson(paramsJson),
+      Option(scheduleJson),
+      Option(faultsJson),
+      taskParallel
+    )
+
   /** The rows each worker of a fit or search with these params holds, in the order it holds them:
     * columns `partition`, `part` (0 training, 1 validation), `features`, `label`.
     */

@@ -7,7 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode
 import org.apache.spark.{BarrierTaskContext, TaskKilledException}
 import org.slf4j.{Logger, LoggerFactory}
 
-import loxodon.data.{ArrowBatches, Example}
+import loxodon.data.{ArrowBatches, DriverData, Example}
 import loxodon.exec.WorkerSession
 import loxodon.io.Json
 import loxodon.train.TrainParams
@@ -23,7 +23,9 @@ final case class HopTaskSpec(
     psPort: Int,
     psSecretHex: String,
     maxRestarts: Int,
-    faultInjection: Option[String]
+    faultInjection: Option[String],
+    driverData: Option[DriverData] = None,
+    replicated: Boolean = false
 ) {
 
   /** The TASK JSON for `partition` in stage attempt `attempt`. */
@@ -37,9 +39,14 @@ final case class HopTaskSpec(
       .put("restart", restart)
       .put("seed", params.seed)
       .put("client_timeout", params.messageTimeoutMs / 1000.0)
+      .put("replicated", replicated)
     TrainParams.putImports(spec, params.imports)
     spec.set[JsonNode]("attachments", Json.arr())
     faultInjection.foreach(f => spec.set[JsonNode]("fault_injection", Json.parse(f, "faults")))
+    // Task-parallel workers all hold the one partition the driver placed (every row).
+    driverData.foreach(d =>
+      spec.set[JsonNode]("driver_data", d.taskJson(if (replicated) 0 else partition))
+    )
     spec.set[JsonNode](
       "ps",
       Json.obj().put("host", psHost).put("port", psPort).put("secret", psSecretHex)
@@ -49,8 +56,9 @@ final case class HopTaskSpec(
 }
 
 /** The body of one barrier task of a search, on an executor: holds its partition (training rows,
-  * then validation rows) as Arrow bytes, leases a Python worker and hands it those rows once; the
-  * worker then takes units from the driver's [[HopScheduler]] until told to stop.
+  * then validation rows) as Arrow bytes, leases a Python worker and hands it those rows once (or,
+  * when the driver uploaded them, the worker fetches them from the parameter server); the worker
+  * then takes units from the driver's [[HopScheduler]] until told to stop.
   *
   * A worker process that dies (not one whose Python code raised) is replaced, up to `maxRestarts`
   * times per task, and gets the same rows again: the scheduler requeues only its unit in flight.
@@ -63,7 +71,9 @@ object HopTask {
     val context = BarrierTaskContext.get()
     val partition = context.partitionId()
     val arrow = new ByteArrayOutputStream()
-    ArrowBatches.writeFitRows(arrow, rows, spec.featureWidth, spec.labelWidth)
+    if (spec.driverData.isEmpty) {
+      ArrowBatches.writeFitRows(arrow, rows, spec.featureWidth, spec.labelWidth)
+    }
     val bytes = arrow.toByteArray
     var restart = 0
     var result: Option[String] = None

@@ -8,7 +8,7 @@ import scala.util.control.NonFatal
 import org.apache.spark.sql.{DataFrame, SparkSession}
 import org.slf4j.{Logger, LoggerFactory}
 
-import loxodon.data.{BalancedPartitioning, TrainingData}
+import loxodon.data.{BalancedPartitioning, DriverData, TrainingData}
 import loxodon.exec.SlotCheck
 import loxodon.io.Json
 import loxodon.model.KerasArchive
@@ -51,47 +51,30 @@ object Selection {
       maxRestarts: Int = 2
   ): SelectionJob = {
     require(df != null, "no training data: pass a DataFrame")
-    val model = KerasArchive.parse(referenceArchive)
-    model.requireCompiled()
-    val sc = spark.sparkContext
-    val n = params.numWorkers
-    SlotCheck.require(sc, n)
+    val model = checkedModel(spark, referenceArchive, params)
     val (train, shape, valPrepared) =
       TrainingData.prepareFit(df, validation, params.featuresCol, params.labelCol, model)
-    val balanced =
-      BalancedPartitioning.partition(train, valPrepared, n, params.seed, params.validationSplit)
-    val parts = if (taskParallel) BalancedPartitioning.replicate(balanced, n) else balanced
-    val ps = ParameterServer.forSpark(
-      sc.getConf,
-      n,
-      0L,
-      "{}",
-      params.syncTimeoutMs,
-      ParameterServerConf.DefaultMaxFrameBytes,
-      0.0,
-      params.releaseTimeoutMs
+    val balanced = BalancedPartitioning.partition(
+      train,
+      valPrepared,
+      params.numWorkers,
+      params.seed,
+      params.validationSplit
     )
+    val parts =
+      if (taskParallel) BalancedPartitioning.replicate(balanced, params.numWorkers) else balanced
+    val ps = startServer(spark, params, parts.release())
     try {
-      val group = s"loxodon-search-${UUID.randomUUID()}"
-      val how = if (taskParallel) "task-parallel" else "model hopper"
-      val description = s"loxodon model selection: $n workers ($how)"
-      val order = scheduleJson.map(replayOrder).getOrElse(Map.empty)
-      val job = new SelectionJob(sc, ps, parts.valRows, order, taskParallel, group, description)
-      val spec = HopTaskSpec(
-        params,
-        shape.featureWidth,
-        shape.labelWidth.getOrElse(1),
-        ps.host,
-        ps.boundPort,
-        ps.secretHex,
-        maxRestarts,
-        faultsJson
-      )
-      val rdd = parts.rdd
+      val (job, spec) =
+        open(spark, ps, params, shape, parts.valRows, scheduleJson, faultsJson, taskParallel)(
+          maxRestarts,
+          None
+        )
       log.info(
-        s"$description: ${parts.trainRows.sum} training rows " +
+        s"${job.description}: ${parts.trainRows.sum} training rows " +
           s"(${parts.trainRows.mkString("/")}), ${parts.valRows.sum} validation rows"
       )
+      val rdd = parts.rdd
       job.launch { () =>
         try rdd.barrier().mapPartitions(rows => HopTask.run(spec, rows)).collect()
         finally parts.release()
@@ -103,6 +86,127 @@ object Selection {
         ps.close()
         throw e
     }
+  }
+
+  /** Starts a search over rows the driver holds and uploads itself (`loxodon.driver_data`): the
+    * measured shapes are checked like a DataFrame's, the parameter server started and the stage
+    * kept until [[SelectionJob.start]], which the driver calls once the rows are in the server. A
+    * task-parallel search gets ONE placed partition (every row, in index order: what
+    * [[BalancedPartitioning.replicate]] gives each worker), which every worker fetches.
+    */
+  def startDriverData(
+      spark: SparkSession,
+      data: DriverData,
+      referenceArchive: Array[Byte],
+      params: TrainParams,
+      scheduleJson: Option[String] = None,
+      faultsJson: Option[String] = None,
+      taskParallel: Boolean = false,
+      maxRestarts: Int = 2
+  ): SelectionJob = {
+    val model = checkedModel(spark, referenceArchive, params)
+    val n = params.numWorkers
+    val placed = if (taskParallel) 1 else n
+    require(
+      data.numPartitions == placed,
+      s"driver data for ${data.numPartitions} partitions, but this search needs $placed"
+    )
+    val shape = TrainingData.check(data.train, Some(model), "training data")
+    data.validation.foreach { v =>
+      TrainingData.checkValidation(shape, TrainingData.check(v, Some(model), "validation data"))
+    }
+    BalancedPartitioning.requireRowsPerWorker(
+      data.trainRows.sum,
+      placed,
+      params.validationSplit > 0 && data.validation.isEmpty
+    )
+    val valRows = if (taskParallel) Array.fill(n)(data.valRows.sum) else data.valRows
+    val ps = startServer(spark, params, ())
+    try {
+      val (job, spec) =
+        open(spark, ps, params, shape, valRows, scheduleJson, faultsJson, taskParallel)(
+          maxRestarts,
+          Some(data)
+        )
+      log.info(
+        s"${job.description}: ${data.trainRows.sum} training rows uploaded by the driver " +
+          s"(${data.trainRows.mkString("/")}), ${data.valRows.sum} validation rows"
+      )
+      val sc = spark.sparkContext
+      job.deferLaunch { () =>
+        sc.parallelize(0 until n, n)
+          .barrier()
+          .mapPartitions(_ => HopTask.run(spec, Iterator.empty))
+          .collect()
+      }
+      job
+    } catch {
+      case NonFatal(e) =>
+        ps.close()
+        throw e
+    }
+  }
+
+  private def checkedModel(
+      spark: SparkSession,
+      archive: Array[Byte],
+      params: TrainParams
+  ): KerasArchive = {
+    val model = KerasArchive.parse(archive)
+    model.requireCompiled()
+    SlotCheck.require(spark.sparkContext, params.numWorkers)
+    model
+  }
+
+  private def startServer(spark: SparkSession, params: TrainParams, onFailure: => Unit) =
+    try {
+      ParameterServer.forSpark(
+        spark.sparkContext.getConf,
+        params.numWorkers,
+        0L,
+        "{}",
+        params.syncTimeoutMs,
+        ParameterServerConf.DefaultMaxFrameBytes,
+        0.0,
+        params.releaseTimeoutMs
+      )
+    } catch {
+      case NonFatal(e) =>
+        onFailure
+        throw e
+    }
+
+  /** The job (its scheduler on the server) and the spec of its tasks. */
+  private def open(
+      spark: SparkSession,
+      ps: ParameterServer,
+      params: TrainParams,
+      shape: TrainingData.Shape,
+      valRows: Array[Long],
+      scheduleJson: Option[String],
+      faultsJson: Option[String],
+      taskParallel: Boolean
+  )(maxRestarts: Int, driverData: Option[DriverData]): (SelectionJob, HopTaskSpec) = {
+    val n = params.numWorkers
+    val group = s"loxodon-search-${UUID.randomUUID()}"
+    val how = if (taskParallel) "task-parallel" else "model hopper"
+    val description = s"loxodon model selection: $n workers ($how)"
+    val order = scheduleJson.map(replayOrder).getOrElse(Map.empty)
+    val job =
+      new SelectionJob(spark.sparkContext, ps, valRows, order, taskParallel, group, description)
+    val spec = HopTaskSpec(
+      params,
+      shape.featureWidth,
+      shape.labelWidth.getOrElse(1),
+      ps.host,
+      ps.boundPort,
+      ps.secretHex,
+      maxRestarts,
+      faultsJson,
+      driverData,
+      taskParallel
+    )
+    (job, spec)
   }
 
   /** Model -> epoch -> partitions in visit order, from the completed train units of a logged

@@ -29,7 +29,7 @@ final class SelectionJob private[select] (
     order: Map[Int, Seq[Seq[Int]]],
     replicated: Boolean,
     val jobGroup: String,
-    description: String
+    val description: String
 ) extends HopListener {
   private val events = new LinkedBlockingQueue[String]()
   private val closed = new AtomicBoolean(false)
@@ -116,6 +116,30 @@ final class SelectionJob private[select] (
   override def onDropped(name: String): Unit = { ps.removeBlob(name); () }
 
   private[select] def launch(stage: () => Array[String]): Unit = run.launch(stage)
+
+  private var deferred: Option[() => Array[String]] = None
+
+  private[select] def deferLaunch(stage: () => Array[String]): Unit = deferred = Some(stage)
+
+  /** Launches a stage kept by [[Selection.startDriverData]], once its rows are in the server. */
+  def start(): Unit = synchronized {
+    val stage = deferred.getOrElse(
+      throw new IllegalStateException(
+        "this search has no deferred stage, or it was started already"
+      )
+    )
+    deferred = None
+    launch(stage)
+  }
+
+  /** The host of the search's parameter server (the driver uploads NumPy rows there). */
+  def psHost: String = ps.host
+
+  /** The port of the search's parameter server. */
+  def psPort: Int = ps.boundPort
+
+  /** The search's parameter-server secret, hex. */
+  def psSecretHex: String = ps.secretHex
 
   private def doneEvent(results: Seq[String]): String = {
     val arr = Json.arr()

@@ -1,0 +1,87 @@
+"""A model's state as bytes, and the architecture key that lets trials share one
+compiled model in a search worker: equal exactly when only names, initial
+weights or a float learning rate differ; a state moved into another model of
+the same architecture trains as the original would, bit for bit."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from loxodon.worker.model_state import ModelState, architecture_key
+
+
+def mlp(units: int = 16, lr: float = 1e-2, seed: int = 0, **adam: float) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(units, activation="relu"),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    model.compile(
+        keras.optimizers.Adam(lr, **adam), "sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    return model
+
+
+def functional(units: int) -> keras.Model:
+    inputs = keras.Input((8,))
+    hidden = keras.layers.Dense(units, activation="relu")(inputs)
+    outputs = keras.layers.Dense(3, activation="softmax")(
+        keras.layers.Concatenate()([hidden, inputs])
+    )
+    model = keras.Model(inputs, outputs)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    return model
+
+
+def test_architecture_key_ignores_names_weights_and_learning_rate() -> None:
+    base = architecture_key(mlp())
+    assert architecture_key(mlp(lr=3e-3, seed=5)) == base  # other layer names, weights, rate
+    assert architecture_key(functional(4)) == architecture_key(functional(4))
+
+
+def test_architecture_key_tells_apart_what_the_train_step_depends_on() -> None:
+    base = architecture_key(mlp())
+    assert architecture_key(mlp(units=32)) != base
+    assert architecture_key(mlp(beta_1=0.8)) != base  # a constant inside the traced step
+    other_loss = mlp()
+    other_loss.compile(other_loss.optimizer, "categorical_crossentropy")
+    assert architecture_key(other_loss) != base
+    assert architecture_key(functional(4)) != architecture_key(functional(8))
+
+
+def test_eager_and_compiled_packing_agree() -> None:
+    model = mlp()
+    x, y = np.random.default_rng(0).normal(size=(32, 8)).astype(np.float32), np.arange(32) % 3
+    model.train_on_batch(x, y)
+    codec = ModelState(model)
+    assert bytes(codec.pack()) == bytes(codec.pack_eager())
+    assert len(codec.pack()) == codec.nbytes
+
+
+def test_a_state_moved_into_another_model_trains_identically() -> None:
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(64, 8)).astype(np.float32), rng.integers(0, 3, 64)
+    original, host = mlp(lr=1e-2, seed=1), mlp(lr=1e-3, seed=2)
+    assert architecture_key(original) == architecture_key(host)
+    host.train_on_batch(x[:16], y[:16])  # the host has its own history, traced already
+    original.train_on_batch(x[:16], y[:16])
+    ModelState(host).unpack(ModelState(original).pack_eager())
+    assert float(host.optimizer.learning_rate) == float(original.optimizer.learning_rate)
+    for model in (original, host):
+        for i in range(16, 64, 16):
+            model.train_on_batch(x[i : i + 16], y[i : i + 16])
+    for a, b in zip(original.get_weights(), host.get_weights(), strict=True):
+        assert np.array_equal(a, b)
+    assert int(host.optimizer.iterations) == int(original.optimizer.iterations) == 4
+
+
+def test_unpack_refuses_a_state_of_another_size() -> None:
+    codec = ModelState(mlp(units=16))
+    other = ModelState(mlp(units=32)).pack_eager()
+    with pytest.raises(ValueError, match="does not fit this model"):
+        codec.unpack(other)
