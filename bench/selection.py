@@ -140,12 +140,19 @@ def run_search(w: Workload, execution: str) -> dict[str, Any]:
     }
 
 
-def run_sequential(w: Workload, trials: dict[int, Any]) -> dict[str, Any]:
-    """Plain Keras, one configuration after another, TensorFlow on one thread."""
+def run_sequential(
+    w: Workload, trials: dict[int, Any], shuffle_seed: int | None = None
+) -> dict[str, Any]:
+    """Plain Keras, one configuration after another, TensorFlow on one thread;
+    ``shuffle_seed`` changes only the order Keras shuffles the rows in."""
+    import keras
+
     t0 = time.perf_counter()
     test = {}
     for trial_id, trial in sorted(trials.items()):
         model = model_fn(trial.params)
+        if shuffle_seed is not None:
+            keras.utils.set_random_seed(shuffle_seed)
         model.fit(
             w.x_train,
             w.y_train,
@@ -257,6 +264,14 @@ def main() -> None:
                 f"{r['data_bytes'] / 1e6:.1f} | {r.get('moved', 0) / 1e6:,.1f} | {best:.4f} |"
             )
         worst_gap = max(abs(mop["test"][t] - seq["test"][t]) for t in seq["test"])
+        noise = ""
+        if w.name == "MNIST-1D":  # the same sequential runs with another shuffle: the noise floor
+            reshuffled = run_sequential(w, mop["result"].trials, shuffle_seed=SEED + 1)
+            floor = max(abs(reshuffled["test"][t] - seq["test"][t]) for t in seq["test"])
+            noise = (
+                f"; plain Keras against itself with another shuffle seed: worst "
+                f"{floor * 100:.1f} points"
+            )
         selected = mop["result"].best_trial
         per_cfg = "\n".join(
             f"| {t} | {mop['result'].trials[t].params['units']} | "
@@ -302,7 +317,7 @@ def main() -> None:
             ),
             (
                 f"every configuration within 1 point of its sequential training ({w.name})",
-                f"worst {worst_gap * 100:.1f} points",
+                f"worst {worst_gap * 100:.1f} points{noise}",
                 worst_gap <= 0.01,
             ),
         ]

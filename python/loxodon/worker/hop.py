@@ -117,7 +117,9 @@ class HopWorker:
             logs = self._train(compiled, unit)
             self.ps.put_blob(unit["out"], compiled.codec.pack())
             report = {"rows": compiled.train.rows, "logs": logs}
-            if unit.get("evaluate"):  # task-parallel: this worker validates on its full copy
+            # Task-parallel: validate on the full copy; MOP: the epoch's last sub-epoch
+            # validates on this partition's rows (one eval unit fewer).
+            if unit.get("evaluate"):
                 val_logs, report["val_rows"] = self._evaluate(compiled, unit)
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
             return report

@@ -168,14 +168,15 @@ final class HopScheduler(
             m.stateBlob = a.outBlob
             if (old != m.initialBlob) fx += (() => listener.onDropped(old))
             m.visited += a.entry.partition
-            if (replicated) {
-              val (v, t) = stats.partition(_._1.startsWith("val_"))
-              m.trainLogs.add(rows, t)
+            val (v, t) = stats.partition(_._1.startsWith("val_"))
+            m.trainLogs.add(rows, t)
+            val evaluated = report.has("val_rows")
+            if (evaluated) {
               m.valLogs.add(report.path("val_rows").asLong(0), v.map(kv => kv._1.drop(4) -> kv._2))
-              endEpoch(m, fx)
-            } else {
-              m.trainLogs.add(rows, stats)
-              if (m.visited.size == numWorkers) startEval(m, fx)
+            }
+            if (replicated) endEpoch(m, fx)
+            else if (m.visited.size == numWorkers) {
+              startEval(m, if (evaluated) Some(a.entry.partition) else None, fx)
             }
           case "eval" =>
             m.evalRunning -= a.entry.partition
@@ -189,9 +190,16 @@ final class HopScheduler(
     }
   }
 
-  private def startEval(m: ModelState, fx: mutable.ArrayBuffer[() => Unit]): Unit = {
+  /** Queues the eval units of `m`'s finished epoch: one per partition with validation rows, but for
+    * `done`, the partition its last train unit already validated on.
+    */
+  private def startEval(
+      m: ModelState,
+      done: Option[Int],
+      fx: mutable.ArrayBuffer[() => Unit]
+  ): Unit = {
     m.evalPending.clear()
-    m.evalPending ++= (0 until numWorkers).filter(p => valRows(p) > 0)
+    m.evalPending ++= (0 until numWorkers).filter(p => valRows(p) > 0 && !done.contains(p))
     m.evaluating = true
     if (m.evalPending.isEmpty) endEpoch(m, fx)
   }
@@ -248,6 +256,13 @@ final class HopScheduler(
       }
   }
 
+  /** Whether a train unit of `m` on `worker` ends its epoch, so the worker can validate the result
+    * on its own validation rows in the same unit (saving that partition's eval unit: a state fetch,
+    * an unpack and a scheduling round trip).
+    */
+  private def lastVisit(m: ModelState, worker: Int): Boolean =
+    m.visited.size == numWorkers - 1 && valRows(worker) > 0
+
   private def nextPartitionOk(m: ModelState, worker: Int): Boolean =
     if (replicated) m.visited.isEmpty
     else
@@ -276,7 +291,7 @@ final class HopScheduler(
       .put("archive", m.initialBlob)
       .put("state", if (m.stateBlob == m.initialBlob) "" else m.stateBlob)
       .put("out", outBlob)
-      .put("evaluate", replicated && kind == "train")
+      .put("evaluate", kind == "train" && (replicated || lastVisit(m, worker)))
     (entry, spec)
   }
 }

@@ -178,6 +178,38 @@ class HopSchedulerSuite extends AnyFunSuite {
     assert(rec.epochs.map(e => (e._1, e._3)) == Seq((1, Map("loss" -> 2.0, "val_loss" -> 3.0))))
   }
 
+  test("an epoch's last train unit validates on its own partition; the others get eval units") {
+    val rec = new Recorder
+    val s = new HopScheduler(2, Array(4L, 6L), rec)
+    val workers = new Workers(s, 2)
+    s.addModel(0, "a", spec)
+    s.requestEpochs(0, 1)
+    workers.ask(0)
+    workers.ask(1)
+    val first = workers.held(0).get
+    assert(!first.path("evaluate").asBoolean(), "a first visit does not end the epoch")
+    workers.complete(0, rows = 10, loss = 1.0)
+    val last = workers.held(1).get
+    assert(last.path("evaluate").asBoolean(), "the last visit of the epoch validates")
+    s.next(
+      1,
+      s"""{"unit": ${last.path("unit").asLong()}, "rows": 10, "val_rows": 6,
+         |"logs": {"loss": 3.0, "val_loss": 2.0}}""".stripMargin,
+      _ => ()
+    )
+    // Only partition 0 still needs an eval unit; its 4 rows weigh against the 6 validated above.
+    assert(workers.held(0).exists(_.path("kind").asText() == "eval"))
+    assert(rec.epochs.isEmpty)
+    val eval = workers.held(0).get
+    s.next(
+      0,
+      s"""{"unit": ${eval.path("unit").asLong()}, "rows": 4, "logs": {"loss": 7.0}}""",
+      _ => ()
+    )
+    assert(rec.epochs.map(_._3) == Seq(Map("loss" -> 2.0, "val_loss" -> 4.0)))
+    assert(s.schedule.count(_.kind == "eval") == 1)
+  }
+
   test("retired models get no more units; exports go to an idle worker") {
     val rec = new Recorder
     val s = new HopScheduler(2, Array(0L, 0L), rec)
