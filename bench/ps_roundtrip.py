@@ -15,6 +15,7 @@ import argparse
 import multiprocessing as mp
 import platform
 import socket
+import statistics
 import struct
 import threading
 import time
@@ -27,6 +28,8 @@ import loxodon
 from loxodon.parameter_server import ServerAddress
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ps_roundtrip.md"
+ROUNDS = 3
+"""Timed runs of each system per configuration, alternated; the table gives their medians."""
 _LEN = struct.Struct(">q")
 
 
@@ -67,10 +70,19 @@ def _echo_server(port_out: Any) -> None:
 
 
 # -- clients -------------------------------------------------------------------------
+def _warm_up(iters: int) -> int:
+    """Untimed round trips before the clock, alike for both systems: the first ones of a
+    size pay for fresh buffers (page faults) on both ends and for compilation in the JVM."""
+    return max(3, iters // 10)
+
+
 def _ps_client(address: ServerAddress, n: int, iters: int, start: Any, out: Any) -> None:
     delta = np.full(n, 1e-6, np.float32)
     with address.connect(worker=0, timeout=120) as ps:
         center = ps.pull()
+        for _ in range(_warm_up(iters)):
+            ps.pull(out=center)
+            ps.push(delta)
         out.put("ready")
         start.wait()
         t0 = time.perf_counter()
@@ -85,6 +97,9 @@ def _raw_client(port: int, n: int, iters: int, start: Any, out: Any) -> None:
     back = np.empty_like(payload)
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for _ in range(_warm_up(iters)):
+            sock.sendmsg([_LEN.pack(payload.nbytes), memoryview(payload).cast("B")])
+            _recv_exact(sock, memoryview(back).cast("B"))
         out.put("ready")
         start.wait()
         t0 = time.perf_counter()
@@ -115,7 +130,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer iterations")
     opts = parser.parse_args()
     scale = 0.25 if opts.quick else 1.0
-    sizes = {10_000: 2000, 1_000_000: 60, 10_000_000: 8}
+    sizes = {10_000: 1000, 1_000_000: 100, 10_000_000: 10}
     ctx = mp.get_context("spawn")
 
     port_q = ctx.Queue()
@@ -130,9 +145,16 @@ def main() -> None:
         for n, base_iters in sizes.items():
             iters = max(2, int(base_iters * scale))
             with loxodon.start_parameter_server(spark, 4, n) as ps:
+                # The JVM compiles the large-vector paths during the first few hundred round
+                # trips of a size: one untimed run of each system first.
+                _timed(ctx, _ps_client, (ps.address, n, iters), 1)
+                _timed(ctx, _raw_client, (echo_port, n, iters), 1)
                 for clients in (1, 2, 4):
-                    ps_rate = _timed(ctx, _ps_client, (ps.address, n, iters), clients)
-                    raw_rate = _timed(ctx, _raw_client, (echo_port, n, iters), clients)
+                    ps_rates, raw_rates = [], []
+                    for _ in range(ROUNDS):  # alternated, so drifts in load hit both alike
+                        ps_rates.append(_timed(ctx, _ps_client, (ps.address, n, iters), clients))
+                        raw_rates.append(_timed(ctx, _raw_client, (echo_port, n, iters), clients))
+                    ps_rate, raw_rate = statistics.median(ps_rates), statistics.median(raw_rates)
                     mb = 2 * 4 * n / 1e6  # bytes moved per round trip, both directions
                     rows.append((n, clients, ps_rate, ps_rate * mb, raw_rate * mb))
                     print(
@@ -153,7 +175,10 @@ def write_report(rows: list[tuple[int, int, float, float, float]]) -> None:
         "One pull plus one push of N float32 parameters through Loxodon's Netty server "
         "(driver JVM, authenticated connection, framed protocol) against the same bytes "
         "echoed by a plain Python socket server on loopback, with 1, 2 and 4 concurrent "
-        "client processes, measured side by side in one run of `bench/ps_roundtrip.py`.",
+        "client processes, measured side by side in one run of `bench/ps_roundtrip.py`. "
+        f"Each figure is the median of {ROUNDS} timed runs, the two systems alternating, after "
+        "one untimed run of each per vector size (the JVM compiles the large-vector paths "
+        "then) and a few untimed round trips per client.",
         "",
         f"Machine: {platform.processor() or platform.machine()}, "
         f"{mp.cpu_count()} cores, Python {platform.python_version()}; "

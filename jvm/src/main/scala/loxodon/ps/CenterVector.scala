@@ -1,27 +1,44 @@
 package loxodon.ps
 
+import java.nio.FloatBuffer
 import java.util.concurrent.atomic.AtomicLong
 
-import io.netty.buffer.{ByteBuf, ByteBufAllocator}
+import io.netty.buffer.{ByteBuf, ByteBufAllocator, ByteBufUtil, UnpooledByteBufAllocator}
 
-/** The center weights of a job: one `float[]` and the rules that change it.
+/** The center weights of a job, and the rules that change them.
+  *
+  * The center lives in a direct buffer of little-endian float32 values, replaced copy-on-write: a
+  * locked update reads the current buffer and the request's vector and writes the result into a
+  * fresh buffer (from `alloc`, which recycles vector-sized buffers), then swaps it in. So a PULL
+  * reply is the current buffer itself, retained, written to the socket with no copy: an update that
+  * lands meanwhile swaps in another buffer and never touches the one being sent. An update costs
+  * what the in-place one did (read two vectors, write one).
   *
   *   - [[addLocked]]: c += delta under the lock (asynchronous / DOWNPOUR).
-  *   - [[addHogwild]]: c += delta with no lock at all (Hogwild!): concurrent adds may lose some
-  *     element updates, which is the point of that mode.
+  *   - [[addHogwild]]: c += delta in place with no lock at all (Hogwild!): concurrent adds may lose
+  *     some element updates, and a PULL under way may send some of them, which is the point of that
+  *     mode.
   *   - [[easgd]] / [[easgdSync]]: elastic averaging, under the lock.
-  *   - [[snapshot]] (PULL), [[toBytes]], [[set]]: whole-vector copies under the lock, so a reader
-  *     never sees half of a locked update.
+  *   - [[snapshot]] (PULL), [[toBytes]], [[toArray]], [[set]]: whole-vector views and copies; a
+  *     reader never sees half of a locked update.
   *
   * Each update bumps an atomic counter, returned by PUSH replies: one per PUSH, PUSH_HOGWILD and
   * asynchronous EASGD, and one per worker in a synchronous EASGD round.
   */
-final class CenterVector(val length: Int) {
+final class CenterVector(
+    val length: Int,
+    alloc: ByteBufAllocator = UnpooledByteBufAllocator.DEFAULT
+) {
   require(length >= 0, s"vector length must not be negative: $length")
 
-  private val values = new Array[Float](length)
   private val lock = new Object
   private val updates = new AtomicLong
+  // Guarded by `lock`; a reader outside the lock holds its own reference (retain).
+  private var current: ByteBuf = {
+    val (buf, _) = FloatVectors.allocate(alloc, length)
+    buf.setZero(0, 4 * length)
+  }
+  private var closed = false
 
   /** Updates applied so far. */
   def updateCount: Long = updates.get()
@@ -29,78 +46,83 @@ final class CenterVector(val length: Int) {
   /** c += delta under the lock; returns the update count after this one. */
   def addLocked(delta: ByteBuf): Long = {
     checkLength(delta)
-    lock.synchronized(addInto(delta))
-    updates.incrementAndGet()
-  }
-
-  /** c += delta with no lock; returns the update count after this one. */
-  def addHogwild(delta: ByteBuf): Long = {
-    checkLength(delta)
-    addInto(delta)
-    updates.incrementAndGet()
-  }
-
-  private def addInto(delta: ByteBuf): Unit = {
     val in = FloatVectors.view(delta)
-    val (chunk, _) = FloatVectors.scratch()
-    val c = values
-    var start = 0
-    while (start < length) {
-      val len = math.min(FloatVectors.ChunkFloats, length - start)
-      in.get(start, chunk, 0, len)
-      var j = 0
-      while (j < len) { c(start + j) += chunk(j); j += 1 }
-      start += len
-    }
-  }
-
-  /** Asynchronous EASGD: e = alpha (x - c), then c += e, under the lock; returns e. */
-  def easgd(alloc: ByteBufAllocator, x: ByteBuf, alpha: Float): ByteBuf = {
-    checkLength(x)
-    val in = FloatVectors.view(x)
-    val (buf, out) = FloatVectors.allocate(alloc, length)
-    val (chunk, _) = FloatVectors.scratch()
-    val c = values
     lock.synchronized {
+      val (next, out) = writable()
+      val c = FloatVectors.view(current)
+      val (a, b) = FloatVectors.scratch()
       var start = 0
       while (start < length) {
         val len = math.min(FloatVectors.ChunkFloats, length - start)
-        in.get(start, chunk, 0, len)
+        c.get(start, a, 0, len)
+        in.get(start, b, 0, len)
         var j = 0
-        while (j < len) {
-          val e = alpha * (chunk(j) - c(start + j))
-          c(start + j) += e
-          chunk(j) = e
-          j += 1
-        }
-        out.put(start, chunk, 0, len)
+        while (j < len) { a(j) += b(j); j += 1 }
+        out.put(start, a, 0, len)
         start += len
       }
+      swap(next)
     }
     updates.incrementAndGet()
-    buf
   }
+
+  /** Where a locked update writes: the current buffer itself when no reader holds it (an in-place
+    * update, the cheapest: one vector read and written back), else a fresh one. Under the lock, so
+    * no reader can take the buffer while it is written.
+    */
+  private def writable(): (ByteBuf, FloatBuffer) =
+    if (current.refCnt() == 1) (current, FloatVectors.view(current))
+    else FloatVectors.allocate(alloc, length)
+
+  /** c += delta in place with no lock; returns the update count after this one. */
+  def addHogwild(delta: ByteBuf): Long = {
+    checkLength(delta)
+    val target = retainCurrent()
+    try {
+      val c = FloatVectors.view(target)
+      val in = FloatVectors.view(delta)
+      val (a, b) = FloatVectors.scratch()
+      var start = 0
+      while (start < length) {
+        val len = math.min(FloatVectors.ChunkFloats, length - start)
+        c.get(start, a, 0, len)
+        in.get(start, b, 0, len)
+        var j = 0
+        while (j < len) { a(j) += b(j); j += 1 }
+        c.put(start, a, 0, len)
+        start += len
+      }
+    } finally target.release()
+    updates.incrementAndGet()
+  }
+
+  /** Asynchronous EASGD: e = alpha (x - c), then c += e, under the lock; returns e. */
+  def easgd(replyAlloc: ByteBufAllocator, x: ByteBuf, alpha: Float): ByteBuf =
+    easgdSync(replyAlloc, Seq(x), alpha).head
 
   /** Synchronous EASGD over one round: e_i = alpha (x_i - c) for every worker with the same c, then
     * c += sum e_i, under the lock; returns the e_i in the order of `xs`.
     */
-  def easgdSync(alloc: ByteBufAllocator, xs: Seq[ByteBuf], alpha: Float): Seq[ByteBuf] = {
+  def easgdSync(replyAlloc: ByteBufAllocator, xs: Seq[ByteBuf], alpha: Float): Seq[ByteBuf] = {
     xs.foreach(checkLength)
     val ins = xs.map(FloatVectors.view)
-    val outs = xs.map(_ => FloatVectors.allocate(alloc, length))
+    val outs = xs.map(_ => FloatVectors.allocate(replyAlloc, length))
     val (chunk, sum) = FloatVectors.scratch()
-    val c = values
+    val centerChunk = new Array[Float](math.min(FloatVectors.ChunkFloats, length))
     lock.synchronized {
+      val (next, nextOut) = writable()
+      val c = FloatVectors.view(current)
       var start = 0
       while (start < length) {
         val len = math.min(FloatVectors.ChunkFloats, length - start)
+        c.get(start, centerChunk, 0, len)
         java.util.Arrays.fill(sum, 0, len, 0f)
         var w = 0
         while (w < ins.length) {
           ins(w).get(start, chunk, 0, len)
           var j = 0
           while (j < len) {
-            val e = alpha * (chunk(j) - c(start + j))
+            val e = alpha * (chunk(j) - centerChunk(j))
             sum(j) += e
             chunk(j) = e
             j += 1
@@ -109,26 +131,37 @@ final class CenterVector(val length: Int) {
           w += 1
         }
         var j = 0
-        while (j < len) { c(start + j) += sum(j); j += 1 }
+        while (j < len) { centerChunk(j) += sum(j); j += 1 }
+        nextOut.put(start, centerChunk, 0, len)
         start += len
       }
+      swap(next)
     }
     updates.addAndGet(xs.length.toLong)
     outs.map(_._1)
   }
 
-  /** A little-endian copy of the center in a new direct buffer (the PULL reply). */
-  def snapshot(alloc: ByteBufAllocator): ByteBuf = {
-    val (buf, out) = FloatVectors.allocate(alloc, length)
-    lock.synchronized(out.put(values))
-    buf
-  }
+  /** The center for a PULL reply: the current buffer itself, retained (the caller releases it),
+    * with nothing copied. A locked update never writes into it; a hogwild add may.
+    */
+  def snapshot(): ByteBuf = retainCurrent()
 
   /** The center as little-endian float32 bytes. */
-  def toBytes: Array[Byte] = lock.synchronized(FloatVectors.toBytes(values))
+  def toBytes: Array[Byte] = {
+    val c = retainCurrent()
+    try ByteBufUtil.getBytes(c, 0, 4 * length)
+    finally c.release()
+  }
 
   /** A copy of the center. */
-  def toArray: Array[Float] = lock.synchronized(values.clone())
+  def toArray: Array[Float] = {
+    val c = retainCurrent()
+    try {
+      val values = new Array[Float](length)
+      FloatVectors.view(c).get(0, values)
+      values
+    } finally c.release()
+  }
 
   /** Replaces the center by little-endian float32 `bytes` of exactly `4 * length` bytes. */
   def set(bytes: Array[Byte]): Unit = {
@@ -136,14 +169,40 @@ final class CenterVector(val length: Int) {
       bytes.length == 4L * length,
       s"center of ${bytes.length} bytes does not match $length float32 values (${4L * length} bytes)"
     )
-    val next = FloatVectors.fromBytes(bytes)
-    lock.synchronized(System.arraycopy(next, 0, values, 0, length))
+    val (next, _) = FloatVectors.allocate(alloc, length)
+    next.setBytes(0, bytes)
+    lock.synchronized(swap(next))
   }
 
   /** Replaces the center by a copy of `next`. */
-  def set(next: Array[Float]): Unit = {
-    require(next.length == length, s"center of ${next.length} values, expected $length")
-    lock.synchronized(System.arraycopy(next, 0, values, 0, length))
+  def set(values: Array[Float]): Unit = {
+    require(values.length == length, s"center of ${values.length} values, expected $length")
+    val (next, out) = FloatVectors.allocate(alloc, length)
+    out.put(0, values)
+    lock.synchronized(swap(next))
+  }
+
+  /** Releases the center's buffer (the server is stopping); later reads fail. Idempotent. */
+  def close(): Unit = lock.synchronized {
+    if (!closed) {
+      closed = true
+      current.release()
+    }
+  }
+
+  private def retainCurrent(): ByteBuf = lock.synchronized {
+    if (closed) throw new IllegalStateException("the parameter server is stopping")
+    current.retainedDuplicate()
+  }
+
+  private def swap(next: ByteBuf): Unit = if (!(next eq current)) {
+    if (closed) {
+      next.release()
+      throw new IllegalStateException("the parameter server is stopping")
+    }
+    val old = current
+    current = next
+    old.release()
   }
 
   private def checkLength(v: ByteBuf): Unit = {

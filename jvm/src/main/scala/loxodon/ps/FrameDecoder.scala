@@ -21,7 +21,8 @@ import org.slf4j.{Logger, LoggerFactory}
   *
   * The payload of a decoded frame is a retained slice of the receive buffer, not a copy. For a
   * large frame the receive buffer is allocated once at the size of the whole frame as soon as its
-  * length is known, instead of being grown (and copied) step by step as bytes arrive.
+  * length is known, instead of being grown (and copied) step by step as bytes arrive, and the
+  * socket's later reads go straight into it ([[FrameReads]]).
   *
   * Holds per-connection state (the partial frame), so it is not sharable.
   */
@@ -29,9 +30,22 @@ final class FrameDecoder(val maxFrameBytes: Int)
     extends LengthFieldBasedFrameDecoder(maxFrameBytes, 0, 4, 0, 4, true) {
 
   require(maxFrameBytes >= Frame.HeaderBytes, s"maxFrameBytes $maxFrameBytes is below a header")
-  setCumulator(new FrameDecoder.LargeFrameCumulator(maxFrameBytes))
 
   private var failed = false
+  private var reads: FrameReads = _
+  setCumulator(new FrameDecoder.LargeFrameCumulator(maxFrameBytes, () => reads))
+
+  /** The bytes received and not yet decoded (the current frame so far). */
+  private[ps] def pending: ByteBuf = internalBuffer()
+
+  /** Reads go straight into this decoder's large frames when the channel has [[FrameReads]]. */
+  override def handlerAdded(ctx: ChannelHandlerContext): Unit = {
+    reads = ctx.channel().attr(FrameReads.Key).get()
+    if (reads != null) reads.attach(this)
+  }
+
+  override protected def handlerRemoved0(ctx: ChannelHandlerContext): Unit =
+    if (reads != null) reads.detach(this)
 
   override protected def decode(ctx: ChannelHandlerContext, in: ByteBuf): AnyRef =
     if (failed) {
@@ -122,11 +136,18 @@ object FrameDecoder {
 
   /** Netty's merging cumulator, except that once the length of a large frame is known and the
     * buffer would have to grow, the frame moves into one buffer of its full size (from the
-    * channel's allocator, see [[VectorBufferAllocator]]), so later reads append without copying.
+    * channel's allocator, see [[VectorBufferAllocator]]); later reads then land in that buffer
+    * directly ([[FrameReads]]) and are appended by moving the writer index.
     */
-  private final class LargeFrameCumulator(maxFrameBytes: Int)
+  private final class LargeFrameCumulator(maxFrameBytes: Int, reads: () => FrameReads)
       extends ByteToMessageDecoder.Cumulator {
     override def cumulate(alloc: ByteBufAllocator, cumulation: ByteBuf, in: ByteBuf): ByteBuf = {
+      val r = reads()
+      if (r != null && r.claim(cumulation, in)) cumulation
+      else merge(alloc, cumulation, in)
+    }
+
+    private def merge(alloc: ByteBufAllocator, cumulation: ByteBuf, in: ByteBuf): ByteBuf = {
       val readable = cumulation.readableBytes()
       val frameBytes =
         if (readable >= 4) cumulation.getInt(cumulation.readerIndex()).toLong + 4 else -1L

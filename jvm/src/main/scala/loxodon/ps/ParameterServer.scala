@@ -43,7 +43,13 @@ final class ParameterServer(val conf: ParameterServerConf) extends Closeable {
   import ParameterServer.log
 
   private val secret = Auth.newSecret()
-  private val context = new ParameterServerContext(conf, secret, () => closeInBackground())
+  private val vectorAllocator = new VectorBufferAllocator(
+    ByteBufAllocator.DEFAULT,
+    FrameDecoder.LargeFrameBytes,
+    ParameterServer.maxCachedBytes(conf)
+  )
+  private val context =
+    new ParameterServerContext(conf, secret, () => closeInBackground(), vectorAllocator)
   private val started = new AtomicBoolean(false)
   private val closed = new AtomicBoolean(false)
   private val terminated = new CountDownLatch(1)
@@ -53,7 +59,6 @@ final class ParameterServer(val conf: ParameterServerConf) extends Closeable {
   @volatile private var handlerGroup: EventExecutorGroup = _
   @volatile private var serverChannel: Channel = _
   @volatile private var listeningPort: Int = -1
-  @volatile private var vectorAllocator: VectorBufferAllocator = _
 
   /** Binds `conf.host:conf.port` and starts serving; returns this server. Call once. */
   def start(): ParameterServer = {
@@ -63,12 +68,7 @@ final class ParameterServer(val conf: ParameterServerConf) extends Closeable {
       new MultiThreadIoEventLoopGroup(conf.ioThreads, daemon("io"), NioIoHandler.newFactory())
     handlerGroup = new DefaultEventExecutorGroup(conf.handlerThreads, daemon("op"))
     val ops = handlerGroup
-    val allocator = new VectorBufferAllocator(
-      ByteBufAllocator.DEFAULT,
-      FrameDecoder.LargeFrameBytes,
-      ParameterServer.maxCachedBytes(conf)
-    )
-    vectorAllocator = allocator
+    val allocator = vectorAllocator
     val bootstrap = new ServerBootstrap()
       .group(bossGroup, ioGroup)
       .channel(classOf[NioServerSocketChannel])
@@ -205,7 +205,7 @@ final class ParameterServer(val conf: ParameterServerConf) extends Closeable {
         Seq(handlerGroup, ioGroup, bossGroup).filter(_ != null).foreach { g =>
           g.terminationFuture().awaitUninterruptibly(2 * ParameterServer.StopWaitMs)
         }
-        if (vectorAllocator != null) vectorAllocator.clear()
+        vectorAllocator.clear()
         if (listeningPort >= 0) log.info(s"parameter server on ${conf.host}:$listeningPort stopped")
       } finally terminated.countDown()
     }

@@ -4,7 +4,8 @@ import java.util.concurrent.atomic.AtomicBoolean
 
 import scala.annotation.nowarn
 
-import io.netty.channel.{Channel, ChannelFuture}
+import io.netty.buffer.{ByteBufAllocator, UnpooledByteBufAllocator}
+import io.netty.channel.{Channel, ChannelFuture, RecvByteBufAllocator}
 import io.netty.util.concurrent.EventExecutorGroup
 
 /** The state one parameter server shares across its connections, and the builder of their pipelines
@@ -21,17 +22,20 @@ import io.netty.util.concurrent.EventExecutorGroup
   * @param onShutdown
   *   called (on an operation thread) after the OK of a SHUTDOWN request has been written; must not
   *   block, the server hands the actual stop to another thread
+  * @param vectors
+  *   where the center's buffers come from (the server's recycling [[VectorBufferAllocator]])
   */
 final class ParameterServerContext(
     val conf: ParameterServerConf,
     secret: Array[Byte],
-    onShutdown: () => Unit
+    onShutdown: () => Unit,
+    vectors: ByteBufAllocator = UnpooledByteBufAllocator.DEFAULT
 ) {
   private val stopFlag = new AtomicBoolean(false)
 
   /** The center and its layout; null until known (conf.numParams 0 and no REGISTER yet). */
   @volatile private var model: (CenterVector, String) =
-    if (conf.numParams > 0) (new CenterVector(conf.numParams), conf.layoutJson) else null
+    if (conf.numParams > 0) (new CenterVector(conf.numParams, vectors), conf.layoutJson) else null
 
   /** The center; an IllegalArgumentException (an ERROR reply) while no worker has registered the
     * model's size.
@@ -71,7 +75,7 @@ final class ParameterServerContext(
         s"REGISTER: a vector of $size float32 values ($frame bytes with the header) exceeds " +
           s"the server's maxFrameBytes ${conf.maxFrameBytes}"
       )
-      model = (new CenterVector(size.toInt), layout)
+      model = (new CenterVector(size.toInt, vectors), layout)
     } else if (size != m._1.length) {
       throw new IllegalArgumentException(
         s"REGISTER: this worker's model has $size parameters but the server holds " +
@@ -135,6 +139,12 @@ final class ParameterServerContext(
     */
   @nowarn("cat=deprecation")
   def initializePipeline(channel: Channel, handlerGroup: EventExecutorGroup): Unit = {
+    val reads = new FrameReads
+    channel.attr(FrameReads.Key).set(reads)
+    val config = channel.config()
+    config.setRecvByteBufAllocator(
+      new FrameReads.Allocator(config.getRecvByteBufAllocator[RecvByteBufAllocator](), reads)
+    )
     channel
       .pipeline()
       .addLast("frameDecoder", new FrameDecoder(FrameDecoder.PreAuthMaxFrameBytes))
@@ -148,5 +158,10 @@ final class ParameterServerContext(
   }
 
   /** Fails the open sync rounds and epoch gates; called once when the server stops. */
-  def close(): Seq[ChannelFuture] = rounds.close() ++ epochs.close()
+  def close(): Seq[ChannelFuture] = {
+    val waiters = rounds.close() ++ epochs.close()
+    val m = model
+    if (m != null) m._1.close()
+    waiters
+  }
 }

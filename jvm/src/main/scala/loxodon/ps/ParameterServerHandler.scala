@@ -63,7 +63,7 @@ final class ParameterServerHandler(context: ParameterServerContext)
       val buf = ctx.alloc().buffer(12 + layout.length)
       buf.writeLong(context.numParams.toLong).writeInt(conf.numWorkers).writeBytes(layout)
       ok(frame, buf)
-    case Op.Pull => ok(frame, context.center.snapshot(ctx.alloc()))
+    case Op.Pull => ok(frame, context.center.snapshot())
     case Op.Push => withVector(frame)(p => ok(frame, long(ctx, context.center.addLocked(p))))
     case Op.PushHogwild =>
       withVector(frame)(p => ok(frame, long(ctx, context.center.addHogwild(p))))

@@ -23,7 +23,7 @@ class CenterVectorSuite extends AnyFunSuite {
     assert(c.addLocked(buf(ramp(2f))) == 1L)
     assert(c.addHogwild(buf(ramp(0.5f))) == 2L)
     val expected = Array.tabulate(n)(i => (i % 97) * 1f + (i % 97) * 2f + (i % 97) * 0.5f)
-    assert(read(c.snapshot(alloc)).toSeq == expected.toSeq)
+    assert(read(c.snapshot()).toSeq == expected.toSeq)
     assert(floats(c.toBytes).toSeq == expected.toSeq)
     assertThrows[IllegalArgumentException](c.addLocked(buf(new Array[Float](n - 1))))
   }

@@ -90,6 +90,26 @@ class ParameterServerSuite extends AnyFunSuite with ServerFixture {
     }
   }
 
+  test("4 clients pushing and pulling 1M floats: exact sums, and every PULL is whole updates") {
+    // Large frames go through FrameReads (socket reads into the frame's buffer), PULL replies are
+    // the center's own buffer, and a PUSH meanwhile must copy instead of writing into it.
+    val n = 1 << 20
+    withServer(conf(numWorkers = 4, numParams = n)) { server =>
+      val ones = Array.fill(n)(1f)
+      parallel((0 until 4).map { w => () =>
+        using(TestClient.connect(server, worker = w)) { c =>
+          (1 to 40).foreach { _ =>
+            c.push(ones)
+            val v = c.pull()
+            val whole = v.length == n && v.forall(_ == v(0))
+            assert(whole, s"a torn PULL: ${v(0)} .. ${v(n - 1)}")
+          }
+        }
+      })
+      assert(server.updateCount == 160L && server.center().forall(_ == 160f))
+    }
+  }
+
   test("a vector of the wrong length gets an ERROR naming both lengths; the connection survives") {
     withServer(conf()) { server =>
       using(TestClient.connect(server, worker = 0)) { c =>
