@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode
 import com.fasterxml.jackson.databind.node.ObjectNode
 
 import loxodon.io.Json
+import loxodon.model.KerasArchive
 
 /** The rows of a fit that the driver already holds (NumPy arrays given to `fit`), placed by the
   * driver itself and uploaded as Arrow IPC chunks to the job's parameter server, from which each
@@ -41,6 +42,27 @@ final case class DriverData(
 
   /** Number of partitions (workers). */
   def numPartitions: Int = trainRows.length
+
+  /** Checks the measured rows against `model` with the DataFrame route's code and messages, and
+    * that they were placed in `partitions` partitions with a training row each; returns their
+    * shape.
+    */
+  def check(model: KerasArchive, partitions: Int, validationSplit: Double): TrainingData.Shape = {
+    require(
+      numPartitions == partitions,
+      s"driver data for $numPartitions partitions, but the job needs $partitions"
+    )
+    val shape = TrainingData.check(train, Some(model), "training data")
+    validation.foreach { v =>
+      TrainingData.checkValidation(shape, TrainingData.check(v, Some(model), "validation data"))
+    }
+    BalancedPartitioning.requireRowsPerWorker(
+      trainRows.sum,
+      partitions,
+      validationSplit > 0 && validation.isEmpty
+    )
+    shape
+  }
 
   /** `{"train": [blob names], "val": [blob names]}` for partition `p`'s task. */
   def taskJson(p: Int): ObjectNode = {

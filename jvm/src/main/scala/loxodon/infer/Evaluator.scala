@@ -21,8 +21,7 @@ object Evaluator {
       customObjects: Option[Array[Byte]],
       params: InferenceParams
   ): String = {
-    val model = KerasArchive.parse(archive)
-    model.requireCompiled()
+    val model = KerasArchive.parseCompiled(archive)
     val labelCol = params.labelCol.getOrElse {
       throw new IllegalArgumentException("label_col: evaluate needs a label column")
     }

@@ -53,6 +53,13 @@ object KerasArchive {
     parseConfig(Json.parse(new String(configJson(archive), UTF_8), "config.json of the archive"))
   }
 
+  /** Parses the archive of a model to train or evaluate: an error if it is not compiled. */
+  def parseCompiled(archive: Array[Byte]): KerasArchive = {
+    val model = parse(archive)
+    model.requireCompiled()
+    model
+  }
+
   /** The bytes of `config.json` in the zip; an IllegalArgumentException if absent. */
   def configJson(archive: Array[Byte]): Array[Byte] = {
     val zip = new ZipInputStream(new ByteArrayInputStream(archive))

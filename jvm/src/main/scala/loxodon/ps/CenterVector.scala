@@ -49,21 +49,25 @@ final class CenterVector(
     val in = FloatVectors.view(delta)
     lock.synchronized {
       val (next, out) = writable()
-      val c = FloatVectors.view(current)
-      val (a, b) = FloatVectors.scratch()
-      var start = 0
-      while (start < length) {
-        val len = math.min(FloatVectors.ChunkFloats, length - start)
-        c.get(start, a, 0, len)
-        in.get(start, b, 0, len)
-        var j = 0
-        while (j < len) { a(j) += b(j); j += 1 }
-        out.put(start, a, 0, len)
-        start += len
-      }
+      sum(FloatVectors.view(current), in, out)
       swap(next)
     }
     updates.incrementAndGet()
+  }
+
+  /** out = c + in, a chunk at a time through the thread's scratch arrays (`out` may be `c`). */
+  private def sum(c: FloatBuffer, in: FloatBuffer, out: FloatBuffer): Unit = {
+    val (a, b) = FloatVectors.scratch()
+    var start = 0
+    while (start < length) {
+      val len = math.min(FloatVectors.ChunkFloats, length - start)
+      c.get(start, a, 0, len)
+      in.get(start, b, 0, len)
+      var j = 0
+      while (j < len) { a(j) += b(j); j += 1 }
+      out.put(start, a, 0, len)
+      start += len
+    }
   }
 
   /** Where a locked update writes: the current buffer itself when no reader holds it (an in-place
@@ -80,18 +84,7 @@ final class CenterVector(
     val target = retainCurrent()
     try {
       val c = FloatVectors.view(target)
-      val in = FloatVectors.view(delta)
-      val (a, b) = FloatVectors.scratch()
-      var start = 0
-      while (start < length) {
-        val len = math.min(FloatVectors.ChunkFloats, length - start)
-        c.get(start, a, 0, len)
-        in.get(start, b, 0, len)
-        var j = 0
-        while (j < len) { a(j) += b(j); j += 1 }
-        c.put(start, a, 0, len)
-        start += len
-      }
+      sum(c, FloatVectors.view(delta), c)
     } finally target.release()
     updates.incrementAndGet()
   }

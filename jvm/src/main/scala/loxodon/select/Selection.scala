@@ -51,7 +51,8 @@ object Selection {
       maxRestarts: Int = 2
   ): SelectionJob = {
     require(df != null, "no training data: pass a DataFrame")
-    val model = checkedModel(spark, referenceArchive, params)
+    val model = KerasArchive.parseCompiled(referenceArchive)
+    SlotCheck.require(spark.sparkContext, params.numWorkers)
     val (train, shape, valPrepared) =
       TrainingData.prepareFit(df, validation, params.featuresCol, params.labelCol, model)
     val balanced = BalancedPartitioning.partition(
@@ -104,22 +105,11 @@ object Selection {
       taskParallel: Boolean = false,
       maxRestarts: Int = 2
   ): SelectionJob = {
-    val model = checkedModel(spark, referenceArchive, params)
+    val model = KerasArchive.parseCompiled(referenceArchive)
+    SlotCheck.require(spark.sparkContext, params.numWorkers)
     val n = params.numWorkers
     val placed = if (taskParallel) 1 else n
-    require(
-      data.numPartitions == placed,
-      s"driver data for ${data.numPartitions} partitions, but this search needs $placed"
-    )
-    val shape = TrainingData.check(data.train, Some(model), "training data")
-    data.validation.foreach { v =>
-      TrainingData.checkValidation(shape, TrainingData.check(v, Some(model), "validation data"))
-    }
-    BalancedPartitioning.requireRowsPerWorker(
-      data.trainRows.sum,
-      placed,
-      params.validationSplit > 0 && data.validation.isEmpty
-    )
+    val shape = data.check(model, placed, params.validationSplit)
     val valRows = if (taskParallel) Array.fill(n)(data.valRows.sum) else data.valRows
     val ps = startServer(spark, params, ())
     try {
@@ -145,17 +135,6 @@ object Selection {
         ps.close()
         throw e
     }
-  }
-
-  private def checkedModel(
-      spark: SparkSession,
-      archive: Array[Byte],
-      params: TrainParams
-  ): KerasArchive = {
-    val model = KerasArchive.parse(archive)
-    model.requireCompiled()
-    SlotCheck.require(spark.sparkContext, params.numWorkers)
-    model
   }
 
   private def startServer(spark: SparkSession, params: TrainParams, onFailure: => Unit) =

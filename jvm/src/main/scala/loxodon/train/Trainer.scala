@@ -35,7 +35,8 @@ object Trainer {
       params: TrainParams
   ): TrainingJob = {
     require(df != null, "no training data: pass a DataFrame")
-    val model = checkedModel(spark, archive, params)
+    val model = KerasArchive.parseCompiled(archive)
+    SlotCheck.require(spark.sparkContext, params.numWorkers)
     val (train, shape, valPrepared) =
       TrainingData.prepareFit(df, validation, params.featuresCol, params.labelCol, model)
     val parts =
@@ -78,20 +79,9 @@ object Trainer {
       customObjects: Option[Array[Byte]],
       params: TrainParams
   ): TrainingJob = {
-    val model = checkedModel(spark, archive, params)
-    require(
-      data.numPartitions == params.numWorkers,
-      s"driver data for ${data.numPartitions} partitions, but num_workers is ${params.numWorkers}"
-    )
-    val shape = TrainingData.check(data.train, Some(model), "training data")
-    data.validation.foreach { v =>
-      TrainingData.checkValidation(shape, TrainingData.check(v, Some(model), "validation data"))
-    }
-    BalancedPartitioning.requireRowsPerWorker(
-      data.trainRows.sum,
-      params.numWorkers,
-      params.validationSplit > 0 && data.validation.isEmpty
-    )
+    val model = KerasArchive.parseCompiled(archive)
+    SlotCheck.require(spark.sparkContext, params.numWorkers)
+    val shape = data.check(model, params.numWorkers, params.validationSplit)
     val (job, spec, archiveBc, customBc) =
       open(spark, archive, customObjects, params, data.trainRows, data.valRows, shape, Some(data))
     val sc = spark.sparkContext
@@ -108,17 +98,6 @@ object Trainer {
       }
     }
     job
-  }
-
-  private def checkedModel(
-      spark: SparkSession,
-      archive: Array[Byte],
-      params: TrainParams
-  ): KerasArchive = {
-    val model = KerasArchive.parse(archive)
-    model.requireCompiled()
-    SlotCheck.require(spark.sparkContext, params.numWorkers)
-    model
   }
 
   /** Starts the job's parameter server and builds the job, the task spec and the broadcasts. */
