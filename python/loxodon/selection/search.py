@@ -132,11 +132,11 @@ class ModelSelection:
             json.dumps(schedule) if schedule is not None else None,
             json.dumps(dict(faults)) if faults else None,
         )
-        run = _SearchRun(self, job, {actions.add[0].trial_id: first})
+        run = _SearchRun(self, job, {actions.add[0].trial_id: first}, keep_models)
         try:
             run.apply(actions)
             run.loop()
-            exported = run.export(keep_models)
+            exported = run.export()
             job.finish()
             done = run.wait_for("done")
             return SelectionResult(
@@ -226,10 +226,15 @@ class ModelSelection:
 class _SearchRun:
     """The mutable state of one search: trials, their epochs, the event loop."""
 
-    def __init__(self, owner: ModelSelection, job: Any, built: dict[int, keras.Model]) -> None:
+    def __init__(
+        self, owner: ModelSelection, job: Any, built: dict[int, keras.Model], keep_models: bool
+    ) -> None:
         self.owner = owner
         self.job = job
         self.built = built
+        self.keep_models = keep_models
+        self.export_requested: set[int] = set()
+        self.exported: set[int] = set()
         self.trials: dict[int, Trial] = {}
         self.history: list[dict[str, Any]] = []
         self.running: set[int] = set()
@@ -254,6 +259,8 @@ class _SearchRun:
         for trial_id, reason in actions.stop.items():
             self.job.retire(trial_id)
             self.running.discard(trial_id)
+            if self.keep_models:  # final now: export while other trials still train
+                self._export(trial_id)
             self.tracker.end_trial(trial_id, reason)
             if self.owner.verbose:
                 print(f"trial {trial_id}: stopped ({reason})", flush=True)
@@ -281,17 +288,21 @@ class _SearchRun:
                 print(f"trial {trial_id} epoch {epoch + 1}: {shown}", flush=True)
             self.apply(self.owner.strategy.report(trial_id, epoch, logs[objective]))
 
-    def export(self, keep_models: bool) -> dict[int, bytes]:
-        best = self.owner.strategy.best()
-        wanted = sorted(self.trials) if keep_models else ([best] if best is not None else [])
-        for trial_id in wanted:
+    def _export(self, trial_id: int) -> None:
+        if trial_id not in self.export_requested:
+            self.export_requested.add(trial_id)
             self.job.exportModel(trial_id)
-        archives: dict[int, bytes] = {}
-        while len(archives) < len(wanted):
-            event = self.wait_for("exported")
-            trial_id = int(event["trial_id"])
-            archives[trial_id] = bytes(self.job.modelArchive(trial_id))
-        return archives
+
+    def export(self) -> dict[int, bytes]:
+        """The ``.keras`` archives of every trial (``keep_models``) or of the best;
+        trials that ended early were exported meanwhile, filling idle workers."""
+        best = self.owner.strategy.best()
+        wanted = sorted(self.trials) if self.keep_models else ([best] if best is not None else [])
+        for trial_id in wanted:
+            self._export(trial_id)
+        while not self.exported.issuperset(wanted):
+            self.wait_for("exported")
+        return {t: bytes(self.job.modelArchive(t)) for t in wanted}
 
     def wait_for(self, kind: str) -> dict[str, Any]:
         """The next event of ``kind``; raises on a failure or after the timeout."""
@@ -301,6 +312,8 @@ class _SearchRun:
             if raw is None:
                 continue
             event = json.loads(raw)
+            if event.get("type") == "exported":
+                self.exported.add(int(event["trial_id"]))
             if event.get("type") == "failed":
                 raise TrainingError(event.get("message", "the search failed"))
             if event.get("type") == kind:
