@@ -189,24 +189,37 @@ def test_custom_objects_fit_transform_save_load(spark: SparkSession, tmp_path: P
     model = keras.Sequential(
         [
             keras.Input((4,)),
-            keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dense(8, activation=custom_layers.soft_relu),
             custom_layers.ScaleLayer(),
             keras.layers.Dense(2, activation="softmax"),
         ]
     )
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.01),
+        loss=custom_layers.smoothed_sparse_crossentropy,
+        metrics=["accuracy"],
+    )
     rng = np.random.default_rng(1)
     x = rng.normal(size=(200, 4))
     rows = [([float(v) for v in r], float(r[0] > 0)) for r in x]
     df = spark.createDataFrame(rows, ["features", "label"])
     est = KerasEstimator(
         model=model,
-        customObjects={"ScaleLayer": custom_layers.ScaleLayer},
+        customObjects={
+            "ScaleLayer": custom_layers.ScaleLayer,
+            "soft_relu": custom_layers.soft_relu,
+            "smoothed_sparse_crossentropy": custom_layers.smoothed_sparse_crossentropy,
+        },
         numWorkers=2,
-        epochs=2,
+        epochs=8,
+        mode="synchronous",
     )
     fitted = est.fit(df)
-    before = [r.prediction for r in fitted.transform(df).collect()]
+    history = fitted.history
+    assert history["loss"][-1] < history["loss"][0]
+    transformed = fitted.transform(df)
+    assert _accuracy(transformed) > 0.9
+    before = [r.prediction for r in transformed.collect()]
     path = str(tmp_path / "custom")
     fitted.save(path)
     assert (tmp_path / "custom" / "keras" / "custom_objects.pkl").is_file()
