@@ -44,6 +44,15 @@ def test_architecture_key_ignores_names_weights_and_learning_rate() -> None:
     assert architecture_key(functional(4)) == architecture_key(functional(4))
 
 
+def test_architecture_key_survives_the_archive_round_trip() -> None:
+    """The driver keys a trial's fresh model and a worker its loaded archive:
+    the two must agree, or workers would load every trial's archive again."""
+    from loxodon.keras_io import load_model, model_to_archive
+
+    for model in (mlp(), functional(4)):
+        assert architecture_key(load_model(model_to_archive(model))) == architecture_key(model)
+
+
 def test_architecture_key_tells_apart_what_the_train_step_depends_on() -> None:
     base = architecture_key(mlp())
     assert architecture_key(mlp(units=32)) != base

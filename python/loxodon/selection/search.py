@@ -28,6 +28,7 @@ from loxodon.selection.result import SelectionResult
 from loxodon.selection.strategies import Actions, SearchStrategy, Trial
 from loxodon.selection.tracking import tracker as make_tracker
 from loxodon.training_job import TrainingError
+from loxodon.worker.model_state import architecture_key
 
 _POLL_MS = 500
 EXECUTIONS = ("mop", "task")
@@ -250,6 +251,8 @@ class _SearchRun:
             unit = {"batch_size": int(trial.params.get("batch_size", self.owner.batch_size))}
             if "learning_rate" in trial.params:
                 unit["learning_rate"] = float(trial.params["learning_rate"])
+            # Workers that compiled this architecture take the trial without loading its archive.
+            unit["arch"] = architecture_key(model)
             self.job.addModel(trial.trial_id, model_to_archive(model), json.dumps(unit))
             self.trials[trial.trial_id] = trial
             self.tracker.start_trial(trial)

@@ -49,9 +49,10 @@ class _Compiled:
 
 
 class _Trial:
-    """What a worker keeps of one trial: its architecture and initial state."""
+    """What a worker keeps of one trial: its architecture and, once it has
+    loaded the trial's archive, its initial state."""
 
-    def __init__(self, key: str, initial: memoryview) -> None:
+    def __init__(self, key: str, initial: memoryview | None) -> None:
         self.key = key
         self.initial = initial
 
@@ -83,6 +84,7 @@ class HopWorker:
         self.on_event = on_event
         self.compiled: OrderedDict[str, _Compiled] = OrderedDict()
         self.trials: OrderedDict[int, _Trial] = OrderedDict()
+        self.archive_loads = 0  # archives loaded to train (exports not counted)
 
     def serve(self) -> dict[str, Any]:
         report: dict[str, Any] = {"hello": True}
@@ -105,6 +107,7 @@ class HopWorker:
             "busy_seconds": busy,
             "seconds": time.perf_counter() - started,
             "data_bytes": int(sum(t.nbytes for t in self.tables)),
+            "archive_loads": self.archive_loads,
         }
 
     # -- units ---------------------------------------------------------------------------
@@ -112,6 +115,7 @@ class HopWorker:
         """Runs one unit; returns its report (rows and logs)."""
         trial, compiled = self._model(unit)
         state = self.ps.get_blob(unit["state"]) if unit["state"] else trial.initial
+        assert state is not None  # _model loads the initial state when the unit needs it
         compiled.codec.unpack(state)
         if kind == "train":
             logs = self._train(compiled, unit)
@@ -180,27 +184,44 @@ class HopWorker:
         return logs.means()
 
     def _model(self, unit: dict[str, Any]) -> tuple[_Trial, _Compiled]:
-        """The unit's trial and the compiled model of its architecture, loading
-        the trial's archive only when this worker has not seen the trial (or its
-        compiled model was evicted since)."""
+        """The unit's trial and the compiled model of its architecture.
+
+        The trial's archive is loaded only when this worker has no compiled
+        model of its architecture yet, or when the unit starts from the trial's
+        initial state and the worker has not kept it. The driver names the
+        architecture in the unit (``arch``), so a trial arriving mid-epoch from
+        another worker costs no load at all when its architecture is known here.
+        """
         model_id = int(unit["model"])
         trial = self.trials.get(model_id)
+        if trial is None and unit.get("arch"):
+            trial = self._remember(model_id, _Trial(str(unit["arch"]), None))
         compiled = self.compiled.get(trial.key) if trial is not None else None
-        if trial is None or compiled is None:
+        if compiled is None or (trial is not None and trial.initial is None and not unit["state"]):
             loaded = self._load(unit)
+            self.archive_loads += 1
+            # The worker's own key decides what shares a compiled model; the driver's
+            # only ever finds a model compiled under the same key.
             key = architecture_key(loaded)
             if trial is None:
-                trial = _Trial(key, ModelState(loaded).pack_eager())
-                self.trials[model_id] = trial
-                _evict(self.trials, _MAX_TRIALS)
+                trial = self._remember(model_id, _Trial(key, None))
+            trial.key = key
+            if trial.initial is None:
+                trial.initial = ModelState(loaded).pack_eager()
             compiled = self.compiled.get(key)
             if compiled is None:
                 compiled = _Compiled(loaded, self.shape_data(loaded, self.tables))
                 self.compiled[key] = compiled
                 _evict(self.compiled, _MAX_COMPILED)
+        assert trial is not None
         self.trials.move_to_end(model_id)
         self.compiled.move_to_end(trial.key)
         return trial, compiled
+
+    def _remember(self, model_id: int, trial: _Trial) -> _Trial:
+        self.trials[model_id] = trial
+        _evict(self.trials, _MAX_TRIALS)
+        return trial
 
     def _load(self, unit: dict[str, Any]) -> Any:
         """The trial's model from its archive, with the unit's learning rate."""
