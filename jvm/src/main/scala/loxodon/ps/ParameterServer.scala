@@ -19,11 +19,7 @@ import io.netty.channel.{
 import io.netty.channel.nio.NioIoHandler
 import io.netty.channel.socket.SocketChannel
 import io.netty.channel.socket.nio.NioServerSocketChannel
-import io.netty.util.concurrent.{
-  DefaultEventExecutorGroup,
-  DefaultThreadFactory,
-  EventExecutorGroup
-}
+import io.netty.util.concurrent.DefaultThreadFactory
 import org.apache.spark.SparkConf
 import org.slf4j.{Logger, LoggerFactory}
 
@@ -56,7 +52,6 @@ final class ParameterServer(val conf: ParameterServerConf) extends Closeable {
 
   @volatile private var bossGroup: EventLoopGroup = _
   @volatile private var ioGroup: EventLoopGroup = _
-  @volatile private var handlerGroup: EventExecutorGroup = _
   @volatile private var serverChannel: Channel = _
   @volatile private var listeningPort: Int = -1
 
@@ -66,8 +61,6 @@ final class ParameterServer(val conf: ParameterServerConf) extends Closeable {
     bossGroup = new MultiThreadIoEventLoopGroup(1, daemon("boss"), NioIoHandler.newFactory())
     ioGroup =
       new MultiThreadIoEventLoopGroup(conf.ioThreads, daemon("io"), NioIoHandler.newFactory())
-    handlerGroup = new DefaultEventExecutorGroup(conf.handlerThreads, daemon("op"))
-    val ops = handlerGroup
     val allocator = vectorAllocator
     val bootstrap = new ServerBootstrap()
       .group(bossGroup, ioGroup)
@@ -82,7 +75,7 @@ final class ParameterServer(val conf: ParameterServerConf) extends Closeable {
         new AdaptiveRecvByteBufAllocator(512, 64 * 1024, ParameterServer.MaxReadBytes)
       )
       .childHandler(new ChannelInitializer[SocketChannel] {
-        override def initChannel(ch: SocketChannel): Unit = context.initializePipeline(ch, ops)
+        override def initChannel(ch: SocketChannel): Unit = context.initializePipeline(ch)
       })
     try {
       val channel = bootstrap.bind(conf.host, conf.port).syncUninterruptibly().channel()
@@ -195,14 +188,14 @@ final class ParameterServer(val conf: ParameterServerConf) extends Closeable {
         if (ch != null) ch.close().awaitUninterruptibly(ParameterServer.StopWaitMs)
         // Waiters get their "stopping" errors before the event loops close the connections.
         context.close().foreach(_.awaitUninterruptibly(ParameterServer.StopWaitMs))
-        Seq(handlerGroup, ioGroup, bossGroup).filter(_ != null).foreach { g =>
+        Seq(ioGroup, bossGroup).filter(_ != null).foreach { g =>
           g.shutdownGracefully(
             ParameterServer.QuietMs,
             ParameterServer.StopWaitMs,
             TimeUnit.MILLISECONDS
           )
         }
-        Seq(handlerGroup, ioGroup, bossGroup).filter(_ != null).foreach { g =>
+        Seq(ioGroup, bossGroup).filter(_ != null).foreach { g =>
           g.terminationFuture().awaitUninterruptibly(2 * ParameterServer.StopWaitMs)
         }
         vectorAllocator.clear()
@@ -211,7 +204,7 @@ final class ParameterServer(val conf: ParameterServerConf) extends Closeable {
     }
   }
 
-  /** SHUTDOWN arrives on an operation thread, which `close` must not wait on. */
+  /** SHUTDOWN arrives on an event loop, which `close` must not wait on. */
   private def closeInBackground(): Unit = {
     val t = new Thread(() => close(), "loxodon-ps-shutdown")
     t.setDaemon(true)

@@ -24,10 +24,9 @@ package loxodon.ps
   *   the port to bind to; 0 picks a free one (see [[ParameterServer.boundPort]])
   * @param advertisedHost
   *   the address clients should dial, when it differs from `host` (e.g. binding 0.0.0.0)
-  * @param handlerThreads
-  *   threads that run operations, off the I/O event loops
   * @param ioThreads
-  *   event-loop threads that only read, decode, encode and write
+  *   event-loop threads; each reads, decodes, runs the operations of its connections, encodes and
+  *   writes
   * @param authTimeoutMs
   *   a connection that has not authenticated by then is closed; 0 disables
   */
@@ -42,7 +41,6 @@ final case class ParameterServerConf(
     host: String = "127.0.0.1",
     port: Int = 0,
     advertisedHost: Option[String] = None,
-    handlerThreads: Int = ParameterServerConf.DefaultHandlerThreads,
     ioThreads: Int = ParameterServerConf.DefaultIoThreads,
     authTimeoutMs: Long = 30000L
 ) {
@@ -63,7 +61,6 @@ final case class ParameterServerConf(
   require(!easgdAlpha.isNaN && !easgdAlpha.isInfinite, s"easgdAlpha must be finite: $easgdAlpha")
   require(host != null && host.nonEmpty, "host must not be empty")
   require(port >= 0 && port <= 65535, s"port must be in 0..65535, got $port")
-  require(handlerThreads >= 1, s"handlerThreads must be at least 1, got $handlerThreads")
   require(ioThreads >= 1, s"ioThreads must be at least 1, got $ioThreads")
   require(authTimeoutMs >= 0, s"authTimeoutMs must not be negative, got $authTimeoutMs")
 
@@ -81,9 +78,8 @@ object ParameterServerConf {
 
   private def cores: Int = Runtime.getRuntime.availableProcessors()
 
-  /** One operation thread per core (at least 2), so hogwild adds really run side by side. */
-  def DefaultHandlerThreads: Int = math.max(2, cores)
-
-  /** A few event loops: they only move bytes. */
-  def DefaultIoThreads: Int = math.max(1, math.min(4, cores))
+  /** One event loop per core (at least 2), so the adds of connections on different loops (hogwild
+    * pushes above all) really run side by side.
+    */
+  def DefaultIoThreads: Int = math.max(2, cores)
 }

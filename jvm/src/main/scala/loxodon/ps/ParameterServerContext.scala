@@ -2,11 +2,8 @@ package loxodon.ps
 
 import java.util.concurrent.atomic.AtomicBoolean
 
-import scala.annotation.nowarn
-
 import io.netty.buffer.{ByteBufAllocator, UnpooledByteBufAllocator}
 import io.netty.channel.{Channel, ChannelFuture, RecvByteBufAllocator}
-import io.netty.util.concurrent.EventExecutorGroup
 
 /** The state one parameter server shares across its connections, and the builder of their pipelines
   * (the `TransportContext` of Spark's network-common, for this protocol).
@@ -20,8 +17,8 @@ import io.netty.util.concurrent.EventExecutorGroup
   * }}}
   *
   * @param onShutdown
-  *   called (on an operation thread) after the OK of a SHUTDOWN request has been written; must not
-  *   block, the server hands the actual stop to another thread
+  *   called (on an event loop) after the OK of a SHUTDOWN request has been written; must not block,
+  *   the server hands the actual stop to another thread
   * @param vectors
   *   where the center's buffers come from (the server's recycling [[VectorBufferAllocator]])
   */
@@ -133,12 +130,8 @@ final class ParameterServerContext(
     )
   )
 
-  /** Installs the handlers of a new connection. The handler is added with its own executor group,
-    * as the design asks; Netty 4.2 deprecates that overload (it still works, and Spark's
-    * network-common uses it), hence the `@nowarn`.
-    */
-  @nowarn("cat=deprecation")
-  def initializePipeline(channel: Channel, handlerGroup: EventExecutorGroup): Unit = {
+  /** Installs the handlers of a new connection, all on the connection's event loop. */
+  def initializePipeline(channel: Channel): Unit = {
     val reads = new FrameReads
     channel.attr(FrameReads.Key).set(reads)
     val config = channel.config()
@@ -153,7 +146,7 @@ final class ParameterServerContext(
         "auth",
         new AuthHandler(secret, conf.maxFrameBytes, conf.authTimeoutMs, () => replyFlags(), stats)
       )
-      .addLast(handlerGroup, "handler", handler)
+      .addLast("handler", handler)
     ()
   }
 

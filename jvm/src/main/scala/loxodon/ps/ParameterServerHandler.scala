@@ -16,10 +16,11 @@ import org.slf4j.{Logger, LoggerFactory}
 
 /** Runs the operations of authenticated connections: one frame in, one reply out, in order.
   *
-  * Added to the pipeline with a `DefaultEventExecutorGroup`, so every operation (a 40 MB locked add
-  * included) runs on an operation thread and never on the I/O event loop; each channel stays on one
-  * such thread, which keeps its replies in request order. Sync rounds do not wait here: the frame
-  * is handed to [[SyncRounds]], which replies later.
+  * Runs on the connection's event loop, right after the frame is decoded: an operation is short CPU
+  * work (a 1M-float locked add takes about half a millisecond, 10M floats a few), and handing every
+  * frame to a separate executor and every reply back cost two thread wake-ups per request, more
+  * than the add itself on a small machine (`docs/design.md`, "Threading of the server"). Sync
+  * rounds do not wait here: the frame is handed to [[SyncRounds]], which replies later.
   *
   * A request that the protocol refuses (wrong vector length, unknown op, missing blob, bad worker
   * id) gets an ERROR and the connection stays usable. Every reply carries the stop flag in bit 0 of
