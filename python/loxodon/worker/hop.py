@@ -118,9 +118,14 @@ class HopWorker:
         assert state is not None  # _model loads the initial state when the unit needs it
         compiled.codec.unpack(state)
         if kind == "train":
+            report: dict[str, Any] = {}
+            # The first sub-epoch of an epoch starts from the last epoch's final state: it
+            # validates that epoch here before training (one eval unit fewer).
+            if unit.get("evaluate_first"):
+                report["prior_logs"], report["prior_val_rows"] = self._evaluate(compiled, unit)
             logs = self._train(compiled, unit)
             self.ps.put_blob(unit["out"], compiled.codec.pack())
-            report = {"rows": compiled.train.rows, "logs": logs}
+            report.update(rows=compiled.train.rows, logs=logs)
             # Task-parallel: validate on the full copy; MOP: the epoch's last sub-epoch
             # validates on this partition's rows (one eval unit fewer).
             if unit.get("evaluate"):

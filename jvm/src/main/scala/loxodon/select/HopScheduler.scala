@@ -29,14 +29,21 @@ trait HopListener {
   * for the whole search, and models that move between them.
   *
   * A model's epoch is N train units (one per partition, one at a time, in whatever order workers
-  * free up), then one eval unit per partition with validation rows (read-only, so these may run
-  * concurrently), after which [[HopListener.onEpoch]] reports the row-weighted logs and the model
-  * waits until the driver asks for more epochs ([[requestEpochs]]) or retires it.
+  * free up), then its validation on every partition with validation rows, after which
+  * [[HopListener.onEpoch]] reports the row-weighted logs. Validation costs no unit of its own where
+  * the model is anyway: the epoch's last train unit validates on its own partition (`evaluate`),
+  * and when more epochs are already requested, the next epoch's first train unit validates the
+  * state it starts from before training (`evaluate_first`), which is the finished epoch's state.
+  * Other partitions get read-only eval units of the finished epoch's state, which may run while the
+  * model trains on. Epochs are reported in order. A model with no epochs left to train waits until
+  * the driver asks for more ([[requestEpochs]]) or retires it.
   *
-  * When a worker asks for work it gets, in this order: an eval unit for its partition; a train unit
-  * of the live, idle model with the most partitions left this epoch (longest work first keeps idle
-  * time low when models differ in cost; ties go to the lower model id); an export; otherwise it
-  * waits until one of those appears, or gets `stop` once [[finish]] was called and nothing is left.
+  * When a worker asks for work it gets, in this order: the first unit of a model's next epoch that
+  * also validates the last one here; an eval unit for its partition; a train unit of the live, idle
+  * model with the most partitions left this epoch (longest work first keeps idle time low when
+  * models differ in cost; ties go to the lower model id), starting a model's epoch elsewhere than
+  * where its validation is due only when nothing else can run; an export; otherwise it waits until
+  * one of those appears, or gets `stop` once [[finish]] was called and nothing is left.
   *
   * A unit's state goes in and out through the parameter server's blob store under fresh names: a
   * train unit reads the model's committed state and writes `out`; only the scheduler's commit of
@@ -143,9 +150,10 @@ final class HopScheduler(
     a.entry.endMs = elapsedMs
     a.entry.status = "lost"
     val m = models(a.entry.model)
+    a.validation.foreach(v => v.lose(worker))
     a.entry.kind match {
       case "train"  => m.runningOn = None
-      case "eval"   => m.evalRunning -= a.entry.partition
+      case "eval"   => ()
       case "export" => exports.enqueue(m.id)
     }
     log.info(s"worker $worker lost ${a.entry.kind} unit ${a.entry.seq} of model ${m.id}")
@@ -164,9 +172,17 @@ final class HopScheduler(
         a.entry.kind match {
           case "train" =>
             m.runningOn = None
+            // The validation of the previous epoch done before this unit trained.
+            a.validation.foreach { v =>
+              v.done(
+                worker,
+                report.path("prior_val_rows").asLong(0),
+                Json.numbers(report.path("prior_logs"))
+              )
+            }
             val old = m.stateBlob
             m.stateBlob = a.outBlob
-            if (old != m.initialBlob) fx += (() => listener.onDropped(old))
+            dropIfUnused(m, old, fx)
             m.visited += a.entry.partition
             val (v, t) = stats.partition(_._1.startsWith("val_"))
             m.trainLogs.add(rows, t)
@@ -174,46 +190,51 @@ final class HopScheduler(
             if (evaluated) {
               m.valLogs.add(report.path("val_rows").asLong(0), v.map(kv => kv._1.drop(4) -> kv._2))
             }
-            if (replicated) endEpoch(m, fx)
-            else if (m.visited.size == numWorkers) {
-              startEval(m, if (evaluated) Some(a.entry.partition) else None, fx)
+            if (replicated || m.visited.size == numWorkers) {
+              endTraining(m, if (evaluated || replicated) Some(a.entry.partition) else None)
             }
           case "eval" =>
-            m.evalRunning -= a.entry.partition
-            m.valLogs.add(rows, stats)
-            if (m.evalPending.isEmpty && m.evalRunning.isEmpty) endEpoch(m, fx)
+            a.validation.foreach(_.done(worker, rows, stats))
           case "export" =>
             val blob = a.outBlob
             fx += (() => listener.onExported(m.id, blob))
         }
+        reportValidated(m, fx)
       case _ => log.warn(s"worker $worker reported unit $seq, which it does not hold; ignored")
     }
   }
 
-  /** Queues the eval units of `m`'s finished epoch: one per partition with validation rows, but for
-    * `done`, the partition its last train unit already validated on.
+  /** `m` trained every partition of its epoch: its validation is due on every partition with
+    * validation rows but `done`, the partition its last train unit already validated on (with
+    * replicated data, that unit validated on the full copy).
     */
-  private def startEval(
-      m: ModelState,
-      done: Option[Int],
-      fx: mutable.ArrayBuffer[() => Unit]
-  ): Unit = {
-    m.evalPending.clear()
-    m.evalPending ++= (0 until numWorkers).filter(p => valRows(p) > 0 && !done.contains(p))
-    m.evaluating = true
-    if (m.evalPending.isEmpty) endEpoch(m, fx)
-  }
-
-  private def endEpoch(m: ModelState, fx: mutable.ArrayBuffer[() => Unit]): Unit = {
-    val logs = m.trainLogs.means ++ m.valLogs.means.map { case (k, v) => s"val_$k" -> v }
-    val (id, epoch) = (m.id, m.epochsDone)
-    m.epochsDone += 1
-    m.evaluating = false
+  private def endTraining(m: ModelState, done: Option[Int]): Unit = {
+    val pending =
+      if (replicated) Seq.empty
+      else (0 until numWorkers).filter(p => valRows(p) > 0 && !done.contains(p))
+    m.validations.enqueue(new Validation(m.trained, m.stateBlob, pending, m.trainLogs, m.valLogs))
+    m.trained += 1
     m.visited.clear()
     m.trainLogs = new WeightedLogs
     m.valLogs = new WeightedLogs
-    fx += (() => listener.onEpoch(id, epoch, logs))
   }
+
+  /** Reports `m`'s validated epochs, oldest first, and drops the states nothing needs any more. */
+  private def reportValidated(m: ModelState, fx: mutable.ArrayBuffer[() => Unit]): Unit =
+    while (m.validations.headOption.exists(_.finished)) {
+      val v = m.validations.dequeue()
+      val logs = v.trainLogs.means ++ v.valLogs.means.map { case (k, x) => s"val_$k" -> x }
+      val (id, epoch) = (m.id, v.epoch)
+      fx += (() => listener.onEpoch(id, epoch, logs))
+      dropIfUnused(m, v.stateBlob, fx)
+    }
+
+  private def dropIfUnused(m: ModelState, blob: String, fx: mutable.ArrayBuffer[() => Unit]): Unit =
+    if (
+      blob != m.initialBlob && blob != m.stateBlob && !m.validations.exists(_.stateBlob == blob)
+    ) {
+      fx += (() => listener.onDropped(blob))
+    }
 
   /** Gives waiting workers what can run now; replies are queued on `fx`. */
   private def dispatch(fx: mutable.ArrayBuffer[() => Unit]): Unit = {
@@ -233,28 +254,42 @@ final class HopScheduler(
   }
 
   private def pick(worker: Int): Option[(ScheduleEntry, ObjectNode)] = {
-    val eval = models.values.find(m => !m.retired && m.evalPending.contains(worker))
-    eval
-      .map { m =>
-        m.evalPending -= worker
-        m.evalRunning += worker
-        assign(worker, m, "eval", m.stateBlob)
-      }
-      .orElse {
-        val candidates = models.values.filter(m => m.trainable && nextPartitionOk(m, worker))
-        if (candidates.isEmpty) None
-        else {
-          val m = candidates.maxBy(m => (numWorkers - m.visited.size, -m.epochsDone, -m.id))
-          m.runningOn = Some(worker)
-          Some(assign(worker, m, "train", s"sel/${m.id}/state/$nextSeq"))
-        }
-      }
-      .orElse {
-        exports.dequeueFirst(id => models(id).runningOn.isEmpty).map { id =>
-          assign(worker, models(id), "export", s"sel/$id/keras")
-        }
-      }
+    val live = models.values.filter(!_.retired)
+    val trainable = live.filter(m => m.trainable && nextPartitionOk(m, worker))
+    def longestFirst(ms: Iterable[ModelState]): ModelState =
+      ms.maxBy(m => (numWorkers - m.visited.size, -m.trained, -m.id))
+    val folded = trainable.filter(m => foldableValidation(m, worker).isDefined)
+    if (folded.nonEmpty) {
+      val m = longestFirst(folded)
+      val v = foldableValidation(m, worker).get
+      v.start(worker)
+      m.runningOn = Some(worker)
+      return Some(assign(worker, m, "train", s"sel/${m.id}/state/$nextSeq", Some(v)))
+    }
+    val eval = live.iterator.flatMap(m => m.validations.find(_.pending(worker)).map(m -> _))
+    if (eval.hasNext) {
+      val (m, v) = eval.next()
+      v.start(worker)
+      return Some(assign(worker, m, "eval", s"sel/${m.id}/eval", Some(v)))
+    }
+    if (trainable.nonEmpty) {
+      // Starting a model's epoch here would leave its due validation elsewhere to an eval unit.
+      val (keeps, spoils) = trainable.partition(m => !(m.visited.isEmpty && m.dueElsewhere(worker)))
+      val m = longestFirst(if (keeps.nonEmpty) keeps else spoils)
+      m.runningOn = Some(worker)
+      return Some(assign(worker, m, "train", s"sel/${m.id}/state/$nextSeq", None))
+    }
+    exports.dequeueFirst(id => models(id).runningOn.isEmpty).map { id =>
+      assign(worker, models(id), "export", s"sel/$id/keras", None)
+    }
   }
+
+  /** The validation a first train unit of `m`'s epoch on `worker` can do before it trains: the
+    * previous epoch's, when it is still due on this partition (the unit starts from that state).
+    */
+  private def foldableValidation(m: ModelState, worker: Int): Option[Validation] =
+    if (replicated || m.visited.nonEmpty) None
+    else m.validations.lastOption.filter(v => v.epoch == m.trained - 1 && v.pending(worker))
 
   /** Whether a train unit of `m` on `worker` ends its epoch, so the worker can validate the result
     * on its own validation rows in the same unit (saving that partition's eval unit: a state fetch,
@@ -267,7 +302,7 @@ final class HopScheduler(
     if (replicated) m.visited.isEmpty
     else
       !m.visited.contains(worker) && order.get(m.id).forall { epochs =>
-        val planned = epochs.lift(m.epochsDone).getOrElse(Seq.empty)
+        val planned = epochs.lift(m.trained).getOrElse(Seq.empty)
         planned.isEmpty || planned.lift(m.visited.size).contains(worker)
       }
 
@@ -275,23 +310,29 @@ final class HopScheduler(
       worker: Int,
       m: ModelState,
       kind: String,
-      outBlob: String
+      outBlob: String,
+      validation: Option[Validation]
   ): (ScheduleEntry, ObjectNode) = {
     val seq = nextSeq
     nextSeq += 1
-    val entry = ScheduleEntry(seq, kind, m.id, m.epochsDone, worker, worker, elapsedMs)
-    inFlight(worker) = Assigned(entry, outBlob)
+    // An eval unit validates an epoch already trained, from that epoch's state.
+    val (epoch, state) =
+      if (kind == "eval") (validation.get.epoch, validation.get.stateBlob)
+      else (m.trained, m.stateBlob)
+    val entry = ScheduleEntry(seq, kind, m.id, epoch, worker, worker, elapsedMs)
+    inFlight(worker) = Assigned(entry, outBlob, validation)
     val spec = m.unitSpec.deepCopy()
     spec
       .put("kind", kind)
       .put("unit", seq)
       .put("model", m.id)
-      .put("epoch", m.epochsDone)
+      .put("epoch", epoch)
       .put("partition", worker)
       .put("archive", m.initialBlob)
-      .put("state", if (m.stateBlob == m.initialBlob) "" else m.stateBlob)
+      .put("state", if (state == m.initialBlob) "" else state)
       .put("out", outBlob)
       .put("evaluate", kind == "train" && (replicated || lastVisit(m, worker)))
+      .put("evaluate_first", kind == "train" && validation.isDefined)
     (entry, spec)
   }
 }
@@ -325,7 +366,35 @@ object HopScheduler {
       .put("status", status)
   }
 
-  private final case class Assigned(entry: ScheduleEntry, outBlob: String)
+  private final case class Assigned(
+      entry: ScheduleEntry,
+      outBlob: String,
+      validation: Option[Validation]
+  )
+
+  /** The validation of one trained epoch of a model: its state, the partitions still to validate it
+    * on, those doing so now, and the epoch's logs so far.
+    */
+  private final class Validation(
+      val epoch: Int,
+      val stateBlob: String,
+      due: Seq[Int],
+      val trainLogs: WeightedLogs,
+      val valLogs: WeightedLogs
+  ) {
+    private val waiting = mutable.Set(due: _*)
+    private val running = mutable.Set.empty[Int]
+
+    def pending(partition: Int): Boolean = waiting.contains(partition)
+    def waitsElsewhere(partition: Int): Boolean = waiting.exists(_ != partition)
+    def finished: Boolean = waiting.isEmpty && running.isEmpty
+    def start(partition: Int): Unit = { waiting -= partition; running += partition }
+    def lose(partition: Int): Unit = if (running.remove(partition)) waiting += partition
+    def done(partition: Int, rows: Long, logs: Map[String, Double]): Unit = {
+      running -= partition
+      valLogs.add(rows, logs)
+    }
+  }
 
   /** Sums of row-weighted numbers, for means over partitions. */
   private final class WeightedLogs {
@@ -344,20 +413,25 @@ object HopScheduler {
   private final class ModelState(val id: Int, val initialBlob: String, val unitSpec: ObjectNode) {
     var stateBlob: String = initialBlob
     var requested = 0
-    var epochsDone = 0
+
+    /** Epochs trained on every partition (their validation may still be under way). */
+    var trained = 0
     var retired = false
-    var evaluating = false
     var runningOn: Option[Int] = None
     val visited: mutable.Set[Int] = mutable.Set.empty
-    val evalPending: mutable.Set[Int] = mutable.Set.empty
-    val evalRunning: mutable.Set[Int] = mutable.Set.empty
     var trainLogs = new WeightedLogs
     var valLogs = new WeightedLogs
 
-    def trainable: Boolean =
-      !retired && !evaluating && runningOn.isEmpty && requested > epochsDone
+    /** Trained epochs not yet reported, oldest first. */
+    val validations: mutable.Queue[Validation] = mutable.Queue.empty
+
+    def trainable: Boolean = !retired && runningOn.isEmpty && requested > trained
+
+    /** Whether the last epoch's validation is due on a partition other than `worker`'s. */
+    def dueElsewhere(worker: Int): Boolean =
+      validations.lastOption.exists(v => v.epoch == trained - 1 && v.waitsElsewhere(worker))
 
     def idle: Boolean =
-      retired || (runningOn.isEmpty && !evaluating && requested <= epochsDone)
+      retired || (runningOn.isEmpty && validations.isEmpty && requested <= trained)
   }
 }

@@ -38,10 +38,21 @@ class HopSchedulerSuite extends AnyFunSuite {
       )
     }
 
-    /** Completes worker w's unit with `rows` and a loss of `loss`, then asks again. */
-    def complete(w: Int, rows: Int = 10, loss: Double = 1.0): JsonNode = {
+    /** Completes worker w's unit with `rows` and a loss of `loss` (validations it was asked for
+      * report `valRows` rows and the same loss), then asks again.
+      */
+    def complete(w: Int, rows: Int = 10, loss: Double = 1.0, valRows: Int = 5): JsonNode = {
       val unit = held(w).getOrElse(fail(s"worker $w holds no unit"))
-      ask(w, s"""{"unit": ${unit.path("unit").asLong()}, "rows": $rows, "logs": {"loss": $loss}}""")
+      val report = Json.obj().put("unit", unit.path("unit").asLong()).put("rows", rows)
+      val logs = report.putObject("logs").put("loss", loss)
+      if (unit.path("evaluate").asBoolean()) {
+        logs.put("val_loss", loss)
+        report.put("val_rows", valRows)
+      }
+      if (unit.path("evaluate_first").asBoolean()) {
+        report.put("prior_val_rows", valRows).putObject("prior_logs").put("loss", loss)
+      }
+      ask(w, Json.write(report))
       unit
     }
   }
@@ -58,6 +69,7 @@ class HopSchedulerSuite extends AnyFunSuite {
     (0 until n).foreach(w => workers.ask(w))
     val rng = new Random(7)
     val visits = mutable.Map.empty[(Int, Int), mutable.ArrayBuffer[Int]]
+    val completed = mutable.ArrayBuffer.empty[JsonNode]
     var steps = 0
     while (!workers.stopped.forall(identity) && steps < 1000) {
       steps += 1
@@ -69,6 +81,7 @@ class HopSchedulerSuite extends AnyFunSuite {
       assert(models.distinct.size == models.size, s"a model trains twice at once: $models")
       val w = busy(rng.nextInt(busy.size))
       val unit = workers.complete(w)
+      completed += unit
       if (unit.path("kind").asText() == "train") {
         assert(unit.path("partition").asInt() == w, "worker w trains on its own partition")
         visits
@@ -90,7 +103,12 @@ class HopSchedulerSuite extends AnyFunSuite {
     assert(rec.epochs.forall(_._3.keySet == Set("loss", "val_loss")))
     // The superseded state blobs are dropped: 2 epochs x 3 units, minus the last state.
     assert(rec.dropped.size == 4 * (2 * 3 - 1))
-    assert(s.schedule.count(_.kind == "eval") == 4 * 2 * 2)
+    // Every epoch is validated on partitions 0 and 1, in an eval unit or inside a train unit.
+    val specs = completed.filter(_.path("kind").asText() == "train")
+    val inside = specs.count(_.path("evaluate").asBoolean()) +
+      specs.count(_.path("evaluate_first").asBoolean())
+    assert(s.schedule.count(_.kind == "eval") + inside == 4 * 2 * 2)
+    assert(specs.count(_.path("evaluate_first").asBoolean()) > 0, "no validation was folded")
   }
 
   test("an epoch's logs are row-weighted means over partitions") {
@@ -208,6 +226,59 @@ class HopSchedulerSuite extends AnyFunSuite {
     )
     assert(rec.epochs.map(_._3) == Seq(Map("loss" -> 2.0, "val_loss" -> 4.0)))
     assert(s.schedule.count(_.kind == "eval") == 1)
+  }
+
+  test("the next epoch's first train unit validates the last epoch where it is still due") {
+    val rec = new Recorder
+    val s = new HopScheduler(2, Array(4L, 6L), rec)
+    val workers = new Workers(s, 2)
+    s.addModel(0, "a", spec)
+    s.requestEpochs(0, 2)
+    workers.ask(0)
+    workers.ask(1)
+    workers.complete(0, rows = 10, loss = 1.0)
+    val ending = workers.complete(1, rows = 10, loss = 3.0, valRows = 6)
+    assert(ending.path("evaluate").asBoolean(), "the epoch's last unit validates on partition 1")
+    val first = workers.held(0).get
+    assert(first.path("epoch").asInt() == 1 && first.path("evaluate_first").asBoolean())
+    assert(first.path("state").asText() == ending.path("out").asText())
+    assert(rec.epochs.isEmpty, "epoch 0 is reported once partition 0 validated it")
+    workers.complete(0, rows = 10, loss = 2.0, valRows = 4)
+    // Row-weighted over partitions: train 10 rows at 1.0 and 10 at 3.0; validation 6 rows at 3.0
+    // (the last unit of epoch 0) and 4 at 2.0 (the first of epoch 1, before it trained).
+    assert(rec.epochs.map(e => (e._1, e._2)) == Seq((0, 0)))
+    assert(rec.epochs.head._3("loss") == 2.0)
+    assert(math.abs(rec.epochs.head._3("val_loss") - (6 * 3.0 + 4 * 2.0) / 10) < 1e-9)
+    // Epoch 1 is the last requested: partition 0 validates it in an eval unit of its state.
+    val last = workers.complete(1, rows = 10, loss = 1.0, valRows = 6)
+    val eval = workers.held(0).get
+    assert(eval.path("kind").asText() == "eval" && eval.path("epoch").asInt() == 1)
+    assert(eval.path("state").asText() == last.path("out").asText())
+    workers.complete(0)
+    assert(rec.epochs.map(_._2) == Seq(0, 1))
+    assert(s.schedule.count(_.kind == "eval") == 1)
+    // Every state but the last is dropped once, after its validation.
+    assert(rec.dropped.toSet.size == rec.dropped.size && rec.dropped.size == 3)
+    assert(!rec.dropped.contains(last.path("out").asText()))
+  }
+
+  test("a worker prefers other work to starting an epoch whose validation is due elsewhere") {
+    val rec = new Recorder
+    val s = new HopScheduler(2, Array(4L, 6L), rec)
+    val workers = new Workers(s, 2)
+    (0 until 3).foreach { m => s.addModel(m, s"m$m", spec); s.requestEpochs(m, 2) }
+    workers.ask(0) // model 0 on partition 0
+    workers.ask(1) // model 1 on partition 1
+    workers.complete(0) // then model 2 on partition 0
+    workers.complete(1) // then model 0 on partition 1, ending its epoch 0
+    workers.complete(0) // then model 1 on partition 0, ending its epoch 0
+    val ended = workers.complete(1)
+    assert(ended.path("model").asInt() == 0 && ended.path("evaluate").asBoolean())
+    // Model 0's epoch 0 still needs partition 0; model 2 needs partition 1: worker 1 takes it.
+    assert(workers.held(1).exists(u => u.path("model").asInt() == 2))
+    workers.complete(0) // model 1's epoch ends on partition 0: model 0 starts there, validating
+    val next = workers.held(0).get
+    assert(next.path("model").asInt() == 0 && next.path("evaluate_first").asBoolean())
   }
 
   test("retired models get no more units; exports go to an idle worker") {
