@@ -53,9 +53,17 @@ class Run:
 
 def drive(strategy, value, order: str = "fifo", max_reports: int = 10_000) -> Run:
     """Trains one epoch at a time (the oldest request first, or the newest with
-    ``order="lifo"``) and reports ``value(run, trial_id, epoch)``."""
+    ``order="lifo"``) and reports ``value(run, trial_id, epoch)``. The engine asks
+    a running trial's epochs up to ``next_decision`` at once: before then, every
+    report must let the trial train on."""
     run = Run()
     training: deque[int] = deque()
+    promised: dict[int, int] = {}
+
+    def start(t):
+        training.append(t)
+        promised[t] = strategy.next_decision(t, run.epochs[t])
+        assert promised[t] > run.epochs[t], "a running trial trains at least one more epoch"
 
     def apply(actions):
         live = {t: run.epochs[t] for t in run.epochs if t not in run.reasons}
@@ -64,10 +72,13 @@ def drive(strategy, value, order: str = "fifo", max_reports: int = 10_000) -> Ru
             run.params[trial.trial_id] = trial.params
             run.brackets[trial.trial_id] = trial.bracket
             run.epochs[trial.trial_id] = 0
-            training.append(trial.trial_id)
+            start(trial.trial_id)
         for t in actions.run:
             assert t in live and t not in training, f"run {t}: not a paused live trial"
-            training.append(t)
+            assert run.epochs[t] >= promised[t] or promised[t] == strategy.next_decision(
+                t, run.epochs[t]
+            ), f"trial {t}: the decision promised at epoch {promised[t]} moved"
+            start(t)
         for t, reason in actions.stop.items():
             assert t in live and t not in training, f"stop {t}: not a paused live trial"
             run.reasons[t] = reason
@@ -81,7 +92,12 @@ def drive(strategy, value, order: str = "fifo", max_reports: int = 10_000) -> Ru
         t = training.popleft() if order == "fifo" else training.pop()
         epoch = run.epochs[t]
         run.epochs[t] += 1
-        apply(strategy.report(t, epoch, value(run, t, epoch)))
+        actions = strategy.report(t, epoch, value(run, t, epoch))
+        if run.epochs[t] < promised[t]:
+            assert actions.run == [t] and not actions.stop, (
+                f"trial {t} was promised {promised[t]} epochs, decided after {run.epochs[t]}"
+            )
+        apply(actions)
     assert not training, "the search did not end"
     assert set(run.reasons) == set(run.epochs), "a trial was left paused"
     return run

@@ -100,6 +100,9 @@ class Hyperband(SearchStrategy):
                 actions.add.append(trial)
         return actions
 
+    def next_decision(self, trial_id: int, epochs_done: int) -> int:
+        return self.brackets[self.bracket_of[trial_id]][self.rung_of[trial_id]][1]
+
     def on_epoch(self, trial_id: int, epoch: int, value: float) -> Actions:
         b = self.bracket_of[trial_id]
         rungs = self.brackets[b]
@@ -194,6 +197,9 @@ class ASHA(SearchStrategy):
 
     def start(self) -> Actions:
         return self._fill()
+
+    def next_decision(self, trial_id: int, epochs_done: int) -> int:
+        return min([r for r in self.rungs if r > epochs_done] + [self.max_epochs])
 
     def on_epoch(self, trial_id: int, epoch: int, value: float) -> Actions:
         done = epoch + 1

@@ -239,6 +239,8 @@ class _SearchRun:
         self.trials: dict[int, Trial] = {}
         self.history: list[dict[str, Any]] = []
         self.running: set[int] = set()
+        self.requested: dict[int, int] = {}  # epochs asked of the scheduler, per trial
+        self.epochs_done: dict[int, int] = {}
         self.tracker = make_tracker(owner.tracking, owner.tensorboard_dir)
         self.tracker.start_search(
             "loxodon-selection",
@@ -269,7 +271,13 @@ class _SearchRun:
                 print(f"trial {trial_id}: stopped ({reason})", flush=True)
 
     def _run(self, trial_id: int) -> None:
-        self.job.requestEpochs(trial_id, 1)
+        """Asks for the trial's epochs up to the strategy's next decision about it."""
+        done = self.epochs_done.get(trial_id, 0)
+        target = max(done + 1, self.owner.strategy.next_decision(trial_id, done))
+        more = target - self.requested.get(trial_id, 0)
+        if more > 0:
+            self.job.requestEpochs(trial_id, more)
+            self.requested[trial_id] = target
         self.running.add(trial_id)
 
     def loop(self) -> None:
@@ -284,6 +292,7 @@ class _SearchRun:
                     "pick one of them (validation metrics need validation rows)"
                 )
             self.running.discard(trial_id)
+            self.epochs_done[trial_id] = epoch + 1
             self.history.append({"trial_id": trial_id, "epoch": epoch, **logs})
             self.tracker.log_epoch(trial_id, epoch, logs)
             if self.owner.verbose:

@@ -76,6 +76,12 @@ class SearchStrategy(ABC):
     def on_epoch(self, trial_id: int, epoch: int, value: float) -> Actions:
         """The decision after ``trial_id`` completed ``epoch`` with ``value``."""
 
+    def next_decision(self, trial_id: int, epochs_done: int) -> int:
+        """The epoch count at which this strategy next decides about ``trial_id``:
+        it surely trains until then, so the engine asks for those epochs at once
+        (a worker can then validate an epoch inside the next one's first unit)."""
+        return epochs_done + 1
+
     def report(self, trial_id: int, epoch: int, value: float) -> Actions:
         """Records ``value`` (the objective after 0-based ``epoch``) and decides."""
         if math.isnan(value):
@@ -153,6 +159,9 @@ class _FixedBudget(SearchStrategy):
 
     def start(self) -> Actions:
         return self._fill()
+
+    def next_decision(self, trial_id: int, epochs_done: int) -> int:
+        return self.epochs
 
     def on_epoch(self, trial_id: int, epoch: int, value: float) -> Actions:
         if epoch + 1 < self.epochs:
