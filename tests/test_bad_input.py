@@ -76,3 +76,28 @@ def test_bad_arguments() -> None:
         loxodon.SparkModel(make_mlp(), mode="single", num_workers=2)
     with pytest.raises(ValueError, match="frequency"):
         loxodon.SparkModel(make_mlp(), mode="averaging", frequency=0)
+
+
+def test_bad_learning_rate_schedules() -> None:
+    from loxodon.selection import Actions, ModelSelection, SearchStrategy, Trial
+    from loxodon.selection.search import epoch_rates
+
+    class Unbounded(SearchStrategy):  # a custom strategy that never says how long trials train
+        def start(self) -> Actions:
+            return Actions(add=[self._new_trial({})])
+
+        def on_epoch(self, trial_id: int, epoch: int, value: float) -> Actions:
+            return Actions(run=[trial_id])
+
+    with pytest.raises(ValueError, match="Unbounded has no max_epochs"):
+        ModelSelection(lambda p: None, Unbounded(), learning_rate_schedule=lambda e, r: r)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)))
+    with pytest.raises(ValueError, match="already follows a LearningRateSchedule"):
+        epoch_rates(lambda e, r: r, model, Trial(0, {}), 3)
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    assert epoch_rates(lambda e, r: r / (e + 1), model, Trial(0, {}), 3) == pytest.approx(
+        [0.1, 0.05, 0.1 / 3]
+    )
+    with pytest.raises(ValueError, match="gave nan for trial 0"):
+        epoch_rates(lambda e, r: float("nan"), model, Trial(0, {}), 2)

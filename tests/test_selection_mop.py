@@ -64,9 +64,16 @@ def partitions(spark, x, y, num_workers: int, seed: int, split: float) -> dict:
 
 
 def test_mop_equals_sequential_training_in_visit_order(spark, data):
+    """With a per-epoch learning-rate schedule: each epoch's sub-epochs train at its rate."""
     x, y, _, _ = data
     params = {"units": 32, "learning_rate": 1e-2, "batch_size": 32}
-    search = ModelSelection(digits_mlp, GridSearch(params, epochs=2), num_workers=2, seed=5)
+    search = ModelSelection(
+        digits_mlp,
+        GridSearch(params, epochs=2),
+        num_workers=2,
+        seed=5,
+        learning_rate_schedule=lambda epoch, base: base * 0.3**epoch,
+    )
     result = search.fit(x, y, validation_split=0.2)
     hopped = result.best_model()
 
@@ -77,6 +84,7 @@ def test_mop_equals_sequential_training_in_visit_order(spark, data):
     for u in sorted(visits, key=lambda u: u["seq"]):
         xp, yp = parts[u["partition"]]
         order = unit_rng(5, u["trial_id"], u["epoch"], u["partition"]).permutation(len(xp))
+        sequential.optimizer.learning_rate = 1e-2 * 0.3 ** u["epoch"]
         sequential.fit(xp[order], yp[order], batch_size=32, epochs=1, shuffle=False, verbose=0)
     for a, b in zip(hopped.get_weights(), sequential.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)

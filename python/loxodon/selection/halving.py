@@ -80,6 +80,7 @@ class Hyperband(SearchStrategy):
     ) -> None:
         super().__init__(mode)
         self.brackets = hyperband_brackets(max_epochs, eta, min_epochs)
+        self.max_epochs = max_epochs
         self.eta = eta
         self.rng = np.random.default_rng(seed)
         self.space = dict(space)

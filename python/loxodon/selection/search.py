@@ -14,6 +14,7 @@ small enough to copy.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -53,6 +54,13 @@ class ModelSelection:
             scalars under ``<dir>/trial-<id>``.
         verbose: 1 prints a line per trial epoch and per decision.
         timeout: the longest wait, in seconds, for any one event of the search.
+        learning_rate_schedule: ``(epoch, base_rate) -> rate``, the learning
+            rate of each 0-based epoch of a trial whose base rate is its
+            ``learning_rate`` param (or its optimizer's rate). Every sub-epoch
+            of an epoch trains at that rate: the same as plain Keras's
+            ``fit(..., callbacks=[LearningRateScheduler(lambda e, _:
+            schedule(e, base_rate))])``. The strategy must bound its epochs
+            (``max_epochs``); the optimizer's rate must be a plain number.
         driver_upload: NumPy inputs that fit the driver JVM comfortably are
             placed by the driver and uploaded to the search's parameter server
             (``loxodon.driver_data``) instead of going through a DataFrame;
@@ -74,9 +82,15 @@ class ModelSelection:
         timeout: float = 1800.0,
         driver_upload: bool = True,
         spark: SparkSession | None = None,
+        learning_rate_schedule: Callable[[int, float], float] | None = None,
     ) -> None:
         if execution not in EXECUTIONS:
             raise ValueError(f"execution must be one of {EXECUTIONS}, got {execution!r}")
+        if learning_rate_schedule is not None and strategy.max_epochs is None:
+            raise ValueError(
+                f"a learning_rate_schedule needs a strategy that bounds its epochs; "
+                f"{type(strategy).__name__} has no max_epochs: set one on it"
+            )
         if num_workers < 1:
             raise ValueError(f"num_workers must be at least 1, got {num_workers}")
         self.model_fn = model_fn
@@ -91,6 +105,7 @@ class ModelSelection:
         self.verbose = verbose
         self.timeout = timeout
         self.driver_upload = driver_upload
+        self.learning_rate_schedule = learning_rate_schedule
         self._spark = spark
 
     @property
@@ -253,6 +268,10 @@ class _SearchRun:
             unit = {"batch_size": int(trial.params.get("batch_size", self.owner.batch_size))}
             if "learning_rate" in trial.params:
                 unit["learning_rate"] = float(trial.params["learning_rate"])
+            if self.owner.learning_rate_schedule is not None:
+                unit["learning_rates"] = epoch_rates(
+                    self.owner.learning_rate_schedule, model, trial, self.owner.strategy.max_epochs
+                )
             # Workers that compiled this architecture take the trial without loading its archive.
             unit["arch"] = architecture_key(model)
             self.job.addModel(trial.trial_id, model_to_archive(model), json.dumps(unit))
@@ -334,6 +353,28 @@ class _SearchRun:
             f"the search waited {self.owner.timeout:.0f} s for a '{kind}' event; it was "
             "cancelled. Raise ModelSelection(timeout=...) if one epoch legitimately takes longer"
         )
+
+
+def epoch_rates(
+    schedule: Callable[[int, float], float], model: keras.Model, trial: Trial, epochs: int | None
+) -> list[float]:
+    """The learning rate of each epoch of ``trial`` under ``schedule``."""
+    if isinstance(
+        getattr(model.optimizer, "_learning_rate", None),
+        keras.optimizers.schedules.LearningRateSchedule,
+    ):
+        raise ValueError(
+            f"trial {trial.trial_id}: its optimizer already follows a LearningRateSchedule; give "
+            "it a plain learning rate to use learning_rate_schedule, or drop the latter"
+        )
+    base = float(
+        trial.params.get("learning_rate", keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    )
+    rates = [float(schedule(e, base)) for e in range(int(epochs or 0))]
+    bad = [r for r in rates if not math.isfinite(r) or r < 0]
+    if bad:
+        raise ValueError(f"learning_rate_schedule gave {bad[0]} for trial {trial.trial_id}")
+    return rates
 
 
 def load_trial_model(archive: bytes) -> keras.Model:

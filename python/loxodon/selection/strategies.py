@@ -60,6 +60,9 @@ class Actions:
 class SearchStrategy(ABC):
     """Base of every strategy: the objective's direction, the values seen, the decisions."""
 
+    max_epochs: int | None = None
+    """The most epochs any trial trains (None: no bound known)."""
+
     def __init__(self, mode: str = "max") -> None:
         if mode not in ("max", "min"):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
@@ -136,7 +139,7 @@ class _FixedBudget(SearchStrategy):
             raise ValueError(f"epochs must be at least 1, got {epochs}")
         if max_concurrent is not None and max_concurrent < 1:
             raise ValueError(f"max_concurrent must be at least 1, got {max_concurrent}")
-        self.epochs = epochs
+        self.epochs = self.max_epochs = epochs
         self.max_concurrent = max_concurrent
         self.running = 0
 

@@ -117,6 +117,9 @@ class HopWorker:
         state = self.ps.get_blob(unit["state"]) if unit["state"] else trial.initial
         assert state is not None  # _model loads the initial state when the unit needs it
         compiled.codec.unpack(state)
+        rates = unit.get("learning_rates")
+        if rates and kind == "train":  # the epoch's rate (learning_rate_schedule)
+            compiled.model.optimizer.learning_rate = rates[min(int(unit["epoch"]), len(rates) - 1)]
         if kind == "train":
             report: dict[str, Any] = {}
             # The first sub-epoch of an epoch starts from the last epoch's final state: it
