@@ -6,9 +6,15 @@ sequential plain Keras on one thread (one configuration after another).
 
 Every system trains the same grid of configurations (MLPs crossing width,
 learning rate and batch size), from the same initial weights, for the same
-epochs, on the same training rows, and is scored on the same held-out test
-rows. Two workloads: MNIST-1D (generated locally) and a seeded synthetic
-set (a random teacher network labels Gaussian inputs).
+epochs under the same per-epoch cosine learning-rate decay, on the same
+training rows, and is scored on the same held-out test rows. Three workloads:
+MNIST-1D at its standard size (5,000 samples), MNIST-1D with 25,000 samples
+from the same generator, and a seeded synthetic set (a random teacher network
+labels Gaussian inputs). The MNIST-1D searches run three times each,
+alternating systems; sequential Keras runs three times with three shuffle
+seeds, and accuracies are compared as per-configuration means over those
+runs (one run of a configuration moves by up to a few points with the
+shuffle order alone, which the tables show).
 
 It reports configurations x epochs per hour, the data each worker holds, the
 bytes moved through the model store, best and per-configuration accuracy, the
@@ -24,6 +30,7 @@ Run from the repository root (the jar must be built, ``make jar``)::
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import sys
@@ -52,14 +59,22 @@ class Workload:
     x_test: np.ndarray
     y_test: np.ndarray
     epochs: int
+    repeats: int = 1
 
 
-def mnist1d_workload(epochs: int) -> Workload:
+def mnist1d_workload(epochs: int, num_samples: int = 5000, repeats: int = 1) -> Workload:
     from loxodon.datasets import mnist1d
 
-    x, y, x_test, y_test = mnist1d(num_samples=5000, seed=42)
+    x, y, x_test, y_test = mnist1d(num_samples=num_samples, seed=42)
     cut = int(0.85 * len(x))
-    return Workload("MNIST-1D", x[:cut], y[:cut], x[cut:], y[cut:], x_test, y_test, epochs)
+    name = "MNIST-1D" if num_samples == 5000 else f"MNIST-1D, {num_samples:,} samples"
+    return Workload(name, x[:cut], y[:cut], x[cut:], y[cut:], x_test, y_test, epochs, repeats)
+
+
+def cosine(epochs: int) -> Any:
+    """Per-epoch cosine decay from the trial's learning rate: the same rates for
+    every system (``learning_rate_schedule`` / Keras's ``LearningRateScheduler``)."""
+    return lambda epoch, base: base * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
 
 
 def synthetic_workload(rows: int, epochs: int) -> Workload:
@@ -124,6 +139,7 @@ def run_search(w: Workload, execution: str) -> dict[str, Any]:
         execution=execution,
         seed=SEED % 1000,
         verbose=0,
+        learning_rate_schedule=cosine(w.epochs),
     )
     t0 = time.perf_counter()
     result = search.fit(w.x_train, w.y_train, validation_data=(w.x_val, w.y_val), keep_models=True)
@@ -147,6 +163,11 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {**ordered[len(ordered) // 2], "all_seconds": [r["seconds"] for r in runs]}
 
 
+def mean_accuracy(runs: list[dict[str, Any]]) -> dict[int, float]:
+    """Each configuration's test accuracy, averaged over runs."""
+    return {t: float(np.mean([r["test"][t] for r in runs])) for t in runs[0]["test"]}
+
+
 def run_sequential(
     w: Workload, trials: dict[int, Any], shuffle_seed: int | None = None
 ) -> dict[str, Any]:
@@ -160,12 +181,14 @@ def run_sequential(
         model = model_fn(trial.params)
         if shuffle_seed is not None:
             keras.utils.set_random_seed(shuffle_seed)
+        rates = [cosine(w.epochs)(e, float(trial.params["learning_rate"])) for e in range(w.epochs)]
         model.fit(
             w.x_train,
             w.y_train,
             batch_size=int(trial.params["batch_size"]),
             epochs=w.epochs,
             verbose=0,
+            callbacks=[keras.callbacks.LearningRateScheduler(lambda e, _, r=rates: r[e])],
         )
         test[trial_id] = float(model.evaluate(w.x_test, w.y_test, verbose=0)[1])
     data_bytes = w.x_train.nbytes + w.y_train.nbytes + w.x_val.nbytes + w.y_val.nbytes
@@ -229,10 +252,17 @@ def main() -> None:
     spark = loxodon.spark_session("local[2]", app_name="bench-selection")
     spark.sparkContext.setLogLevel("ERROR")
     load_before = os.getloadavg()[0]
+    # Short searches move by 10-20% between runs on a shared VM, and one run of a
+    # configuration by a few accuracy points with the shuffle order: the MNIST-1D searches
+    # run REPEATS times, alternating systems.
     workloads = (
         [mnist1d_workload(2), synthetic_workload(20_000, 1)]
         if args.quick
-        else [mnist1d_workload(8), synthetic_workload(200_000, 3)]
+        else [
+            mnist1d_workload(10, repeats=REPEATS),
+            mnist1d_workload(10, num_samples=25_000, repeats=REPEATS),
+            synthetic_workload(200_000, 3),
+        ]
     )
     sections, targets = [], []
     gantt_path = None
@@ -254,44 +284,49 @@ def main() -> None:
     )
     for w in workloads:
         print(f"== {w.name}", flush=True)
-        # Short searches move by 10-20% between runs on this shared VM: they run REPEATS
-        # times, alternating, and the run of median time stands for each system.
-        repeats = REPEATS if w.name == "MNIST-1D" else 1
+        repeats = w.repeats
         runs: dict[str, list[dict[str, Any]]] = {"mop": [], "task": []}
         for _ in range(repeats):
             for execution in runs:
                 runs[execution].append(run_search(w, execution))
-        mop, task = median_run(runs["mop"]), median_run(runs["task"])
-        seq = run_sequential(w, mop["result"].trials)
-        n_cfg = len(mop["result"].trials)
+        trials = runs["mop"][0]["result"].trials
+        # Sequential Keras with as many shuffle seeds as the searches had runs.
+        runs["seq"] = [
+            run_sequential(w, trials, shuffle_seed=None if i == 0 else SEED + i)
+            for i in range(repeats)
+        ]
+        mop, task, seq = (median_run(runs[k]) for k in ("mop", "task", "seq"))
+        acc = {k: mean_accuracy(rs) for k, rs in runs.items()}
+        n_cfg = len(trials)
         work = n_cfg * w.epochs
         rows = []
-        for name, r in (
-            ("Loxodon MOP (2 workers)", mop),
-            ("Loxodon task-parallel (2 workers)", task),
-            ("plain Keras, sequential, 1 thread", seq),
+        for name, key, r in (
+            ("Loxodon MOP (2 workers)", "mop", mop),
+            ("Loxodon task-parallel (2 workers)", "task", task),
+            ("plain Keras, sequential, 1 thread", "seq", seq),
         ):
-            best = max(r["test"].values())
             rows.append(
                 f"| {name} | {r['seconds']:.1f} | {work / r['seconds'] * 3600:,.0f} | "
-                f"{r['data_bytes'] / 1e6:.1f} | {r.get('moved', 0) / 1e6:,.1f} | {best:.4f} |"
+                f"{r['data_bytes'] / 1e6:.1f} | {r.get('moved', 0) / 1e6:,.1f} | "
+                f"{max(acc[key].values()):.4f} |"
             )
-        worst_gap = max(abs(mop["test"][t] - seq["test"][t]) for t in seq["test"])
+        worst_gap = max(abs(acc["mop"][t] - acc["seq"][t]) for t in acc["seq"])
         noise = ""
-        if w.name == "MNIST-1D":  # the same sequential runs with another shuffle: the noise floor
-            reshuffled = run_sequential(w, mop["result"].trials, shuffle_seed=SEED + 1)
-            floor = max(abs(reshuffled["test"][t] - seq["test"][t]) for t in seq["test"])
+        if repeats > 1:  # how far one sequential run of a configuration moves with its shuffle
+            spread = max(
+                max(r["test"][t] for r in runs["seq"]) - min(r["test"][t] for r in runs["seq"])
+                for t in acc["seq"]
+            )
             noise = (
-                f"; plain Keras against itself with another shuffle seed: worst "
-                f"{floor * 100:.1f} points"
+                f" (means of {repeats} runs); one plain-Keras run against another with another "
+                f"shuffle seed: up to {spread * 100:.1f} points"
             )
         selected = mop["result"].best_trial
         per_cfg = "\n".join(
-            f"| {t} | {mop['result'].trials[t].params['units']} | "
-            f"{mop['result'].trials[t].params['learning_rate']} | "
-            f"{mop['result'].trials[t].params['batch_size']} | {mop['test'][t]:.4f} | "
-            f"{task['test'][t]:.4f} | {seq['test'][t]:.4f} |"
-            for t in sorted(seq["test"])
+            f"| {t} | {trials[t].params['units']} | {trials[t].params['learning_rate']} | "
+            f"{trials[t].params['batch_size']} | {acc['mop'][t]:.4f} | {acc['task'][t]:.4f} | "
+            f"{acc['seq'][t]:.4f} |"
+            for t in sorted(acc["seq"])
         )
         sections.append(
             f"## {w.name}\n\n{len(w.x_train):,} training rows, {len(w.x_val):,} validation rows, "
@@ -304,7 +339,9 @@ def main() -> None:
                 + ", ".join(f"{t:.1f}" for t in mop["all_seconds"])
                 + "; task-parallel "
                 + ", ".join(f"{t:.1f}" for t in task["all_seconds"])
-                + "); accuracies are the median run's."
+                + "; sequential "
+                + ", ".join(f"{t:.1f}" for t in seq["all_seconds"])
+                + f"); accuracies are means over the {repeats} runs of each system."
                 if repeats > 1
                 else ""
             )
