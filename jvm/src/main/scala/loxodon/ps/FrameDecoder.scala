@@ -131,8 +131,15 @@ object FrameDecoder {
   /** The limit before a client has authenticated: AUTH is 54 bytes, so 256 is plenty. */
   final val PreAuthMaxFrameBytes: Int = 256
 
-  /** Frames from this size on get a buffer of their own size up front. */
-  final val LargeFrameBytes: Int = 1 << 20
+  /** Frames from this size on get a buffer of their own size up front and later reads land in it
+    * directly. Below it Netty's merging cumulator grows its buffer by doubling, copying what it
+    * holds each time: a model state of just under 1 MB (a hop in model selection) was copied about
+    * three times over before this was lowered from 1 MiB.
+    */
+  final val LargeFrameBytes: Int = 64 << 10
+
+  /** Direct buffers from this size on are recycled by [[VectorBufferAllocator]] (whole vectors). */
+  final val RecycledBufferBytes: Int = 1 << 20
 
   /** Netty's merging cumulator, except that once the length of a large frame is known and the
     * buffer would have to grow, the frame moves into one buffer of its full size (from the

@@ -41,7 +41,7 @@ final class ParameterServer(val conf: ParameterServerConf) extends Closeable {
   private val secret = Auth.newSecret()
   private val vectorAllocator = new VectorBufferAllocator(
     ByteBufAllocator.DEFAULT,
-    FrameDecoder.LargeFrameBytes,
+    FrameDecoder.RecycledBufferBytes,
     ParameterServer.maxCachedBytes(conf)
   )
   private val context =
