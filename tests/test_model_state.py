@@ -72,6 +72,22 @@ def test_eager_and_compiled_packing_agree() -> None:
     assert len(codec.pack()) == codec.nbytes
 
 
+def test_the_step_counter_survives_the_fused_float_block_bit_for_bit() -> None:
+    """The int64 step counter travels bitcast inside the float32 block: counts whose words
+    are float32 denormals, NaNs or infinities must come back unchanged."""
+    model = mlp()
+    model.train_on_batch(np.zeros((4, 8), np.float32), np.zeros(4))
+    codec, host = ModelState(model), ModelState(mlp(seed=3))
+    host.pack()  # traced before the state arrives, as in a worker
+    for count in (5, 2**31 + 7, 0x7FC00001_7F800000, -3):
+        model.optimizer.iterations.assign(count)
+        packed = bytes(codec.pack())
+        assert packed == bytes(codec.pack_eager())
+        host.unpack(packed)
+        assert int(host.others[0].numpy()) == count
+        assert bytes(host.pack()) == packed
+
+
 def test_a_state_moved_into_another_model_trains_identically() -> None:
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(64, 8)).astype(np.float32), rng.integers(0, 3, 64)

@@ -1,13 +1,21 @@
 """Every training mode learns: on scikit-learn's digits, each reaches at least
-90% of plain single-process Keras's test accuracy in the same epochs.
+90% of plain single-process Keras's test accuracy in the same epochs, at the
+same learning rate.
 
 The asynchronous modes (asynchronous, hogwild) are not deterministic: the
 order of pushes depends on timing. Over 4 epochs their accuracy ranged from
 0.83 to 0.97 across runs (staleness spikes late in training, with nothing after
-to recover); over 8 epochs the lowest of 16 runs was 0.90, against a bar of
-0.85. 8 epochs keep the test about the mode, not about timing luck."""
+to recover); 8 epochs keep the test about the mode, not about timing luck. At
+Adam's 1e-2 the loss of a stale-summed run still climbed mid-training: after
+the server began answering on its event loop (faster replies, denser
+interleaving), 12 runs ranged from 0.90 to 0.98 and one CI run fell to 0.82
+against a bar of 0.85. They train at 3e-3, the rate asynchronous SGD wants
+with stale updates, against plain Keras at 3e-3: 10 runs each ranged from 0.93
+(asynchronous) and 0.92 (hogwild) to 0.97, against a bar of 0.87."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -21,7 +29,7 @@ EPOCHS = 8
 BATCH = 32
 
 
-def make_mlp(seed: int = 0) -> keras.Model:
+def make_mlp(seed: int = 0, learning_rate: float = 1e-2) -> keras.Model:
     keras.utils.set_random_seed(seed)
     model = keras.Sequential(
         [
@@ -31,7 +39,7 @@ def make_mlp(seed: int = 0) -> keras.Model:
         ]
     )
     model.compile(
-        optimizer=keras.optimizers.Adam(1e-2),
+        optimizer=keras.optimizers.Adam(learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
@@ -44,11 +52,23 @@ def data() -> tuple[np.ndarray, ...]:
 
 
 @pytest.fixture(scope="module")
-def keras_accuracy(data: tuple[np.ndarray, ...]) -> float:
+def keras_accuracy(data: tuple[np.ndarray, ...]) -> Callable[[float], float]:
+    """Plain Keras's test accuracy at a learning rate (computed once per rate)."""
     x, y, xt, yt = data
-    model = make_mlp()
-    model.fit(x, y, epochs=EPOCHS, batch_size=BATCH, verbose=0)
-    return float(model.evaluate(xt, yt, verbose=0, return_dict=True)["accuracy"])
+    cache: dict[float, float] = {}
+
+    def at(learning_rate: float) -> float:
+        if learning_rate not in cache:
+            model = make_mlp(learning_rate=learning_rate)
+            model.fit(x, y, epochs=EPOCHS, batch_size=BATCH, verbose=0)
+            cache[learning_rate] = model.evaluate(xt, yt, verbose=0, return_dict=True)["accuracy"]
+        return cache[learning_rate]
+
+    return at
+
+
+# Asynchronous SGD with stale updates wants a lower rate (see the module docstring).
+ASYNC_LEARNING_RATE = 3e-3
 
 
 @pytest.mark.parametrize(
@@ -67,17 +87,21 @@ def keras_accuracy(data: tuple[np.ndarray, ...]) -> float:
 def test_mode_reaches_keras_accuracy(
     spark: SparkSession,
     data: tuple[np.ndarray, ...],
-    keras_accuracy: float,
+    keras_accuracy: Callable[[float], float],
     mode: str,
     options: dict,
 ) -> None:
     x, y, xt, yt = data
     workers = 1 if mode == "single" else 2
-    model = loxodon.SparkModel(make_mlp(), mode=mode, num_workers=workers, spark=spark, **options)
+    rate = ASYNC_LEARNING_RATE if mode in ("asynchronous", "hogwild") else 1e-2
+    model = loxodon.SparkModel(
+        make_mlp(learning_rate=rate), mode=mode, num_workers=workers, spark=spark, **options
+    )
     # Averaged modes see each row once per epoch on some worker; a data-parallel
     # epoch has 1/N of the steps, so they get the same epochs as Keras, no more.
     history = model.fit(x, y, epochs=EPOCHS, batch_size=BATCH, verbose=0)
     assert len(history.history["loss"]) == EPOCHS
     assert history.history["loss"][-1] < history.history["loss"][0]
     accuracy = model.evaluate(xt, yt, return_dict=True)["accuracy"]
-    assert accuracy >= 0.9 * keras_accuracy, (mode, accuracy, keras_accuracy)
+    reference = keras_accuracy(rate)
+    assert accuracy >= 0.9 * reference, (mode, accuracy, reference)

@@ -41,30 +41,49 @@ class ModelState:
     """Packs and unpacks a model's state as bytes: the float32 variables as one
     block, then the others (the optimizer's int64 step counter) one by one.
 
-    The float block is gathered and scattered by two compiled functions (one
-    TensorFlow call each way instead of one per variable); they are traced on
-    first use, so a codec made only to pack once costs nothing to build.
+    The whole state is gathered and scattered by two compiled functions (one
+    TensorFlow call each way instead of one per variable); the others travel
+    inside the same float32 block, bitcast, when their item size is a multiple
+    of 4 bytes (an int64 is two float32 words with the same bytes), so a pack
+    is one tensor and one copy out, and an unpack one copy in. They are traced
+    on first use, so a codec made only to pack once costs nothing to build.
     """
 
     def __init__(self, model: Any) -> None:
         self.floats, self.others = state_variables(model)
         self.float_bytes = sum(_nbytes(v) for v in self.floats)
         self.nbytes = self.float_bytes + sum(_nbytes(v) for v in self.others)
+        # Others that fit the float32 block bitcast; any other dtype is read and written eagerly.
+        self._fused = all(np.dtype(v.dtype).itemsize % 4 == 0 for v in self.others)
         self._gather: Any = None
         self._scatter: Any = None
 
     def _compile(self) -> None:
         import tensorflow as tf
 
-        floats = self.floats
-        sizes = [int(np.prod(v.shape)) for v in floats]
+        variables = self.floats + (self.others if self._fused else [])
+        # float32 words per variable, and the words each one's item spans (1 for float32).
+        words = [int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize // 4 for v in variables]
+
+        def as_words(v: Any) -> Any:
+            flat = tf.reshape(v.value, [-1])
+            if v.dtype == tf.float32:
+                return flat
+            return tf.reshape(tf.bitcast(flat, tf.float32), [-1])
+
+        def from_words(part: Any, v: Any) -> Any:
+            if v.dtype == tf.float32:
+                return tf.reshape(part, v.shape)
+            per_item = np.dtype(v.dtype).itemsize // 4
+            items = tf.reshape(part, [-1, per_item]) if per_item > 1 else part
+            return tf.reshape(tf.bitcast(items, v.dtype), v.shape)
 
         def gather() -> Any:
-            return tf.concat([tf.reshape(v.value, [-1]) for v in floats], 0)
+            return tf.concat([as_words(v) for v in variables], 0)
 
         def scatter(flat: Any) -> None:
-            for v, part in zip(floats, tf.split(flat, sizes), strict=True):
-                v.assign(tf.reshape(part, v.shape))
+            for v, part in zip(variables, tf.split(flat, words), strict=True):
+                v.assign(from_words(part, v))
 
         self._gather, self._scatter = tf.function(gather), tf.function(scatter)
 
@@ -73,7 +92,8 @@ class ModelState:
         if self.floats and self._gather is None:
             self._compile()
         parts = [self._gather().numpy().view(np.uint8)] if self.floats else []
-        parts += [_flat_bytes(v) for v in self.others]
+        if not (self._fused and self.floats):
+            parts += [_flat_bytes(v) for v in self.others]
         return memoryview(np.concatenate(parts) if len(parts) != 1 else parts[0])
 
     def pack_eager(self) -> memoryview:
@@ -93,8 +113,10 @@ class ModelState:
                 self._compile()
             import tensorflow as tf
 
-            flat = np.frombuffer(state, np.float32, self.float_bytes // 4)
-            self._scatter(tf.constant(flat))
+            block = self.nbytes if self._fused else self.float_bytes
+            self._scatter(tf.constant(np.frombuffer(state, np.float32, block // 4)))
+            if self._fused:
+                return
         self._assign_others(state)
 
     def unpack_eager(self, state: bytes | memoryview) -> None:
