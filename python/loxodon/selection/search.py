@@ -29,7 +29,7 @@ from loxodon.selection.result import SelectionResult
 from loxodon.selection.strategies import Actions, SearchStrategy, Trial
 from loxodon.selection.tracking import tracker as make_tracker
 from loxodon.training_job import TrainingError
-from loxodon.worker.model_state import architecture_key
+from loxodon.worker.model_state import architecture_key, follows_learning_rate_schedule
 
 _POLL_MS = 500
 EXECUTIONS = ("mop", "task")
@@ -359,10 +359,7 @@ def epoch_rates(
     schedule: Callable[[int, float], float], model: keras.Model, trial: Trial, epochs: int | None
 ) -> list[float]:
     """The learning rate of each epoch of ``trial`` under ``schedule``."""
-    if isinstance(
-        getattr(model.optimizer, "_learning_rate", None),
-        keras.optimizers.schedules.LearningRateSchedule,
-    ):
+    if follows_learning_rate_schedule(model.optimizer):
         raise ValueError(
             f"trial {trial.trial_id}: its optimizer already follows a LearningRateSchedule; give "
             "it a plain learning rate to use learning_rate_schedule, or drop the latter"

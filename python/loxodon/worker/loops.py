@@ -17,6 +17,7 @@ import numpy as np
 from loxodon.keras_io import model_to_archive
 from loxodon.ps_client import PSClient, PSError
 from loxodon.worker.data import Partition, epoch_rng
+from loxodon.worker.model_state import follows_learning_rate_schedule
 from loxodon.worker.replica import Replica
 
 INITIALIZED = "loxodon/initialized"
@@ -194,9 +195,7 @@ def scale_learning_rate(model: Any, scale: float) -> float | None:
     import keras
 
     optimizer = model.optimizer
-    if scale == 1.0 or isinstance(
-        getattr(optimizer, "_learning_rate", None), keras.optimizers.schedules.LearningRateSchedule
-    ):
+    if scale == 1.0 or follows_learning_rate_schedule(optimizer):
         return None
     original = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
     optimizer.learning_rate = original * scale

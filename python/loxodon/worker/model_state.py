@@ -137,6 +137,16 @@ class ModelState:
             offset += count * dtype.itemsize
 
 
+def follows_learning_rate_schedule(optimizer: Any) -> bool:
+    """Whether the optimizer's rate is a Keras ``LearningRateSchedule`` (a function of
+    the step, not a variable that can be set)."""
+    import keras
+
+    return isinstance(
+        getattr(optimizer, "_learning_rate", None), keras.optimizers.schedules.LearningRateSchedule
+    )
+
+
 def architecture_key(model: Any) -> str:
     """A digest of what the compiled train step depends on: the layer graph and
     configs, the loss, the metrics and the optimizer's class and settings, with

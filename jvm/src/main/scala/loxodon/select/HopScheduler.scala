@@ -191,7 +191,7 @@ final class HopScheduler(
               m.valLogs.add(report.path("val_rows").asLong(0), v.map(kv => kv._1.drop(4) -> kv._2))
             }
             if (replicated || m.visited.size == numWorkers) {
-              endTraining(m, if (evaluated || replicated) Some(a.entry.partition) else None)
+              endTraining(m, if (evaluated) Some(a.entry.partition) else None)
             }
           case "eval" =>
             a.validation.foreach(_.done(worker, rows, stats))
@@ -258,10 +258,10 @@ final class HopScheduler(
     val trainable = live.filter(m => m.trainable && nextPartitionOk(m, worker))
     def longestFirst(ms: Iterable[ModelState]): ModelState =
       ms.maxBy(m => (numWorkers - m.visited.size, -m.trained, -m.id))
-    val folded = trainable.filter(m => foldableValidation(m, worker).isDefined)
+    val folded = trainable.flatMap(m => foldableValidation(m, worker).map(m -> _)).toMap
     if (folded.nonEmpty) {
-      val m = longestFirst(folded)
-      val v = foldableValidation(m, worker).get
+      val m = longestFirst(folded.keys)
+      val v = folded(m)
       v.start(worker)
       m.runningOn = Some(worker)
       return Some(assign(worker, m, "train", s"sel/${m.id}/state/$nextSeq", Some(v)))
@@ -289,7 +289,7 @@ final class HopScheduler(
     */
   private def foldableValidation(m: ModelState, worker: Int): Option[Validation] =
     if (replicated || m.visited.nonEmpty) None
-    else m.validations.lastOption.filter(v => v.epoch == m.trained - 1 && v.pending(worker))
+    else m.lastEpochValidation.filter(_.pending(worker))
 
   /** Whether a train unit of `m` on `worker` ends its epoch, so the worker can validate the result
     * on its own validation rows in the same unit (saving that partition's eval unit: a state fetch,
@@ -427,9 +427,12 @@ object HopScheduler {
 
     def trainable: Boolean = !retired && runningOn.isEmpty && requested > trained
 
+    /** The validation of the epoch trained last, while it is not reported. */
+    def lastEpochValidation: Option[Validation] =
+      validations.lastOption.filter(_.epoch == trained - 1)
+
     /** Whether the last epoch's validation is due on a partition other than `worker`'s. */
-    def dueElsewhere(worker: Int): Boolean =
-      validations.lastOption.exists(v => v.epoch == trained - 1 && v.waitsElsewhere(worker))
+    def dueElsewhere(worker: Int): Boolean = lastEpochValidation.exists(_.waitsElsewhere(worker))
 
     def idle: Boolean =
       retired || (runningOn.isEmpty && validations.isEmpty && requested <= trained)

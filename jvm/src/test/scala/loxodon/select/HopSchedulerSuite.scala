@@ -59,6 +59,21 @@ class HopSchedulerSuite extends AnyFunSuite {
 
   private def spec = Json.obj().put("batch_size", 8)
 
+  /** Model 0 asking for `epochs` epochs, and 2 workers that have both asked for work. */
+  private def oneModelOnTwoWorkers(
+      valRows: Array[Long],
+      epochs: Int
+  ): (Recorder, HopScheduler, Workers) = {
+    val rec = new Recorder
+    val s = new HopScheduler(2, valRows, rec)
+    val workers = new Workers(s, 2)
+    s.addModel(0, "a", spec)
+    s.requestEpochs(0, epochs)
+    workers.ask(0)
+    workers.ask(1)
+    (rec, s, workers)
+  }
+
   test("every model visits every partition once per epoch, never on two workers at once") {
     val n = 3
     val rec = new Recorder
@@ -112,13 +127,7 @@ class HopSchedulerSuite extends AnyFunSuite {
   }
 
   test("an epoch's logs are row-weighted means over partitions") {
-    val rec = new Recorder
-    val s = new HopScheduler(2, Array(0L, 0L), rec)
-    val workers = new Workers(s, 2)
-    s.addModel(0, "a", spec)
-    s.requestEpochs(0, 1)
-    workers.ask(0)
-    workers.ask(1)
+    val (rec, s, workers) = oneModelOnTwoWorkers(Array(0L, 0L), epochs = 1)
     workers.complete(0, rows = 30, loss = 1.0)
     workers.complete(1, rows = 10, loss = 3.0)
     assert(rec.epochs.map(_._3("loss")) == Seq(1.5))
@@ -197,13 +206,7 @@ class HopSchedulerSuite extends AnyFunSuite {
   }
 
   test("an epoch's last train unit validates on its own partition; the others get eval units") {
-    val rec = new Recorder
-    val s = new HopScheduler(2, Array(4L, 6L), rec)
-    val workers = new Workers(s, 2)
-    s.addModel(0, "a", spec)
-    s.requestEpochs(0, 1)
-    workers.ask(0)
-    workers.ask(1)
+    val (rec, s, workers) = oneModelOnTwoWorkers(Array(4L, 6L), epochs = 1)
     val first = workers.held(0).get
     assert(!first.path("evaluate").asBoolean(), "a first visit does not end the epoch")
     workers.complete(0, rows = 10, loss = 1.0)
@@ -229,13 +232,7 @@ class HopSchedulerSuite extends AnyFunSuite {
   }
 
   test("the next epoch's first train unit validates the last epoch where it is still due") {
-    val rec = new Recorder
-    val s = new HopScheduler(2, Array(4L, 6L), rec)
-    val workers = new Workers(s, 2)
-    s.addModel(0, "a", spec)
-    s.requestEpochs(0, 2)
-    workers.ask(0)
-    workers.ask(1)
+    val (rec, s, workers) = oneModelOnTwoWorkers(Array(4L, 6L), epochs = 2)
     workers.complete(0, rows = 10, loss = 1.0)
     val ending = workers.complete(1, rows = 10, loss = 3.0, valRows = 6)
     assert(ending.path("evaluate").asBoolean(), "the epoch's last unit validates on partition 1")
