@@ -29,7 +29,11 @@ from loxodon.selection.result import SelectionResult
 from loxodon.selection.strategies import Actions, SearchStrategy, Trial
 from loxodon.selection.tracking import tracker as make_tracker
 from loxodon.training_job import TrainingError
-from loxodon.worker.model_state import architecture_key, follows_learning_rate_schedule
+from loxodon.worker.model_state import (
+    ModelState,
+    architecture_key,
+    follows_learning_rate_schedule,
+)
 
 _POLL_MS = 500
 EXECUTIONS = ("mop", "task")
@@ -272,9 +276,11 @@ class _SearchRun:
                 unit["learning_rates"] = epoch_rates(
                     self.owner.learning_rate_schedule, model, trial, self.owner.strategy.max_epochs
                 )
-            # Workers that compiled this architecture take the trial without loading its archive.
+            # Workers that compiled this architecture take the trial without loading its
+            # archive: the unit names the architecture and the first state is a blob.
             unit["arch"] = architecture_key(model)
-            self.job.addModel(trial.trial_id, model_to_archive(model), json.dumps(unit))
+            archive = model_to_archive(model)
+            self.job.addModel(trial.trial_id, archive, initial_state(model, unit), json.dumps(unit))
             self.trials[trial.trial_id] = trial
             self.tracker.start_trial(trial)
             self._run(trial.trial_id)
@@ -372,6 +378,15 @@ def epoch_rates(
     if bad:
         raise ValueError(f"learning_rate_schedule gave {bad[0]} for trial {trial.trial_id}")
     return rates
+
+
+def initial_state(model: keras.Model, unit: dict[str, Any]) -> bytes:
+    """The trial's first state, packed as a worker packs the model loaded from its
+    archive with the unit's learning rate (call after saving the archive: packing
+    builds the optimizer)."""
+    if "learning_rate" in unit:
+        model.optimizer.learning_rate = unit["learning_rate"]
+    return bytes(ModelState(model).pack_eager())
 
 
 def load_trial_model(archive: bytes) -> keras.Model:

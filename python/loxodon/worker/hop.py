@@ -3,16 +3,18 @@ for the whole search and trains whichever model the driver's hop scheduler
 sends it, one sub-epoch at a time.
 
 A unit arrives through the parameter server (op NEXT_UNIT) and names the
-model's archive blob, the blob of its current state (empty: the archive's own
-weights) and the blob to write. A model's state is its weights plus its
+model's archive blob, the blob of its current state (the driver stores each
+trial's first state as a blob too; empty: the archive's own weights, as the
+Scala front end sends) and the blob to write. A model's state is its weights plus its
 optimizer's variables, packed as raw bytes in variable order: a hop is one
 blob put and one blob get, with no file and no serialisation format beyond
 the bytes themselves (:mod:`loxodon.worker.model_state`).
 
 Compiled models stay cached per process, one per architecture: trials that
 differ only in learning rate, batch size or initial weights share one model
-and one traced train step, so a trial seen before costs only the state copy
-and a new trial of a known architecture only the load of its archive.
+and one traced train step, so any trial of a known architecture costs only
+the state copy; an archive is loaded once per architecture (and for a trial
+whose first state only its archive holds).
 """
 
 from __future__ import annotations

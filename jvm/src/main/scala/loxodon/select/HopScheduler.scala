@@ -82,10 +82,19 @@ final class HopScheduler(
   private var nextSeq = 0L
   private var finishing = false
 
-  /** Adds model `id` whose first state is the blob `stateBlob` (its `.keras` archive). */
-  def addModel(id: Int, stateBlob: String, unitSpec: ObjectNode): Unit = act {
+  /** Adds model `id`, stored as the `.keras` archive `archiveBlob`; its first state is the blob
+    * `stateBlob` when given (packed weights and optimizer variables), else the archive's own.
+    */
+  def addModel(
+      id: Int,
+      archiveBlob: String,
+      unitSpec: ObjectNode,
+      stateBlob: Option[String] = None
+  ): Unit = act {
     require(!models.contains(id), s"model $id was already added")
-    models(id) = new ModelState(id, stateBlob, unitSpec)
+    val m = new ModelState(id, archiveBlob, unitSpec)
+    stateBlob.foreach(m.stateBlob = _)
+    models(id) = m
   }
 
   /** Asks for `n` more epochs of model `id`. */
@@ -231,7 +240,7 @@ final class HopScheduler(
 
   private def dropIfUnused(m: ModelState, blob: String, fx: mutable.ArrayBuffer[() => Unit]): Unit =
     if (
-      blob != m.initialBlob && blob != m.stateBlob && !m.validations.exists(_.stateBlob == blob)
+      blob != m.archiveBlob && blob != m.stateBlob && !m.validations.exists(_.stateBlob == blob)
     ) {
       fx += (() => listener.onDropped(blob))
     }
@@ -328,8 +337,8 @@ final class HopScheduler(
       .put("model", m.id)
       .put("epoch", epoch)
       .put("partition", worker)
-      .put("archive", m.initialBlob)
-      .put("state", if (state == m.initialBlob) "" else state)
+      .put("archive", m.archiveBlob)
+      .put("state", if (state == m.archiveBlob) "" else state)
       .put("out", outBlob)
       .put("evaluate", kind == "train" && (replicated || lastVisit(m, worker)))
       .put("evaluate_first", kind == "train" && validation.isDefined)
@@ -410,8 +419,8 @@ object HopScheduler {
       if (rows == 0) Map.empty else sums.map { case (k, v) => k -> v / rows }.toMap
   }
 
-  private final class ModelState(val id: Int, val initialBlob: String, val unitSpec: ObjectNode) {
-    var stateBlob: String = initialBlob
+  private final class ModelState(val id: Int, val archiveBlob: String, val unitSpec: ObjectNode) {
+    var stateBlob: String = archiveBlob
     var requested = 0
 
     /** Epochs trained on every partition (their validation may still be under way). */

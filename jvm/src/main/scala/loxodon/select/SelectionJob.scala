@@ -45,9 +45,17 @@ final class SelectionJob private[select] (
   ps.setUnitSource(scheduler)
 
   /** Adds model `id` from its `.keras` archive; `unitJson` holds its fit params (`batch_size`,
-    * optional `learning_rate`) and the search's `seed`.
+    * optional `learning_rate`) and the search's `seed`. Its first state is the archive's own
+    * weights, which a worker with no copy of them reads by loading the archive.
     */
-  def addModel(id: Int, archive: Array[Byte], unitJson: String): Unit = {
+  def addModel(id: Int, archive: Array[Byte], unitJson: String): Unit =
+    addModel(id, archive, null, unitJson)
+
+  /** As above, with the model's first state given as packed bytes (weights and optimizer variables,
+    * as a worker packs them; null: the archive's own): a worker that has compiled the model's
+    * architecture then takes the trial with one blob read instead of loading its archive.
+    */
+  def addModel(id: Int, archive: Array[Byte], initialState: Array[Byte], unitJson: String): Unit = {
     val unit = Json.parse(unitJson, "a model's fit params")
     require(unit.isObject, "a model's fit params must be a JSON object")
     require(
@@ -56,7 +64,12 @@ final class SelectionJob private[select] (
     )
     val blob = s"sel/$id/archive"
     ps.putBlob(blob, archive)
-    scheduler.addModel(id, blob, unit.asInstanceOf[ObjectNode])
+    val state = Option(initialState).map { bytes =>
+      val name = s"sel/$id/initial"
+      ps.putBlob(name, bytes)
+      name
+    }
+    scheduler.addModel(id, blob, unit.asInstanceOf[ObjectNode], state)
   }
 
   /** Asks for `n` more epochs of model `id`. */

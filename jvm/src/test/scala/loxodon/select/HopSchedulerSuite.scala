@@ -74,6 +74,20 @@ class HopSchedulerSuite extends AnyFunSuite {
     (rec, s, workers)
   }
 
+  test("a model given a first state blob starts from it, which is dropped once superseded") {
+    val rec = new Recorder
+    val s = new HopScheduler(1, Array(0L), rec)
+    val workers = new Workers(s, 1)
+    s.addModel(0, "sel/0/archive", spec, Some("sel/0/initial"))
+    s.requestEpochs(0, 1)
+    workers.ask(0)
+    val first = workers.complete(0)
+    assert(first.path("state").asText() == "sel/0/initial")
+    assert(first.path("archive").asText() == "sel/0/archive")
+    assert(rec.dropped == Seq("sel/0/initial"))
+    assert(rec.epochs.map(e => (e._1, e._2)) == Seq((0, 0)))
+  }
+
   test("every model visits every partition once per epoch, never on two workers at once") {
     val n = 3
     val rec = new Recorder
