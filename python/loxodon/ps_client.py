@@ -107,12 +107,19 @@ class PSClient:
 
     # -- framing ----------------------------------------------------------------
     def _send(
-        self, op: Op, payload: bytes | memoryview | np.ndarray = b"", round: int = 0, key: str = ""
+        self,
+        op: Op,
+        payload: bytes | memoryview | np.ndarray = b"",
+        round: int = 0,
+        key: str = "",
+        tail: bytes | memoryview = b"",
     ) -> None:
+        """Sends one frame; ``tail`` follows ``payload`` in it, with no copy to join them."""
         key_bytes = key.encode()
         body = memoryview(payload).cast("B") if len(payload) else memoryview(b"")
+        after = memoryview(tail).cast("B") if len(tail) else memoryview(b"")
         header = _HEADER.pack(
-            _HEADER_AFTER_LENGTH + len(key_bytes) + body.nbytes,
+            _HEADER_AFTER_LENGTH + len(key_bytes) + body.nbytes + after.nbytes,
             PROTOCOL_VERSION,
             int(op),
             0,
@@ -120,7 +127,7 @@ class PSClient:
             round,
             len(key_bytes),
         )
-        buffers = [memoryview(header + key_bytes), body]
+        buffers = [b for b in (memoryview(header + key_bytes), body, after) if b.nbytes]
         while buffers:
             sent = self._sock.sendmsg(buffers)
             while buffers and sent >= buffers[0].nbytes:
@@ -254,11 +261,29 @@ class PSClient:
         self._send(Op.EPOCH_END, json.dumps(report).encode(), round=epoch)
         self._expect_ok_bytes()
 
-    def next_unit(self, report: dict[str, Any]) -> dict[str, Any]:
-        """Model selection: report the last unit (or ``{"hello": True}``) and wait
-        for the hop scheduler's next unit (``{"kind": "stop"}`` ends the search)."""
-        self._send(Op.NEXT_UNIT, json.dumps(report).encode())
-        return json.loads(self._expect_ok_bytes().decode())
+    def next_unit(
+        self, report: dict[str, Any], blob_name: str = "", blob: bytes | memoryview = b""
+    ) -> tuple[dict[str, Any], bytearray | None]:
+        """Model selection: report the last unit (or ``{"hello": True}``), with the
+        state it wrote (stored as ``blob_name``), and wait for the hop scheduler's
+        next unit and the state it starts from (``None`` when it names none);
+        ``{"kind": "stop"}`` ends the search."""
+        if len(blob) and not blob_name:
+            raise ValueError("a state sent with a report needs a blob name")
+        text = json.dumps(report).encode()
+        self._send(Op.NEXT_UNIT, struct.pack(">I", len(text)) + text, key=blob_name, tail=blob)
+        n = self._reply()
+        if n < 4:
+            raise PSError(f"a NEXT_UNIT reply of {n} bytes lacks the unit's length")
+        (size,) = struct.unpack(">I", self._read_bytes(4))
+        if size > n - 4:
+            raise PSError(f"a unit of {size} bytes does not fit a NEXT_UNIT reply of {n} bytes")
+        unit = json.loads(self._read_bytes(size).decode())
+        if n - 4 - size == 0:
+            return unit, None
+        state = bytearray(n - 4 - size)
+        self._recv_into(memoryview(state))
+        return unit, state
 
     def shutdown(self) -> None:
         """Ask the server to stop after replying."""

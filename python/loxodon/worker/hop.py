@@ -6,9 +6,11 @@ A unit arrives through the parameter server (op NEXT_UNIT) and names the
 model's archive blob, the blob of its current state (the driver stores each
 trial's first state as a blob too; empty: the archive's own weights, as the
 Scala front end sends) and the blob to write. A model's state is its weights plus its
-optimizer's variables, packed as raw bytes in variable order: a hop is one
-blob put and one blob get, with no file and no serialisation format beyond
-the bytes themselves (:mod:`loxodon.worker.model_state`).
+optimizer's variables, packed as raw bytes in variable order, with no file and
+no serialisation format beyond the bytes themselves
+(:mod:`loxodon.worker.model_state`). A hop rides on the exchange that hands
+out units: the state a unit wrote goes to the store with its report, and the
+next unit comes with the state it starts from, one round trip per unit.
 
 Compiled models stay cached per process, one per architecture: trials that
 differ only in learning rate, batch size or initial weights share one model
@@ -88,14 +90,19 @@ class HopWorker:
 
     def serve(self) -> dict[str, Any]:
         report: dict[str, Any] = {"hello": True}
+        out_name, out = "", memoryview(b"")
         units, busy, started = 0, 0.0, time.perf_counter()
         while True:
-            unit = self.ps.next_unit(report)
+            # The state the last unit wrote goes with its report; the next unit comes
+            # with the state it starts from: one exchange per unit.
+            unit, state = self.ps.next_unit(report, out_name, out)
             kind = unit["kind"]
             if kind == "stop":
                 break
             t0 = time.perf_counter()
-            report = {"unit": unit["unit"], **self._run(kind, unit)}
+            done, written = self._run(kind, unit, state)
+            out_name, out = (unit["out"], written) if written is not None else ("", memoryview(b""))
+            report = {"unit": unit["unit"], **done}
             report["seconds"] = seconds = time.perf_counter() - t0
             busy += seconds
             units += 1
@@ -111,12 +118,19 @@ class HopWorker:
         }
 
     # -- units ---------------------------------------------------------------------------
-    def _run(self, kind: str, unit: dict[str, Any]) -> dict[str, Any]:
-        """Runs one unit; returns its report (rows and logs)."""
+    def _run(
+        self, kind: str, unit: dict[str, Any], state: bytearray | None
+    ) -> tuple[dict[str, Any], memoryview | bytes | None]:
+        """Runs one unit from ``state`` (None: the trial's initial state); returns its
+        report (rows and logs) and the blob it wrote, if any."""
         trial, compiled = self._model(unit)
-        state = self.ps.get_blob(unit["state"]) if unit["state"] else trial.initial
-        assert state is not None  # _model loads the initial state when the unit needs it
-        compiled.codec.unpack(state)
+        if unit["state"] and state is None:
+            raise RuntimeError(
+                f"unit {unit['unit']} names state {unit['state']!r} but came without it"
+            )
+        start = state if state is not None else trial.initial
+        assert start is not None  # _model loads the initial state when the unit needs it
+        compiled.codec.unpack(start)
         rates = unit.get("learning_rates")
         if rates and kind == "train":  # the epoch's rate (learning_rate_schedule)
             compiled.model.optimizer.learning_rate = rates[min(int(unit["epoch"]), len(rates) - 1)]
@@ -127,23 +141,22 @@ class HopWorker:
             if unit.get("evaluate_first"):
                 report["prior_logs"], report["prior_val_rows"] = self._evaluate(compiled, unit)
             logs = self._train(compiled, unit)
-            self.ps.put_blob(unit["out"], compiled.codec.pack())
+            written = compiled.codec.pack()
             report.update(rows=compiled.train.rows, logs=logs)
             # Task-parallel: validate on the full copy; MOP: the epoch's last sub-epoch
             # validates on this partition's rows (one eval unit fewer).
             if unit.get("evaluate"):
                 val_logs, report["val_rows"] = self._evaluate(compiled, unit)
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
-            return report
+            return report, written
         if kind == "eval":
             logs, rows = self._evaluate(compiled, unit)
-            return {"rows": rows, "logs": logs}
+            return {"rows": rows, "logs": logs}, None
         if kind == "export":
             # The trial's own model (its names, its compile config) with the trained state.
             own = self._load(unit)
-            ModelState(own).unpack_eager(state)
-            self.ps.put_blob(unit["out"], model_to_archive(own))
-            return {"rows": 0, "logs": {}}
+            ModelState(own).unpack_eager(start)
+            return {"rows": 0, "logs": {}}, model_to_archive(own)
         raise ValueError(f"unknown unit kind {kind!r}")
 
     def _evaluate(self, compiled: _Compiled, unit: dict[str, Any]) -> tuple[dict[str, float], int]:

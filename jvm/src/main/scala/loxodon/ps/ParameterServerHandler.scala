@@ -146,25 +146,38 @@ final class ParameterServerHandler(context: ParameterServerContext)
       null
     }
 
+  /** NEXT_UNIT: the payload is a report and the state its unit wrote (stored under the frame's key
+    * before the scheduler sees the report); the reply is the next unit and the state it starts from
+    * (see [[NextUnitFrames]]). One exchange per unit instead of a put, a report and a get.
+    */
   private def nextUnit(ctx: ChannelHandlerContext, frame: Frame): Frame = {
     val source = context.units
     if (source == null) error(frame, "NEXT_UNIT: this job is not a model-selection search")
     else if (frame.worker < 0 || frame.worker >= conf.numWorkers) {
       error(frame, s"NEXT_UNIT: worker id ${frame.worker} is not in 0 until ${conf.numWorkers}")
-    } else {
-      val channel = ctx.channel()
-      source.next(
-        frame.worker,
-        frame.payloadText,
-        unit => {
-          val reply = ok(frame, Unpooled.wrappedBuffer(unit.getBytes(UTF_8)))
-          context.stats.reply(reply)
-          channel.writeAndFlush(reply)
-          ()
-        }
-      )
-      null
-    }
+    } else
+      NextUnitFrames.parseRequest(frame.payload, frame.key) match {
+        case Left(message) => error(frame, s"NEXT_UNIT: $message")
+        case Right((report, blob)) =>
+          blob.foreach(bytes => context.blobs.put(frame.key, bytes))
+          val channel = ctx.channel()
+          source.next(
+            frame.worker,
+            report,
+            unit => {
+              val reply = unit.blob.map(name => name -> context.blobs.get(name)) match {
+                case Some((name, None)) =>
+                  error(frame, s"NEXT_UNIT: the unit's blob '$name' is gone")
+                case attached =>
+                  ok(frame, NextUnitFrames.reply(unit.json, attached.flatMap(_._2)))
+              }
+              context.stats.reply(reply)
+              channel.writeAndFlush(reply)
+              ()
+            }
+          )
+          null
+      }
   }
 
   private def withVector(frame: Frame)(body: ByteBuf => Frame): Frame = {

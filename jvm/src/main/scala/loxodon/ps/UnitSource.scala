@@ -6,7 +6,13 @@ package loxodon.ps
 trait UnitSource {
 
   /** `worker` finished what `report` (JSON) describes and asks for its next unit; `reply` sends the
-    * unit's JSON.
+    * unit. The state the finished unit wrote came with the request and is already in the blob
+    * store.
     */
-  def next(worker: Int, report: String, reply: String => Unit): Unit
+  def next(worker: Int, report: String, reply: HandedUnit => Unit): Unit
 }
+
+/** A unit as sent to a worker: its JSON, and the blob that goes with it in the same reply (the
+  * model state it starts from), if any.
+  */
+final case class HandedUnit(json: String, blob: Option[String] = None)

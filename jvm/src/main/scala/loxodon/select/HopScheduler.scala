@@ -8,7 +8,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode
 import org.slf4j.{Logger, LoggerFactory}
 
 import loxodon.io.Json
-import loxodon.ps.UnitSource
+import loxodon.ps.{HandedUnit, UnitSource}
 
 /** Told of a search's progress by [[HopScheduler]]; called without the scheduler's lock held. */
 trait HopListener {
@@ -46,10 +46,11 @@ trait HopListener {
   * one of those appears, or gets `stop` once [[finish]] was called and nothing is left.
   *
   * A unit's state goes in and out through the parameter server's blob store under fresh names: a
-  * train unit reads the model's committed state and writes `out`; only the scheduler's commit of
-  * the unit's report makes `out` the model's state. A worker that dies mid-unit (its replacement
-  * says `hello`) therefore loses only that unit, which is queued again from the last committed
-  * state, and a late report of a lost unit is ignored.
+  * train unit reads the model's committed state (sent along with the unit) and writes `out` (sent
+  * along with its report); only the scheduler's commit of the unit's report makes `out` the model's
+  * state. A worker that dies mid-unit (its replacement says `hello`) therefore loses only that
+  * unit, which is queued again from the last committed state, and a late report of a lost unit is
+  * ignored.
   *
   * With `replicated` data (task-parallel execution: every worker holds all rows), a model's epoch
   * is ONE train unit on any worker, which also validates on that worker's copy of the validation
@@ -75,7 +76,7 @@ final class HopScheduler(
 
   private val start = clock()
   private val models = mutable.LinkedHashMap.empty[Int, ModelState]
-  private val waiting = mutable.LinkedHashMap.empty[Int, String => Unit]
+  private val waiting = mutable.LinkedHashMap.empty[Int, HandedUnit => Unit]
   private val inFlight = mutable.HashMap.empty[Int, Assigned]
   private val exports = mutable.Queue.empty[Int]
   private val entries = mutable.ArrayBuffer.empty[ScheduleEntry]
@@ -124,7 +125,7 @@ final class HopScheduler(
   /** Whether model `id` has neither units under way nor requested epochs left. */
   def isIdle(id: Int): Boolean = synchronized(model(id).idle)
 
-  override def next(worker: Int, report: String, reply: String => Unit): Unit = {
+  override def next(worker: Int, report: String, reply: HandedUnit => Unit): Unit = {
     val node =
       try Json.parse(if (report.isEmpty) "{}" else report, "a unit report")
       catch { case NonFatal(e) => Json.obj().put("error", e.getMessage) }
@@ -251,12 +252,14 @@ final class HopScheduler(
       pick(worker).foreach { case (entry, spec) =>
         val reply = waiting.remove(worker).get
         entries += entry
-        val text = Json.write(spec)
-        fx += (() => reply(text))
+        // The unit's starting state goes in the same reply (an empty name: the archive's own).
+        val unit =
+          HandedUnit(Json.write(spec), Some(spec.path("state").asText("")).filter(_.nonEmpty))
+        fx += (() => reply(unit))
       }
     }
     if (finishing && inFlight.isEmpty && exports.isEmpty && models.values.forall(_.idle)) {
-      val stop = Json.write(Json.obj().put("kind", "stop"))
+      val stop = HandedUnit(Json.write(Json.obj().put("kind", "stop")))
       waiting.values.foreach(reply => fx += (() => reply(stop)))
       waiting.clear()
     }

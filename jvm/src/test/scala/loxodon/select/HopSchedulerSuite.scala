@@ -31,8 +31,9 @@ class HopSchedulerSuite extends AnyFunSuite {
       s.next(
         w,
         report,
-        text => {
-          val unit = Json.parse(text, "unit")
+        handed => {
+          val unit = Json.parse(handed.json, "unit")
+          assert(handed.blob == Some(unit.path("state").asText("")).filter(_.nonEmpty))
           if (unit.path("kind").asText() == "stop") stopped(w) = true else held(w) = Some(unit)
         }
       )
