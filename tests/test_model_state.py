@@ -110,3 +110,18 @@ def test_unpack_refuses_a_state_of_another_size() -> None:
     other = ModelState(mlp(units=32)).pack_eager()
     with pytest.raises(ValueError, match="does not fit this model"):
         codec.unpack(other)
+
+
+def test_a_search_workers_compiled_metric_reset_zeroes_metrics_built_after_it() -> None:
+    from loxodon.worker.hop import _Compiled
+
+    model = mlp()
+    compiled = _Compiled(model, (None, None))
+    x, y = np.ones((4, 8), np.float32), np.array([0, 1, 2, 0])
+    compiled.reset_metrics()  # before the first step: the accuracy metric is not built yet
+    for _ in range(2):
+        model.train_on_batch(x, y)
+        assert any(np.any(v.numpy()) for v in model.metrics_variables)
+        compiled.reset_metrics()
+        assert not any(np.any(v.numpy()) for v in model.metrics_variables)
+    assert len(model.metrics_variables) == 4  # loss and accuracy: a total and a count each

@@ -48,6 +48,21 @@ class _Compiled:
         self.model = model
         self.codec = ModelState(model)
         self.train, self.val = data
+        self._reset: Any = None
+        self._reset_variables = -1
+
+    def reset_metrics(self) -> None:
+        """``model.reset_metrics()`` as one compiled call: eagerly it assigns every
+        metric variable one by one (~0.9 ms), and a unit resets before it trains
+        and before it validates. Traced again whenever the metrics' variables
+        change (Keras builds them on the first step)."""
+        count = len(self.model.metrics_variables)
+        if count != self._reset_variables:
+            import tensorflow as tf
+
+            self._reset = tf.function(self.model.reset_metrics)
+            self._reset_variables = count
+        self._reset()
 
 
 class _Trial:
@@ -165,7 +180,7 @@ class HopWorker:
             return {}, 0
         model = compiled.model
         model.make_test_function()
-        model.reset_metrics()
+        compiled.reset_metrics()
         logs: Any = {}
         for i in range(0, val.rows, _EVAL_BATCH):
             end = i + _EVAL_BATCH
@@ -191,7 +206,7 @@ class HopWorker:
         batch = int(unit["batch_size"])
         die = self.first_life and self.fault.get("unit") == unit["unit"]
         model.make_train_function()
-        model.reset_metrics()
+        compiled.reset_metrics()
         logs: Any = {}
         for step, i in enumerate(range(0, train.rows, batch)):
             if die and step == 2:
