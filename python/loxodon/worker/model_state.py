@@ -85,7 +85,13 @@ class ModelState:
             for v, part in zip(variables, tf.split(flat, words), strict=True):
                 v.assign(from_words(part, v))
 
-        self._gather, self._scatter = tf.function(gather), tf.function(scatter)
+        # Concrete functions: calling one skips tf.function's signature matching (~0.1-0.15 ms
+        # a call each way on a 1 MB state, a sixth of a pack).
+        total = sum(words)
+        self._gather = tf.function(gather).get_concrete_function()
+        self._scatter = tf.function(scatter).get_concrete_function(
+            tf.TensorSpec([total], tf.float32)
+        )
 
     def pack(self) -> memoryview:
         """The state as one contiguous byte buffer (a view; no further copy)."""

@@ -4,24 +4,65 @@ import java.util.concurrent.ConcurrentHashMap
 
 import scala.jdk.CollectionConverters._
 
+import io.netty.buffer.{ByteBuf, ByteBufUtil, Unpooled}
+
 /** Named byte blobs kept in memory for the job: PUT_BLOB / GET_BLOB, e.g. the weights and optimizer
-  * state of a model hopping between workers during model selection. Thread-safe; a stored array is
-  * never mutated after `put`.
+  * state of a model hopping between workers during model selection. Thread-safe.
+  *
+  * A blob is a Netty buffer, never written after `put`: a large one arriving over the network is
+  * kept as a slice of the very buffer its frame was read into ([[BlobStore.keep]]), and a GET or a
+  * NEXT_UNIT reply writes a retained duplicate of it to the socket. So a hop costs no copy and no
+  * heap allocation on the server: a 1 MB state was copied onto the heap on every put (a humongous
+  * object for G1) and copied back into a direct buffer on every get. Replacing or removing a blob
+  * releases it; a reader holding a duplicate keeps its bytes alive until it is done.
   */
 final class BlobStore {
-  private val blobs = new ConcurrentHashMap[String, Array[Byte]]()
+  private val blobs = new ConcurrentHashMap[String, ByteBuf]()
 
-  /** Stores `bytes` under `name`, replacing any earlier blob of that name. */
-  def put(name: String, bytes: Array[Byte]): Unit = {
-    blobs.put(name, bytes)
+  /** Stores `bytes` under `name`, taking over the caller's reference, and releases any earlier blob
+    * of that name.
+    */
+  def put(name: String, bytes: ByteBuf): Unit = {
+    val old = blobs.put(name, bytes)
+    if (old != null) old.release()
     ()
   }
 
-  /** The blob named `name`, if any. */
-  def get(name: String): Option[Array[Byte]] = Option(blobs.get(name))
+  /** Stores `bytes` (not copied: the caller must not change them afterwards). */
+  def put(name: String, bytes: Array[Byte]): Unit = put(name, Unpooled.wrappedBuffer(bytes))
+
+  /** A retained duplicate of the blob named `name`, if any: the caller releases it (writing it to a
+    * channel does).
+    */
+  def retained(name: String): Option[ByteBuf] = {
+    var out: ByteBuf = null
+    // Retained under the map's lock on `name`, so a concurrent put cannot free it first.
+    blobs.computeIfPresent(
+      name,
+      (_, blob) => {
+        out = blob.retainedDuplicate()
+        blob
+      }
+    )
+    Option(out)
+  }
+
+  /** A copy of the blob named `name`, if any. */
+  def bytes(name: String): Option[Array[Byte]] =
+    retained(name).map(b =>
+      try ByteBufUtil.getBytes(b)
+      finally b.release()
+    )
 
   /** Removes `name`; whether it was there. */
-  def remove(name: String): Boolean = blobs.remove(name) != null
+  def remove(name: String): Boolean = {
+    val old = blobs.remove(name)
+    if (old != null) old.release()
+    old != null
+  }
+
+  /** Removes and releases every blob (the server is stopping). */
+  def clear(): Unit = blobs.keySet().asScala.toList.foreach(remove)
 
   /** Names of the stored blobs. */
   def names: Set[String] = blobs.keySet().asScala.toSet
@@ -30,5 +71,16 @@ final class BlobStore {
   def size: Int = blobs.size()
 
   /** Total bytes held. */
-  def totalBytes: Long = blobs.values().asScala.foldLeft(0L)(_ + _.length)
+  def totalBytes: Long = blobs.values().asScala.foldLeft(0L)(_ + _.readableBytes())
+}
+
+object BlobStore {
+
+  /** `length` bytes of `buf` from `index`, to be stored: a retained slice when they are large
+    * enough to have been read into a buffer of their frame's own size ([[FrameDecoder]]), a copy
+    * otherwise (a small frame shares its receive buffer with others, which a slice would pin).
+    */
+  def keep(buf: ByteBuf, index: Int, length: Int): ByteBuf =
+    if (length >= FrameDecoder.LargeFrameBytes) buf.retainedSlice(index, length)
+    else Unpooled.copiedBuffer(buf.slice(index, length))
 }

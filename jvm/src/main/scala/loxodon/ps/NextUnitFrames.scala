@@ -2,7 +2,7 @@ package loxodon.ps
 
 import java.nio.charset.StandardCharsets.UTF_8
 
-import io.netty.buffer.{ByteBuf, ByteBufUtil, Unpooled}
+import io.netty.buffer.{ByteBuf, Unpooled}
 
 /** The payloads of op NEXT_UNIT, both ways: a 4-byte big-endian length `n`, `n` bytes of UTF-8
   * JSON, then a blob's bytes (possibly none).
@@ -16,8 +16,10 @@ import io.netty.buffer.{ByteBuf, ByteBufUtil, Unpooled}
   */
 object NextUnitFrames {
 
-  /** The request's report and, when `key` names one, the blob's bytes; or what is wrong with it. */
-  def parseRequest(payload: ByteBuf, key: String): Either[String, (String, Option[Array[Byte]])] = {
+  /** The request's report and, when `key` names one, the blob to store ([[BlobStore.keep]]: the
+    * caller owns one reference of it); or what is wrong with the request.
+    */
+  def parseRequest(payload: ByteBuf, key: String): Either[String, (String, Option[ByteBuf])] = {
     val size = payload.readableBytes()
     if (size < 4) return Left(s"a payload of $size bytes lacks the 4-byte report length")
     val at = payload.readerIndex()
@@ -28,13 +30,16 @@ object NextUnitFrames {
     val rest = size - 4 - n
     if (key.isEmpty && rest > 0) Left(s"$rest bytes of state came without a blob name in the key")
     else if (key.isEmpty) Right((report, None))
-    else Right((report, Some(ByteBufUtil.getBytes(payload, at + 4 + n, rest))))
+    else Right((report, Some(BlobStore.keep(payload, at + 4 + n, rest))))
   }
 
-  /** The reply's payload: the unit's JSON, then `blob` (not copied). */
-  def reply(json: String, blob: Option[Array[Byte]]): ByteBuf = {
+  /** The reply's payload: the unit's JSON, then `blob` (not copied; the reply takes over its
+    * reference). The head is direct too: a payload with any heap part is copied whole into a direct
+    * buffer on its way to the socket.
+    */
+  def reply(json: String, blob: Option[ByteBuf]): ByteBuf = {
     val text = json.getBytes(UTF_8)
-    val head = Unpooled.buffer(4 + text.length).writeInt(text.length).writeBytes(text)
-    blob.fold(head)(bytes => Unpooled.wrappedBuffer(head, Unpooled.wrappedBuffer(bytes)))
+    val head = Unpooled.directBuffer(4 + text.length).writeInt(text.length).writeBytes(text)
+    blob.fold(head)(state => Unpooled.wrappedBuffer(head, state))
   }
 }

@@ -6,7 +6,7 @@ import java.util.concurrent.{CountDownLatch, TimeUnit}
 import java.util.concurrent.atomic.AtomicBoolean
 
 import io.netty.bootstrap.ServerBootstrap
-import io.netty.buffer.ByteBufAllocator
+import io.netty.buffer.{ByteBufAllocator, Unpooled}
 import io.netty.channel.{
   AdaptiveRecvByteBufAllocator,
   RecvByteBufAllocator,
@@ -156,11 +156,12 @@ final class ParameterServer(val conf: ParameterServerConf) extends Closeable {
   /** Removes the blob named `name`; whether it was there. */
   def removeBlob(name: String): Boolean = context.blobs.remove(name)
 
-  /** Stores a named blob, as PUT_BLOB does. */
-  def putBlob(name: String, bytes: Array[Byte]): Unit = context.blobs.put(name, bytes.clone())
+  /** Stores a named blob, as PUT_BLOB does: a copy in a direct buffer, which the socket reads. */
+  def putBlob(name: String, bytes: Array[Byte]): Unit =
+    context.blobs.put(name, Unpooled.directBuffer(bytes.length).writeBytes(bytes))
 
   /** The blob named `name`, as GET_BLOB sees it. */
-  def blob(name: String): Option[Array[Byte]] = context.blobs.get(name).map(_.clone())
+  def blob(name: String): Option[Array[Byte]] = context.blobs.bytes(name)
 
   /** The counters as JSON (the same text STATS returns). */
   def statsJson(): String = context.statsJson

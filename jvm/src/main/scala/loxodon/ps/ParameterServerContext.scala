@@ -153,6 +153,7 @@ final class ParameterServerContext(
   /** Fails the open sync rounds and epoch gates; called once when the server stops. */
   def close(): Seq[ChannelFuture] = {
     val waiters = rounds.close() ++ epochs.close()
+    blobs.clear()
     val m = model
     if (m != null) m._1.close()
     waiters

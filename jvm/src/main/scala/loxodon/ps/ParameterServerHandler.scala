@@ -4,7 +4,7 @@ import java.nio.charset.StandardCharsets.UTF_8
 
 import scala.util.control.NonFatal
 
-import io.netty.buffer.{ByteBuf, ByteBufUtil, Unpooled}
+import io.netty.buffer.{ByteBuf, Unpooled}
 import io.netty.channel.{
   ChannelFuture,
   ChannelFutureListener,
@@ -77,13 +77,17 @@ final class ParameterServerHandler(context: ParameterServerContext)
     case Op.PutBlob =>
       if (frame.key.isEmpty) error(frame, "PUT_BLOB needs a blob name in the key")
       else {
-        context.blobs.put(frame.key, ByteBufUtil.getBytes(frame.payload))
+        val payload = frame.payload
+        context.blobs.put(
+          frame.key,
+          BlobStore.keep(payload, payload.readerIndex(), payload.readableBytes())
+        )
         ok(frame, Unpooled.EMPTY_BUFFER)
       }
     case Op.GetBlob =>
-      context.blobs.get(frame.key) match {
-        case Some(bytes) => ok(frame, Unpooled.wrappedBuffer(bytes))
-        case None        => error(frame, s"no blob named '${frame.key}'")
+      context.blobs.retained(frame.key) match {
+        case Some(blob) => ok(frame, blob)
+        case None       => error(frame, s"no blob named '${frame.key}'")
       }
     case Op.Stats    => ok(frame, Unpooled.wrappedBuffer(context.statsJson.getBytes(UTF_8)))
     case Op.EpochEnd => epochEnd(ctx, frame)
@@ -159,13 +163,13 @@ final class ParameterServerHandler(context: ParameterServerContext)
       NextUnitFrames.parseRequest(frame.payload, frame.key) match {
         case Left(message) => error(frame, s"NEXT_UNIT: $message")
         case Right((report, blob)) =>
-          blob.foreach(bytes => context.blobs.put(frame.key, bytes))
+          blob.foreach(state => context.blobs.put(frame.key, state))
           val channel = ctx.channel()
           source.next(
             frame.worker,
             report,
             unit => {
-              val reply = unit.blob.map(name => name -> context.blobs.get(name)) match {
+              val reply = unit.blob.map(name => name -> context.blobs.retained(name)) match {
                 case Some((name, None)) =>
                   error(frame, s"NEXT_UNIT: the unit's blob '$name' is gone")
                 case attached =>
