@@ -328,14 +328,15 @@ def main() -> None:
             )
         worst_gap = max(abs(acc["mop"][t] - acc["seq"][t]) for t in acc["seq"])
         noise = ""
-        if repeats > 1:  # how far one sequential run of a configuration moves with its shuffle
+        if repeats > 1:
+            noise = f" (means over {repeats} and {seq_repeats} runs)"
+        if seq_repeats > 1:  # how far one sequential run of a configuration moves with its shuffle
             spread = max(
                 max(r["test"][t] for r in runs["seq"]) - min(r["test"][t] for r in runs["seq"])
                 for t in acc["seq"]
             )
-            noise = (
-                f" (means over {repeats} and {seq_repeats} runs); one plain-Keras run against "
-                "another with another "
+            noise += (
+                "; one plain-Keras run against another with another "
                 f"shuffle seed: up to {spread * 100:.1f} points"
             )
         selected = mop["result"].best_trial
