@@ -164,8 +164,6 @@ def test_grid_of_8_on_mnist1d_matches_plain_keras_best(spark):
     # so a worker loads an archive only to compile an architecture it has not seen
     # (2 here): not once per trial, nor once per trial per worker.
     assert [w["archive_loads"] for w in result.workers] == [2, 2]
-    # With 8 trials on 2 workers models are spare: workers get units ahead while they train.
-    assert all(w["units_ahead"] > 0 for w in result.workers)
 
     plain_test, plain_val = {}, {}
     for trial_id, trial in result.trials.items():

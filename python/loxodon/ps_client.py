@@ -267,9 +267,7 @@ class PSClient:
         """Model selection: report the last unit (or ``{"hello": True}``), with the
         state it wrote (stored as ``blob_name``), and wait for the hop scheduler's
         next unit and the state it starts from (``None`` when it names none);
-        ``{"kind": "stop"}`` ends the search. With ``"ahead": True`` in the report
-        (asked while this worker runs a unit) the reply comes at once: the unit to
-        run after it, or ``{"kind": "none"}``."""
+        ``{"kind": "stop"}`` ends the search."""
         if len(blob) and not blob_name:
             raise ValueError("a state sent with a report needs a blob name")
         text = json.dumps(report).encode()

@@ -12,16 +12,6 @@ no serialisation format beyond the bytes themselves
 out units: the state a unit wrote goes to the store with its report, and the
 next unit comes with the state it starts from, one round trip per unit.
 
-That round trip is taken off the critical path: while a unit trains, a
-background thread asks for the unit *ahead* (carrying the report of the unit
-before, if it is still unsent), so when this unit ends the next one is often
-already here with its state. The scheduler answers at once and gives a unit
-ahead only when no other worker waits and models are spare
-(:class:`loxodon.select.HopScheduler`). The connection is only ever used by
-one thread at a time: the archive a unit may need is fetched before the
-request ahead goes out, and export units (which fetch one while they run)
-ask ahead before they start.
-
 Compiled models stay cached per process, one per architecture: trials that
 differ only in learning rate, batch size or initial weights share one model
 and one traced train step, so any trial of a known architecture costs only
@@ -35,7 +25,6 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -86,14 +75,6 @@ class _Trial:
 
 
 _Data = tuple[Partition, Partition]
-# A report with the name and bytes of the state its unit wrote; a unit with its starting state.
-_Report = tuple[dict[str, Any], str, memoryview | bytes]
-_Handed = tuple[dict[str, Any], bytearray | None]
-
-
-def _given(reply: _Handed) -> _Handed | None:
-    """The unit a request ahead got, or None (``{"kind": "none"}``)."""
-    return None if reply[0]["kind"] == "none" else reply
 
 
 class HopWorker:
@@ -123,46 +104,24 @@ class HopWorker:
         self.archive_loads = 0  # archives loaded to train (exports not counted)
 
     def serve(self) -> dict[str, Any]:
-        # The report not yet sent (with the state its unit wrote), and the unit given ahead.
-        pending: _Report | None = ({"hello": True}, "", memoryview(b""))
-        queued: _Handed | None = None
-        units, ahead_units, busy, started = 0, 0, 0.0, time.perf_counter()
-        with ThreadPoolExecutor(1, thread_name_prefix="loxodon-ahead") as background:
-            while True:
-                if queued is None:
-                    # Report the last unit and wait for the next, with the state it starts from.
-                    assert pending is not None
-                    unit, state = self.ps.next_unit(*pending)
-                    pending = None
-                else:
-                    (unit, state), queued = queued, None
-                kind = unit["kind"]
-                if kind == "stop":
-                    break
-                t0 = time.perf_counter()
-                model = self._model(unit)  # may fetch an archive: before the request ahead
-                ahead: Future[_Handed] | None = None
-                report, name, out = pending or ({}, "", memoryview(b""))
-                pending = None
-                if kind == "export":  # it fetches its archive while it runs: ask ahead first
-                    queued = _given(self.ps.next_unit({**report, "ahead": True}, name, out))
-                else:
-                    ahead = background.submit(
-                        self.ps.next_unit, {**report, "ahead": True}, name, out
-                    )
-                done, written = self._run(kind, unit, state, model)
-                seconds = time.perf_counter() - t0
-                pending = (
-                    {"unit": unit["unit"], **done, "seconds": seconds},
-                    unit["out"] if written is not None else "",
-                    written if written is not None else memoryview(b""),
-                )
-                busy += seconds
-                units += 1
-                self.on_event({"kind": kind, "unit": unit["unit"], "trial_id": unit["model"]})
-                if ahead is not None:
-                    queued = _given(ahead.result())
-                ahead_units += queued is not None
+        report: dict[str, Any] = {"hello": True}
+        out_name, out = "", memoryview(b"")
+        units, busy, started = 0, 0.0, time.perf_counter()
+        while True:
+            # The state the last unit wrote goes with its report; the next unit comes
+            # with the state it starts from: one exchange per unit.
+            unit, state = self.ps.next_unit(report, out_name, out)
+            kind = unit["kind"]
+            if kind == "stop":
+                break
+            t0 = time.perf_counter()
+            done, written = self._run(kind, unit, state)
+            out_name, out = (unit["out"], written) if written is not None else ("", memoryview(b""))
+            report = {"unit": unit["unit"], **done}
+            report["seconds"] = seconds = time.perf_counter() - t0
+            busy += seconds
+            units += 1
+            self.on_event({"kind": kind, "unit": unit["unit"], "trial_id": unit["model"]})
         return {
             "partition": self.partition,
             "units": units,
@@ -171,21 +130,15 @@ class HopWorker:
             "seconds": time.perf_counter() - started,
             "data_bytes": int(sum(t.nbytes for t in self.tables)),
             "archive_loads": self.archive_loads,
-            "units_ahead": ahead_units,
         }
 
     # -- units ---------------------------------------------------------------------------
     def _run(
-        self,
-        kind: str,
-        unit: dict[str, Any],
-        state: bytearray | None,
-        model: tuple[_Trial, _Compiled],
+        self, kind: str, unit: dict[str, Any], state: bytearray | None
     ) -> tuple[dict[str, Any], memoryview | bytes | None]:
-        """Runs one unit of ``model`` (its trial and compiled model) from ``state``
-        (None: the trial's initial state); returns its report (rows and logs) and
-        the blob it wrote, if any."""
-        trial, compiled = model
+        """Runs one unit from ``state`` (None: the trial's initial state); returns its
+        report (rows and logs) and the blob it wrote, if any."""
+        trial, compiled = self._model(unit)
         if unit["state"] and state is None:
             raise RuntimeError(
                 f"unit {unit['unit']} names state {unit['state']!r} but came without it"

@@ -45,12 +45,6 @@ trait HopListener {
   * where its validation is due only when nothing else can run; an export; otherwise it waits until
   * one of those appears, or gets `stop` once [[finish]] was called and nothing is left.
   *
-  * A worker may also ask for a unit *ahead* (`"ahead": true` in its request) while it runs one, so
-  * that it can start the next the moment this one ends instead of waiting for an exchange. The
-  * reply comes at once: a unit, or `none`. A worker gets at most one unit ahead, and only while no
-  * other worker waits and more models could train than there are workers (a model reserved ahead
-  * cannot go to a worker that frees up meanwhile). A worker that dies loses both its units.
-  *
   * A unit's state goes in and out through the parameter server's blob store under fresh names: a
   * train unit reads the model's committed state (sent along with the unit) and writes `out` (sent
   * along with its report); only the scheduler's commit of the unit's report makes `out` the model's
@@ -83,7 +77,7 @@ final class HopScheduler(
   private val start = clock()
   private val models = mutable.LinkedHashMap.empty[Int, ModelState]
   private val waiting = mutable.LinkedHashMap.empty[Int, HandedUnit => Unit]
-  private val inFlight = mutable.HashMap.empty[Int, mutable.ArrayBuffer[Assigned]]
+  private val inFlight = mutable.HashMap.empty[Int, Assigned]
   private val exports = mutable.Queue.empty[Int]
   private val entries = mutable.ArrayBuffer.empty[ScheduleEntry]
   private var nextSeq = 0L
@@ -135,23 +129,12 @@ final class HopScheduler(
     val node =
       try Json.parse(if (report.isEmpty) "{}" else report, "a unit report")
       catch { case NonFatal(e) => Json.obj().put("error", e.getMessage) }
-    val ahead = node.path("ahead").asBoolean(false)
     val effects = synchronized {
       val fx = mutable.ArrayBuffer.empty[() => Unit]
       if (node.path("hello").asBoolean(false)) lose(worker)
       else if (node.has("unit")) complete(worker, node, fx)
-      if (!ahead) waiting(worker) = reply
+      waiting(worker) = reply
       dispatch(fx)
-      if (ahead) {
-        val unit = if (aheadAllowed(worker)) pick(worker) else None
-        val handed = unit match {
-          case Some((entry, spec)) =>
-            entries += entry
-            handedUnit(spec)
-          case None => HandedUnit(Json.write(Json.obj().put("kind", "none")))
-        }
-        fx += (() => reply(handed))
-      }
       fx
     }
     effects.foreach(run => run())
@@ -172,15 +155,8 @@ final class HopScheduler(
 
   private def elapsedMs: Double = (clock() - start) / 1e6
 
-  /** Whether `worker`, which runs a unit, may have one more assigned ahead: it has none yet, no
-    * other worker waits, and more models could train than there are workers.
-    */
-  private def aheadAllowed(worker: Int): Boolean =
-    waiting.isEmpty && inFlight.get(worker).exists(_.size == 1) &&
-      models.values.count(_.trainable) > numWorkers
-
-  /** The units held by `worker` are lost (its process died): queue them again. */
-  private def lose(worker: Int): Unit = inFlight.remove(worker).toSeq.flatten.foreach { a =>
+  /** The unit in flight on `worker` is lost (its process died): queue it again. */
+  private def lose(worker: Int): Unit = inFlight.remove(worker).foreach { a =>
     a.entry.endMs = elapsedMs
     a.entry.status = "lost"
     val m = models(a.entry.model)
@@ -195,15 +171,10 @@ final class HopScheduler(
 
   private def complete(worker: Int, report: JsonNode, fx: mutable.ArrayBuffer[() => Unit]): Unit = {
     val seq = report.path("unit").asLong(-1)
-    val held = inFlight.getOrElse(worker, mutable.ArrayBuffer.empty[Assigned])
-    held.indexWhere(_.entry.seq == seq) match {
-      case i if i >= 0 =>
-        val a = held.remove(i)
-        if (held.isEmpty) inFlight.remove(worker)
-        val now = elapsedMs
-        // A unit assigned ahead starts when the one before it ends.
-        held.headOption.foreach(_.entry.startMs = now)
-        a.entry.endMs = now
+    inFlight.get(worker) match {
+      case Some(a) if a.entry.seq == seq =>
+        inFlight.remove(worker)
+        a.entry.endMs = elapsedMs
         a.entry.status = "done"
         val m = models(a.entry.model)
         val stats = Json.numbers(report.path("logs"))
@@ -281,7 +252,9 @@ final class HopScheduler(
       pick(worker).foreach { case (entry, spec) =>
         val reply = waiting.remove(worker).get
         entries += entry
-        val unit = handedUnit(spec)
+        // The unit's starting state goes in the same reply (an empty name: the archive's own).
+        val unit =
+          HandedUnit(Json.write(spec), Some(spec.path("state").asText("")).filter(_.nonEmpty))
         fx += (() => reply(unit))
       }
     }
@@ -291,10 +264,6 @@ final class HopScheduler(
       waiting.clear()
     }
   }
-
-  /** A unit as handed out: its spec and the state it starts from (an empty name: the archive's). */
-  private def handedUnit(spec: ObjectNode): HandedUnit =
-    HandedUnit(Json.write(spec), Some(spec.path("state").asText("")).filter(_.nonEmpty))
 
   private def pick(worker: Int): Option[(ScheduleEntry, ObjectNode)] = {
     val live = models.values.filter(!_.retired)
@@ -363,11 +332,7 @@ final class HopScheduler(
       if (kind == "eval") (validation.get.epoch, validation.get.stateBlob)
       else (m.trained, m.stateBlob)
     val entry = ScheduleEntry(seq, kind, m.id, epoch, worker, worker, elapsedMs)
-    inFlight.getOrElseUpdate(worker, mutable.ArrayBuffer.empty) += Assigned(
-      entry,
-      outBlob,
-      validation
-    )
+    inFlight(worker) = Assigned(entry, outBlob, validation)
     val spec = m.unitSpec.deepCopy()
     spec
       .put("kind", kind)
@@ -395,7 +360,7 @@ object HopScheduler {
       epoch: Int,
       partition: Int,
       worker: Int,
-      var startMs: Double
+      startMs: Double
   ) {
     var endMs: Double = Double.NaN
     var status: String = "running"
