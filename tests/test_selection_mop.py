@@ -231,3 +231,35 @@ def test_task_parallel_and_asha_on_the_engine(spark, data):
     assert stopped and all(epochs_run[t] < 4 for t in stopped)
     assert max(epochs_run.values()) == 4
     assert result.best_value > 0.85
+
+
+def test_trials_are_added_from_blobs_the_driver_put(spark):
+    """The Python driver PUTs each trial's archive and first state over its own
+    parameter-server connection and adds the trial by name; a missing blob is a
+    clear error, not a trial that fails later on a worker."""
+    from loxodon.inputs import driver_placement
+    from loxodon.keras_io import model_to_archive
+    from loxodon.ps_client import PSClient
+
+    x, y, _, _ = digits()
+    model = digits_mlp({"units": 8, "learning_rate": 1e-2})
+    archive = model_to_archive(model)
+    placed = driver_placement(spark, x, y, None, 2, 0, 0.2)
+    assert placed is not None
+    params = {"num_workers": 2, "seed": 0, "validation_split": 0.2}
+    params |= {"features_col": "features", "label_col": "label"}
+    job = python_api(spark).startDriverDataSelection(
+        java_session(spark), placed.layout_json(), archive, json.dumps(params), None, None, False
+    )
+    try:
+        with pytest.raises(Exception, match="no blob 'sel/0/archive'"):
+            job.addStoredModel(0, False, '{"batch_size": 8}')
+        with PSClient(job.psHost(), int(job.psPort()), job.psSecretHex()) as ps:
+            ps.put_blob(str(job.archiveBlob(0)), archive)
+            job.addStoredModel(0, False, '{"batch_size": 8}')
+            with pytest.raises(Exception, match="no blob 'sel/1/initial'"):
+                ps.put_blob(str(job.archiveBlob(1)), archive)
+                job.addStoredModel(1, True, '{"batch_size": 8}')
+            assert bytes(ps.get_blob(str(job.archiveBlob(0)))) == archive
+    finally:
+        job.close()

@@ -64,6 +64,9 @@ final class BlobStore {
   /** Removes and releases every blob (the server is stopping). */
   def clear(): Unit = blobs.keySet().asScala.toList.foreach(remove)
 
+  /** Whether a blob named `name` is stored. */
+  def contains(name: String): Boolean = blobs.containsKey(name)
+
   /** Names of the stored blobs. */
   def names: Set[String] = blobs.keySet().asScala.toSet
 

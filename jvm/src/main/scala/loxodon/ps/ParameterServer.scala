@@ -160,6 +160,9 @@ final class ParameterServer(val conf: ParameterServerConf) extends Closeable {
   def putBlob(name: String, bytes: Array[Byte]): Unit =
     context.blobs.put(name, Unpooled.directBuffer(bytes.length).writeBytes(bytes))
 
+  /** Whether a blob named `name` is stored. */
+  def hasBlob(name: String): Boolean = context.blobs.contains(name)
+
   /** The blob named `name`, as GET_BLOB sees it. */
   def blob(name: String): Option[Array[Byte]] = context.blobs.bytes(name)
 

@@ -56,21 +56,38 @@ final class SelectionJob private[select] (
     * architecture then takes the trial with one blob read instead of loading its archive.
     */
   def addModel(id: Int, archive: Array[Byte], initialState: Array[Byte], unitJson: String): Unit = {
+    ps.putBlob(archiveBlob(id), archive)
+    Option(initialState).foreach(ps.putBlob(initialStateBlob(id), _))
+    addStoredModel(id, Option(initialState).isDefined, unitJson)
+  }
+
+  /** Adds model `id` whose archive a client already PUT as [[archiveBlob]] (and, when
+    * `withInitialState`, its first state as [[initialStateBlob]]): how the Python driver adds
+    * trials, over its parameter-server connection rather than as Py4J byte arrays (base64 text both
+    * ways).
+    */
+  def addStoredModel(id: Int, withInitialState: Boolean, unitJson: String): Unit = {
     val unit = Json.parse(unitJson, "a model's fit params")
     require(unit.isObject, "a model's fit params must be a JSON object")
     require(
       unit.path("batch_size").asInt(0) >= 1,
       s"model $id: batch_size must be a positive integer, got ${unit.path("batch_size")}"
     )
-    val blob = s"sel/$id/archive"
-    ps.putBlob(blob, archive)
-    val state = Option(initialState).map { bytes =>
-      val name = s"sel/$id/initial"
-      ps.putBlob(name, bytes)
-      name
+    val state = if (withInitialState) Some(initialStateBlob(id)) else None
+    (Seq(archiveBlob(id)) ++ state).foreach { name =>
+      require(ps.hasBlob(name), s"model $id: no blob '$name' in the search's parameter server")
     }
-    scheduler.addModel(id, blob, unit.asInstanceOf[ObjectNode], state)
+    scheduler.addModel(id, archiveBlob(id), unit.asInstanceOf[ObjectNode], state)
   }
+
+  /** The blob of model `id`'s `.keras` archive as added. */
+  def archiveBlob(id: Int): String = s"sel/$id/archive"
+
+  /** The blob of model `id`'s first state as added. */
+  def initialStateBlob(id: Int): String = s"sel/$id/initial"
+
+  /** The blob a worker stores model `id`'s trained `.keras` archive in (see [[modelArchive]]). */
+  def exportBlob(id: Int): String = s"sel/$id/keras"
 
   /** Asks for `n` more epochs of model `id`. */
   def requestEpochs(id: Int, n: Int): Unit = scheduler.requestEpochs(id, n)
@@ -85,7 +102,7 @@ final class SelectionJob private[select] (
   def finish(): Unit = scheduler.finish()
 
   /** Model `id`'s exported `.keras` archive, or null before its `exported` event. */
-  def modelArchive(id: Int): Array[Byte] = ps.blob(s"sel/$id/keras").orNull
+  def modelArchive(id: Int): Array[Byte] = ps.blob(exportBlob(id)).orNull
 
   /** The schedule so far, a JSON array of units (seq, kind, trial_id, epoch, partition, worker,
     * start_s, end_s, status).
