@@ -257,8 +257,8 @@ def test_trials_are_added_from_blobs_the_driver_put(spark):
         with PSClient(job.psHost(), int(job.psPort()), job.psSecretHex()) as ps:
             ps.put_blob(str(job.archiveBlob(0)), archive)
             job.addStoredModel(0, False, '{"batch_size": 8}')
+            ps.put_blob(str(job.archiveBlob(1)), archive)
             with pytest.raises(Exception, match="no blob 'sel/1/initial'"):
-                ps.put_blob(str(job.archiveBlob(1)), archive)
                 job.addStoredModel(1, True, '{"batch_size": 8}')
             assert bytes(ps.get_blob(str(job.archiveBlob(0)))) == archive
     finally:

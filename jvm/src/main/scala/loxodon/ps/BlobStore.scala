@@ -28,9 +28,6 @@ final class BlobStore {
     ()
   }
 
-  /** Stores `bytes` (not copied: the caller must not change them afterwards). */
-  def put(name: String, bytes: Array[Byte]): Unit = put(name, Unpooled.wrappedBuffer(bytes))
-
   /** A retained duplicate of the blob named `name`, if any: the caller releases it (writing it to a
     * channel does).
     */

@@ -292,7 +292,7 @@ final class HopScheduler(
       return Some(assign(worker, m, "train", s"sel/${m.id}/state/$nextSeq", None))
     }
     exports.dequeueFirst(id => models(id).runningOn.isEmpty).map { id =>
-      assign(worker, models(id), "export", s"sel/$id/keras", None)
+      assign(worker, models(id), "export", exportBlob(id), None)
     }
   }
 
@@ -351,6 +351,9 @@ final class HopScheduler(
 
 object HopScheduler {
   private val log: Logger = LoggerFactory.getLogger(classOf[HopScheduler])
+
+  /** The blob an export unit of model `id` writes its trained `.keras` archive to. */
+  def exportBlob(id: Int): String = s"sel/$id/keras"
 
   /** One handed-out unit, as the schedule log records it (times in ms since the search began). */
   final case class ScheduleEntry(

@@ -87,7 +87,7 @@ final class SelectionJob private[select] (
   def initialStateBlob(id: Int): String = s"sel/$id/initial"
 
   /** The blob a worker stores model `id`'s trained `.keras` archive in (see [[modelArchive]]). */
-  def exportBlob(id: Int): String = s"sel/$id/keras"
+  def exportBlob(id: Int): String = HopScheduler.exportBlob(id)
 
   /** Asks for `n` more epochs of model `id`. */
   def requestEpochs(id: Int, n: Int): Unit = scheduler.requestEpochs(id, n)

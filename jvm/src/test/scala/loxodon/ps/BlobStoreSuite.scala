@@ -7,7 +7,7 @@ class BlobStoreSuite extends AnyFunSuite {
 
   test("put, read and remove blobs by name") {
     val store = new BlobStore
-    store.put("a", Array[Byte](1, 2, 3))
+    store.put("a", Unpooled.wrappedBuffer(Array[Byte](1, 2, 3)))
     assert(store.bytes("a").map(_.toSeq).contains(Seq[Byte](1, 2, 3)))
     assert(store.bytes("b").isEmpty && store.retained("b").isEmpty)
     assert(store.size == 1 && store.totalBytes == 3 && store.names == Set("a"))
@@ -29,7 +29,7 @@ class BlobStoreSuite extends AnyFunSuite {
 
   test("a duplicate reads from the start however often the blob is read") {
     val store = new BlobStore
-    store.put("s", Array[Byte](5, 6))
+    store.put("s", Unpooled.wrappedBuffer(Array[Byte](5, 6)))
     for (_ <- 1 to 3) {
       val dup = store.retained("s").get
       assert(dup.readableBytes() == 2 && dup.readByte() == 5)
