@@ -75,7 +75,12 @@ final class SelectionJob private[select] (
     )
     val state = if (withInitialState) Some(initialStateBlob(id)) else None
     (Seq(archiveBlob(id)) ++ state).foreach { name =>
-      require(ps.hasBlob(name), s"model $id: no blob '$name' in the search's parameter server")
+      require(
+        ps.hasBlob(name),
+        s"model $id: no blob '$name' in the search's parameter server; PUT_BLOB it under " +
+          "that name first (archiveBlob / initialStateBlob give the names), or add the model " +
+          "with addModel, which stores the bytes itself"
+      )
     }
     scheduler.addModel(id, archiveBlob(id), unit.asInstanceOf[ObjectNode], state)
   }
