@@ -168,6 +168,12 @@ def run_search(w: Workload, execution: str) -> dict[str, Any]:
     }
 
 
+def truncated(ratio: float) -> str:
+    """A ratio to 3 decimals, cut rather than rounded: one just under a target's bar
+    (0.9495 against 0.95) must not print as the bar itself."""
+    return f"{math.floor(ratio * 1000) / 1000:.3f}"
+
+
 def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The run of median seconds (of an odd number of runs), with every run's time."""
     ordered = sorted(runs, key=lambda r: r["seconds"])
@@ -383,7 +389,7 @@ def main() -> None:
         targets += [
             (
                 f"MOP >= 0.95x task-parallel throughput ({w.name})",
-                f"{ratio_task:.2f}x",
+                f"{truncated(ratio_task)}x",
                 ratio_task >= 0.95,
             ),
             (
@@ -393,7 +399,7 @@ def main() -> None:
             ),
             (
                 f"MOP >= 1.6x sequential plain Keras on 1 thread ({w.name})",
-                f"{ratio_seq:.2f}x",
+                f"{truncated(ratio_seq)}x",
                 ratio_seq >= 1.6,
             ),
             (
