@@ -31,7 +31,7 @@ import numpy as np
 
 from loxodon.keras_io import load_model, model_to_archive
 from loxodon.ps_client import PSClient
-from loxodon.worker.data import Partition
+from loxodon.worker.data import Partition, open_batch_spec
 from loxodon.worker.model_state import ModelState, architecture_key
 
 _MAX_COMPILED = 16
@@ -72,7 +72,9 @@ class _Compiled:
                 method, reduce_retracing=True, jit_compile=bool(self.model.jit_compile)
             )
             assert self.train.y is not None  # a search's workers hold labelled rows
-            fn.get_concrete_function((_open_batch(self.train.x), _open_batch(self.train.y), None))
+            fn.get_concrete_function(
+                (open_batch_spec(self.train.x), open_batch_spec(self.train.y), None)
+            )
             self._steps[kind] = fn
         return fn
 
@@ -300,13 +302,6 @@ def unit_rng(seed: int, model: int, epoch: int, partition: int) -> np.random.Gen
 def _die_now() -> None:
     """Test hook (``fault_injection``): the process dies mid-unit, as a crash would."""
     os._exit(3)
-
-
-def _open_batch(rows: np.ndarray) -> Any:
-    """The ``TensorSpec`` of batches of ``rows``: their shape with the batch size open."""
-    import tensorflow as tf
-
-    return tf.TensorSpec((None, *rows.shape[1:]), tf.as_dtype(rows.dtype))
 
 
 def _floats(logs: Any) -> dict[str, float]:

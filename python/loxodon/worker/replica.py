@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from loxodon.keras_io import WeightLayout
+from loxodon.worker.data import open_batch_spec
 
 
 class Replica(WeightLayout):
@@ -27,15 +28,24 @@ class Replica(WeightLayout):
         self._train_step = tf.function(lambda x, y: model.train_step((x, y)), reduce_retracing=True)
         self._grad_step = tf.function(self._gradients, reduce_retracing=True)
         self._apply_step = tf.function(self._apply, reduce_retracing=True)
+        self._open: set[str] = set()
 
     # -- steps --------------------------------------------------------------------------
     def train_on_batch(self, x: np.ndarray, y: np.ndarray) -> None:
         """One local optimizer step (Keras's own ``train_step``; metrics accumulate)."""
-        self._train_step(x, y)
+        self._traced("train", self._train_step, x, y)(x, y)
 
     def gradients(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """The flat gradient of the batch's mean loss (metrics accumulate)."""
-        return self._grad_step(x, y).numpy()
+        return self._traced("gradients", self._grad_step, x, y)(x, y).numpy()
+
+    def _traced(self, name: str, step: Any, x: np.ndarray, y: np.ndarray) -> Any:
+        """``step``, traced on its first call for batches of any size (one trace,
+        not one for the full batches and another for the last)."""
+        if name not in self._open:
+            step.get_concrete_function(open_batch_spec(x), open_batch_spec(y))
+            self._open.add(name)
+        return step
 
     def apply_gradients(self, flat_grad: np.ndarray) -> None:
         self._apply_step(self._tf.constant(flat_grad))
