@@ -31,7 +31,7 @@ import numpy as np
 
 from loxodon.keras_io import load_model, model_to_archive
 from loxodon.ps_client import PSClient
-from loxodon.worker.data import Partition, open_batch_spec
+from loxodon.worker.data import OpenBatchFunction, Partition
 from loxodon.worker.model_state import ModelState, architecture_key
 
 _MAX_COMPILED = 16
@@ -50,33 +50,11 @@ class _Compiled:
         self.train, self.val = data
         self._reset: Any = None
         self._reset_variables = -1
-        self._steps: dict[str, Any] = {}
-
-    def step(self, kind: str) -> Callable[[tuple[Any, Any, None]], Any]:
-        """Keras's own ``train_step`` (``kind="train"``) or ``test_step``, traced once
-        for every batch size.
-
-        ``model.train_function`` traces its step for the first batch's shape, then
-        again, relaxed, for a pass's shorter last batch: about 0.24 s more per
-        architecture on every worker, a tenth of a small search. Traced up front
-        with the batch dimension open, one graph serves every batch. It is the same
-        step as Keras's (XLA only when the model was compiled with it), so the
-        same weights come out.
-        """
-        fn = self._steps.get(kind)
-        if fn is None:
-            import tensorflow as tf
-
-            method = self.model.train_step if kind == "train" else self.model.test_step
-            fn = tf.function(
-                method, reduce_retracing=True, jit_compile=bool(self.model.jit_compile)
-            )
-            assert self.train.y is not None  # a search's workers hold labelled rows
-            fn.get_concrete_function(
-                (open_batch_spec(self.train.x), open_batch_spec(self.train.y), None)
-            )
-            self._steps[kind] = fn
-        return fn
+        # Keras's own steps, traced once for any batch size (model.train_function would
+        # trace again for a pass's shorter last batch, ~0.24 s per architecture).
+        jit = bool(model.jit_compile)
+        self.train_step = OpenBatchFunction(model.train_step, jit_compile=jit)
+        self.test_step = OpenBatchFunction(model.test_step, jit_compile=jit)
 
     def reset_metrics(self) -> None:
         """``model.reset_metrics()`` as one compiled call: eagerly it assigns every
@@ -205,18 +183,17 @@ class HopWorker:
         val = compiled.val
         if val.rows == 0 or val.y is None:
             return {}, 0
-        step = compiled.step("test")
         compiled.reset_metrics()
         logs: Any = {}
         for i in range(0, val.rows, _EVAL_BATCH):
             end = i + _EVAL_BATCH
-            logs = step((val.x[i:end], val.y[i:end], None))
+            logs = compiled.test_step((val.x[i:end], val.y[i:end], None))
         return _floats(logs), val.rows
 
     def _train(self, compiled: _Compiled, unit: dict[str, Any]) -> dict[str, float]:
         """One pass over the partition in this sub-epoch's shuffled order.
 
-        Calls Keras's own train step, compiled (:meth:`_Compiled.step`), batch
+        Calls Keras's own train step, compiled (:class:`OpenBatchFunction`), batch
         by batch, with the metrics reset once per pass as fit does, hence gives
         the weights of ``model.fit(x[order], y[order], shuffle=False)``. It is
         cheaper than ``fit`` at every length measured (7 to 266 steps of a small
@@ -231,13 +208,12 @@ class HopWorker:
         x, y = train.x[order], train.y[order]
         batch = int(unit["batch_size"])
         die = self.first_life and self.fault.get("unit") == unit["unit"]
-        step = compiled.step("train")
         compiled.reset_metrics()
         logs: Any = {}
         for n, i in enumerate(range(0, train.rows, batch)):
             if die and n == 2:
                 _die_now()
-            logs = step((x[i : i + batch], y[i : i + batch], None))
+            logs = compiled.train_step((x[i : i + batch], y[i : i + batch], None))
         return _floats(logs)
 
     def _model(self, unit: dict[str, Any]) -> tuple[_Trial, _Compiled]:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from loxodon.keras_io import WeightLayout
-from loxodon.worker.data import open_batch_spec
+from loxodon.worker.data import OpenBatchFunction
 
 
 class Replica(WeightLayout):
@@ -25,27 +25,18 @@ class Replica(WeightLayout):
         trainable_ids = {id(v) for v in model.trainable_weights}
         self.trainable_mask = [id(v) in trainable_ids for v in self.variables]
         self._tf = tf
-        self._train_step = tf.function(lambda x, y: model.train_step((x, y)), reduce_retracing=True)
-        self._grad_step = tf.function(self._gradients, reduce_retracing=True)
+        self._train_step = OpenBatchFunction(lambda x, y: model.train_step((x, y)))
+        self._grad_step = OpenBatchFunction(self._gradients)
         self._apply_step = tf.function(self._apply, reduce_retracing=True)
-        self._open: set[str] = set()
 
     # -- steps --------------------------------------------------------------------------
     def train_on_batch(self, x: np.ndarray, y: np.ndarray) -> None:
         """One local optimizer step (Keras's own ``train_step``; metrics accumulate)."""
-        self._traced("train", self._train_step, x, y)(x, y)
+        self._train_step(x, y)
 
     def gradients(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """The flat gradient of the batch's mean loss (metrics accumulate)."""
-        return self._traced("gradients", self._grad_step, x, y)(x, y).numpy()
-
-    def _traced(self, name: str, step: Any, x: np.ndarray, y: np.ndarray) -> Any:
-        """``step``, traced on its first call for batches of any size (one trace,
-        not one for the full batches and another for the last)."""
-        if name not in self._open:
-            step.get_concrete_function(open_batch_spec(x), open_batch_spec(y))
-            self._open.add(name)
-        return step
+        return self._grad_step(x, y).numpy()
 
     def apply_gradients(self, flat_grad: np.ndarray) -> None:
         self._apply_step(self._tf.constant(flat_grad))
