@@ -87,6 +87,17 @@ class PSClient:
     def close(self) -> None:
         self._sock.close()
 
+    @property
+    def peer(self) -> str:
+        """``host:port`` of the server this client is connected to."""
+        host, port = self._sock.getpeername()[:2]
+        return f"{host}:{port}"
+
+    @property
+    def local_address(self) -> str:
+        """This end's IP address (the interface the route to the server leaves by)."""
+        return str(self._sock.getsockname()[0])
+
     def __enter__(self) -> PSClient:
         return self
 

@@ -113,6 +113,11 @@ class SparkModel:
         self.sync_timeout = sync_timeout
         self._spark = spark
         self._num_workers = 1 if mode == "single" else num_workers
+        # The last fit's run: ``attempts`` (the barrier stage's submissions: more than 1 when a
+        # lost worker or executor made it run again from the center), ``epochs_run``, ``rows``
+        # and ``workers`` (each worker's result: its ``local_address`` and ``ps_peer``, the
+        # parameter server's address it dialled).
+        self.last_fit: dict[str, Any] = {}
 
     # -- helpers ------------------------------------------------------------------
     @property
@@ -217,7 +222,9 @@ class SparkModel:
                 java_session(self.spark), driver.layout_json(), archive, custom, json.dumps(params)
             )
             driver.start(job)
-            return run_training(job, self.model, params, callbacks or [], verbose)
+            return run_training(
+                job, self.model, params, callbacks or [], verbose, self._new_fit_record()
+            )
         train = self._prepare(data, y, features_col, label_col)
         val = None
         if validation_data is not None:
@@ -234,7 +241,13 @@ class SparkModel:
             custom,
             json.dumps(params),
         )
-        return run_training(job, self.model, params, callbacks or [], verbose)
+        return run_training(
+            job, self.model, params, callbacks or [], verbose, self._new_fit_record()
+        )
+
+    def _new_fit_record(self) -> dict[str, Any]:
+        self.last_fit = {}
+        return self.last_fit
 
     def predict(
         self,

@@ -7,6 +7,7 @@ callbacks, then release the epoch (with a stop request if a callback set
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
@@ -22,6 +23,7 @@ class TrainingError(RuntimeError):
 
 
 _POLL_MS = 500
+_log = logging.getLogger("loxodon")
 
 
 def _next_event(job: Any, deadline_s: float) -> dict[str, Any]:
@@ -37,13 +39,27 @@ def _next_event(job: Any, deadline_s: float) -> dict[str, Any]:
     )
 
 
+def _retry(event: dict[str, Any]) -> None:
+    """The stage failed in a way a new attempt gets past; it runs again from the center."""
+    _log.warning(
+        "loxodon: the fit's stage failed and runs again from the parameter server's center "
+        "(attempt %s of %s): %s",
+        int(event["attempt"]) + 1,
+        event.get("max_attempts"),
+        str(event.get("message", "")).splitlines()[0] if event.get("message") else "",
+    )
+
+
 def run_training(
     job: Any,
     model: keras.Model,
     params: dict[str, Any],
     callbacks: list[keras.callbacks.Callback],
     verbose: int,
+    result: dict[str, Any] | None = None,
 ) -> keras.callbacks.History:
+    """Drives ``job`` to its end; ``result``, when given, receives the ``done``
+    event's result (``attempts``, ``epochs_run``, ``rows``, ``workers``)."""
     epochs, initial_epoch = int(params["epochs"]), int(params["initial_epoch"])
     callback_list = keras.callbacks.CallbackList(
         callbacks, add_history=True, add_progbar=False, model=model, verbose=0, epochs=epochs
@@ -66,7 +82,12 @@ def run_training(
                 if kind == "failed":
                     raise TrainingError(event.get("message", "the training job failed"))
                 if kind == "done":
+                    if result is not None:
+                        result.update(event.get("result", {}))
                     break
+                if kind == "retry":
+                    _retry(event)
+                    continue
                 if kind != "epoch":
                     continue
                 epoch = int(event["epoch"])
@@ -78,8 +99,13 @@ def run_training(
                 job.release(epoch, bool(model.stop_training))
                 if stop:
                     event = _next_event(job, epoch_deadline)
+                    while event.get("type") == "retry":
+                        _retry(event)
+                        event = _next_event(job, epoch_deadline)
                     if event.get("type") == "failed":
                         raise TrainingError(event.get("message", "the training job failed"))
+                    if result is not None:
+                        result.update(event.get("result", {}))
                     break
                 callback_list.on_epoch_begin(epoch + 1)
             layout.set_flat(ps.pull())

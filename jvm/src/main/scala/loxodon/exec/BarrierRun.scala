@@ -13,6 +13,13 @@ import org.slf4j.{Logger, LoggerFactory}
   * It reports the stage's end once, through `onDone` (the tasks' results) or `onFailed` (the most
   * telling message: a Python worker's traceback when one failed, since a barrier stage fails with
   * whichever task failed first, often a sibling's lost connection).
+  *
+  * Spark never retries a failed barrier result stage (only barrier shuffle-map stages), so a lost
+  * Python worker or executor would end the stage for good. With a [[BarrierRun.Retry]] the run
+  * submits the stage again itself, as a new job under the same group, up to `maxAttempts` times in
+  * all, after a failure that a new attempt can get past ([[BarrierRun.retryable]]): a lost worker
+  * process, a lost executor, a connection or parameter-server error. An error raised by the
+  * workers' Python code (bad data, a broken model) fails at once: it would fail every attempt.
   */
 final class BarrierRun(
     sc: SparkContext,
@@ -47,14 +54,19 @@ final class BarrierRun(
   /** Whether the stage is still running. */
   def isRunning: Boolean = running.get()
 
-  /** Runs `stage` (the barrier job) in the background. */
-  def launch(stage: () => Array[String]): Unit = {
+  /** Runs `stage` (the barrier job) in the background, once. */
+  def launch(stage: () => Array[String]): Unit = launch(_ => stage(), None, () => ())
+
+  /** Runs `stage(attempt)` (the barrier job; attempt 0, 1, ..) in the background, again after a
+    * retryable failure while `retry` allows, then `cleanup` once.
+    */
+  def launch(stage: Int => Array[String], retry: Option[Retry], cleanup: () => Unit): Unit = {
     running.set(true)
     sc.addSparkListener(taskListener)
     val t = new Thread(
       () => {
         sc.setJobGroup(jobGroup, description, interruptOnCancel = true)
-        try onDone(stage())
+        try onDone(attempts(stage, retry))
         catch {
           case e: Throwable =>
             val message =
@@ -63,12 +75,15 @@ final class BarrierRun(
                 "the job was cancelled"
               } else {
                 log.error(s"$description failed", e)
-                pythonError().getOrElse(rootMessage(e))
+                failureMessage(e)
               }
             onFailed(message)
         } finally {
-          running.set(false)
-          sc.clearJobGroup()
+          try cleanup()
+          finally {
+            running.set(false)
+            sc.clearJobGroup()
+          }
         }
       },
       s"loxodon-$jobGroup"
@@ -77,6 +92,37 @@ final class BarrierRun(
     thread = t
     t.start()
   }
+
+  /** Attempts of the stage, until one succeeds or a failure may not be retried. */
+  private def attempts(stage: Int => Array[String], retry: Option[Retry]): Array[String] = {
+    var attempt = 0
+    var result: Array[String] = null
+    while (result == null) {
+      pythonErrors.clear()
+      try result = stage(attempt)
+      catch {
+        case e: Exception if !cancelled.get() && retry.exists(_.maxAttempts > attempt + 1) =>
+          val message = failureMessage(e)
+          if (!retryable(message)) throw e
+          attempt += 1
+          val r = retry.get
+          log.warn(
+            s"$description: attempt $attempt of ${r.maxAttempts} failed, running the stage " +
+              s"again: $message"
+          )
+          r.beforeRetry(attempt, message)
+      }
+    }
+    attemptsRun = attempt + 1
+    result
+  }
+
+  @volatile private var attemptsRun = 0
+
+  /** How many attempts the finished stage took (0 while running). */
+  def attemptsTaken: Int = attemptsRun
+
+  private def failureMessage(e: Throwable): String = pythonError().getOrElse(rootMessage(e))
 
   /** Cancels the stage (its tasks are interrupted and their workers killed). */
   def cancel(): Unit = if (running.get()) {
@@ -102,6 +148,42 @@ final class BarrierRun(
 
 object BarrierRun {
   private val log: Logger = LoggerFactory.getLogger(classOf[BarrierRun])
+
+  /** Runs a failed stage again, up to `maxAttempts` attempts in all; `beforeRetry(attempt,
+    * message)` runs before attempt `attempt` (it may wait for slots, or throw to give up).
+    */
+  final case class Retry(maxAttempts: Int, beforeRetry: (Int, String) => Unit)
+
+  /** The Spark config of a fit's attempts (a first run and its retries). */
+  final val MaxAttemptsConf: String = "spark.loxodon.fit.maxAttempts"
+
+  /** Default of [[MaxAttemptsConf]]. */
+  final val DefaultMaxAttempts: Int = 3
+
+  /** Errors of the workers' Python code that a new attempt can get past: its connection to the
+    * parameter server (the server's deadlines name a lost sibling), not its own computation.
+    */
+  private val RetryablePythonErrors = Set(
+    "PSError",
+    "ConnectionError",
+    "ConnectionResetError",
+    "ConnectionAbortedError",
+    "ConnectionRefusedError",
+    "BrokenPipeError",
+    "TimeoutError",
+    "OSError"
+  )
+
+  private val PythonErrorType = "Python worker for partition \\d+ failed: ([A-Za-z_.]+):".r
+
+  /** Whether a stage that failed with `message` ([[rootMessage]]) may be run again: any failure but
+    * an error the workers' own Python code raised (other than a connection error).
+    */
+  def retryable(message: String): Boolean =
+    PythonErrorType.findFirstMatchIn(message) match {
+      case Some(m) => RetryablePythonErrors.contains(m.group(1).split('.').last)
+      case None    => true
+    }
 
   /** The most telling message of a failure: a Python worker's error (with its traceback) if one is
     * in the cause chain, else the deepest cause's message, else the exception's own.

@@ -163,6 +163,25 @@ final class EpochGate(
     a.channel.writeAndFlush(frame)
   }
 
+  /** Forgets the gates still waiting for workers (their arrivals belong to a dead attempt, and
+    * their deadlines count from those arrivals), failing any waiter still connected; returns how
+    * many. Complete gates stay for the driver's release.
+    */
+  def dropIncomplete(): Int = {
+    val dropped = synchronized {
+      val stale = open.filter { case (_, g) => !g.complete }.toList
+      stale.foreach { case (epoch, _) => open.remove(epoch) }
+      stale.map(_._2)
+    }
+    dropped.foreach { g =>
+      if (g.deadline != null) g.deadline.cancel(false)
+      g.arrivals.values.filter(_.channel.isActive).foreach { a =>
+        sendError(a, s"epoch ${g.epoch} abandoned: the stage is being run again")
+      }
+    }
+    dropped.size
+  }
+
   /** Fails every open gate (the server is stopping) and refuses later arrivals; returns the writes
     * of those errors.
     */

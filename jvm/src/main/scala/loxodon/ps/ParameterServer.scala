@@ -78,7 +78,7 @@ final class ParameterServer(val conf: ParameterServerConf) extends Closeable {
         override def initChannel(ch: SocketChannel): Unit = context.initializePipeline(ch)
       })
     try {
-      val channel = bootstrap.bind(conf.host, conf.port).syncUninterruptibly().channel()
+      val channel = bindFirstFree(bootstrap)
       serverChannel = channel
       listeningPort = channel.localAddress().asInstanceOf[InetSocketAddress].getPort
       log.info(
@@ -91,11 +91,34 @@ final class ParameterServer(val conf: ParameterServerConf) extends Closeable {
       case e: Exception =>
         close()
         throw new IllegalStateException(
-          s"parameter server cannot bind ${conf.host}:${conf.port}: ${e.getMessage}",
+          s"parameter server cannot bind ${conf.host}:${portsText}: ${e.getMessage}. Set " +
+            "spark.loxodon.ps.bindAddress to an address of this host, and spark.loxodon.ps.port " +
+            "to a free port (0: any)",
           e
         )
     }
   }
+
+  /** Binds `conf.port`, else the next of its `portRetries` ports that is free. */
+  private def bindFirstFree(bootstrap: ServerBootstrap): Channel = {
+    val ports = if (conf.port == 0) Seq(0) else conf.port to conf.port + conf.portRetries
+    var failure: Throwable = null
+    ports.iterator
+      .map { p =>
+        try Some(bootstrap.bind(conf.host, p).syncUninterruptibly().channel())
+        catch {
+          case e: Exception =>
+            failure = e
+            None
+        }
+      }
+      .collectFirst { case Some(channel) => channel }
+      .getOrElse(throw failure)
+  }
+
+  private def portsText: String =
+    if (conf.portRetries == 0) conf.port.toString
+    else s"${conf.port}-${conf.port + conf.portRetries}"
 
   private def daemon(role: String): DefaultThreadFactory =
     new DefaultThreadFactory(s"loxodon-ps-$role", true)
@@ -149,6 +172,11 @@ final class ParameterServer(val conf: ParameterServerConf) extends Closeable {
     */
   def releaseEpoch(epoch: Int, stop: Boolean): Boolean =
     context.epochs.release(epoch, () => if (stop) context.requestStop())
+
+  /** Forgets the epoch gates still waiting for workers (a stage about to be run again: their
+    * arrivals are from the dead attempt); returns how many.
+    */
+  def dropIncompleteEpochs(): Int = context.epochs.dropIncomplete()
 
   /** Sets the source of model-selection units (op NEXT_UNIT). */
   def setUnitSource(source: UnitSource): Unit = context.units = source

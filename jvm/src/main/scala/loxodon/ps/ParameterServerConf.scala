@@ -22,6 +22,9 @@ package loxodon.ps
   *   the address to bind to
   * @param port
   *   the port to bind to; 0 picks a free one (see [[ParameterServer.boundPort]])
+  * @param portRetries
+  *   with a fixed `port`, the next ports tried in turn when it is taken (`port` to `port +
+  *   portRetries`, as `spark.port.maxRetries` does for Spark's own ports)
   * @param advertisedHost
   *   the address clients should dial, when it differs from `host` (e.g. binding 0.0.0.0)
   * @param ioThreads
@@ -40,6 +43,7 @@ final case class ParameterServerConf(
     releaseTimeoutMs: Long = ParameterServerConf.DefaultReleaseTimeoutMs,
     host: String = "127.0.0.1",
     port: Int = 0,
+    portRetries: Int = 0,
     advertisedHost: Option[String] = None,
     ioThreads: Int = ParameterServerConf.DefaultIoThreads,
     authTimeoutMs: Long = 30000L
@@ -61,6 +65,10 @@ final case class ParameterServerConf(
   require(!easgdAlpha.isNaN && !easgdAlpha.isInfinite, s"easgdAlpha must be finite: $easgdAlpha")
   require(host != null && host.nonEmpty, "host must not be empty")
   require(port >= 0 && port <= 65535, s"port must be in 0..65535, got $port")
+  require(
+    portRetries >= 0 && port + portRetries <= 65535,
+    s"portRetries must be in 0..${65535 - port}, got $portRetries"
+  )
   require(ioThreads >= 1, s"ioThreads must be at least 1, got $ioThreads")
   require(authTimeoutMs >= 0, s"authTimeoutMs must not be negative, got $authTimeoutMs")
 

@@ -5,24 +5,44 @@ import org.apache.spark.SparkConf
 /** Where a parameter server of a Spark application listens: the only Spark-aware code of this
   * package, so the Netty classes stay free of Spark.
   *
-  * Bind address: `spark.driver.bindAddress`, else `spark.driver.host`, else the loopback address
-  * (never 0.0.0.0 unless the config says so). Address published to workers: `spark.driver.host`
-  * when set (it is what executors already use to reach the driver), else the bind address.
+  * The server runs in the driver, and the executors dial it, as they dial the driver's RPC port;
+  * its settings therefore follow and default to the driver's (the README's "Networking" table):
+  *   - bind address: `spark.loxodon.ps.bindAddress`, else `spark.driver.bindAddress`, else
+  *     `spark.driver.host`, else the loopback address (never 0.0.0.0 unless a config says so);
+  *   - address published to workers: `spark.loxodon.ps.advertiseAddress`, else `spark.driver.host`,
+  *     when it differs from the bind address (behind NAT or in a container they differ);
+  *   - port: `spark.loxodon.ps.port`, 0 (any free port) by default; a fixed port is tried, then the
+  *     next `spark.port.maxRetries` ports, so a firewall can open one range for all the jobs.
   */
 object SparkBinding {
 
   /** The host used when Spark's config names none. */
   final val DefaultHost: String = "127.0.0.1"
 
+  final val BindAddressConf: String = "spark.loxodon.ps.bindAddress"
+  final val AdvertiseAddressConf: String = "spark.loxodon.ps.advertiseAddress"
+  final val PortConf: String = "spark.loxodon.ps.port"
+
   /** The address to bind to. */
   def bindHost(conf: SparkConf): String =
-    nonEmpty(conf, "spark.driver.bindAddress")
+    nonEmpty(conf, BindAddressConf)
+      .orElse(nonEmpty(conf, "spark.driver.bindAddress"))
       .orElse(nonEmpty(conf, "spark.driver.host"))
       .getOrElse(DefaultHost)
 
   /** The address workers should dial, when it differs from [[bindHost]]. */
   def advertisedHost(conf: SparkConf): Option[String] =
-    nonEmpty(conf, "spark.driver.host").filter(_ != bindHost(conf))
+    nonEmpty(conf, AdvertiseAddressConf)
+      .orElse(nonEmpty(conf, "spark.driver.host"))
+      .filter(_ != bindHost(conf))
+
+  /** The first port to bind (0: any) and how many after it to try. */
+  def ports(conf: SparkConf): (Int, Int) = {
+    val port = conf.getInt(PortConf, 0)
+    require(port >= 0 && port <= 65535, s"$PortConf must be in 0..65535, got $port")
+    if (port == 0) (0, 0)
+    else (port, math.max(0, math.min(conf.getInt("spark.port.maxRetries", 16), 65535 - port)))
+  }
 
   private def nonEmpty(conf: SparkConf, key: String): Option[String] =
     conf.getOption(key).map(_.trim).filter(_.nonEmpty)
@@ -41,6 +61,7 @@ object SparkBinding {
       numParams >= 0 && numParams <= Int.MaxValue,
       s"numParams must be in 0..${Int.MaxValue}, got $numParams"
     )
+    val (port, portRetries) = ports(sparkConf)
     ParameterServerConf(
       numWorkers = numWorkers,
       numParams = numParams.toInt,
@@ -49,7 +70,8 @@ object SparkBinding {
       syncTimeoutMs = syncTimeoutMs,
       easgdAlpha = easgdAlpha,
       host = bindHost(sparkConf),
-      port = 0,
+      port = port,
+      portRetries = portRetries,
       advertisedHost = advertisedHost(sparkConf)
     )
   }

@@ -67,9 +67,12 @@ final case class TrainTaskSpec(
   */
 object TrainTask {
 
-  /** Runs the task of the current barrier partition over its `rows` (training rows first). */
+  /** Runs the task of the current barrier partition over its `rows` (training rows first), in the
+    * fit's `run`-th submission of the stage ([[loxodon.exec.BarrierRun]]).
+    */
   def run(
       spec: TrainTaskSpec,
+      run: Int,
       archive: Array[Byte],
       customObjects: Array[Byte],
       rows: Iterator[((Int, Long), Example)]
@@ -77,7 +80,7 @@ object TrainTask {
     val context = BarrierTaskContext.get()
     val partition = context.partitionId()
     val attachments = Seq(archive) ++ Option(customObjects).toSeq
-    val task = spec.taskJson(partition, context.stageAttemptNumber())
+    val task = spec.taskJson(partition, attempt(run, context.stageAttemptNumber()))
     val result = WorkerSession.run(
       partition,
       task,
@@ -91,6 +94,12 @@ object TrainTask {
     }((m, _) => m.text)
     Iterator(result)
   }
+
+  /** The `attempt` of a TASK spec: unique per submission of the stage and Spark's attempts of it,
+    * so that sync rounds of a dead attempt are never joined by a new one (the workers' round ids
+    * carry it in 15 bits).
+    */
+  def attempt(run: Int, stageAttempt: Int): Int = (run << 4) | math.min(stageAttempt, 15)
 
   /** The names in a TASK spec's `attachments` (for tests). */
   def attachmentNames(task: ObjectNode): Seq[String] =

@@ -52,18 +52,20 @@ object Trainer {
       catch { case NonFatal(e) => parts.release(); throw e }
     val (job, spec, archiveBc, customBc) = opened
     val rdd = parts.rdd
-    job.launch { () =>
-      try {
+    job.launch(
+      attempt =>
         rdd
           .barrier()
-          .mapPartitions(rows => TrainTask.run(spec, archiveBc.value, customBc.value, rows))
-          .collect()
-      } finally {
+          .mapPartitions(rows =>
+            TrainTask.run(spec, attempt, archiveBc.value, customBc.value, rows)
+          )
+          .collect(),
+      () => {
         parts.release()
         archiveBc.destroy()
         customBc.destroy()
       }
-    }
+    )
     job
   }
 
@@ -86,17 +88,19 @@ object Trainer {
       open(spark, archive, customObjects, params, data.trainRows, data.valRows, shape, Some(data))
     val sc = spark.sparkContext
     val n = params.numWorkers
-    job.deferLaunch { () =>
-      try {
+    job.deferLaunch(
+      attempt =>
         sc.parallelize(0 until n, n)
           .barrier()
-          .mapPartitions(_ => TrainTask.run(spec, archiveBc.value, customBc.value, Iterator.empty))
-          .collect()
-      } finally {
+          .mapPartitions(_ =>
+            TrainTask.run(spec, attempt, archiveBc.value, customBc.value, Iterator.empty)
+          )
+          .collect(),
+      () => {
         archiveBc.destroy()
         customBc.destroy()
       }
-    }
+    )
     job
   }
 

@@ -11,7 +11,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode
 import org.apache.spark.SparkContext
 import org.slf4j.{Logger, LoggerFactory}
 
-import loxodon.exec.BarrierRun
+import loxodon.exec.{BarrierRun, SlotCheck}
 import loxodon.io.Json
 import loxodon.ps.{EpochListener, ParameterServer}
 
@@ -39,13 +39,17 @@ final class TrainingJob private[train] (
 
   private val events = new LinkedBlockingQueue[String]()
   private val closed = new AtomicBoolean(false)
-  private val run = new BarrierRun(
+  private val run: BarrierRun = new BarrierRun(
     sc,
     jobGroup,
     description,
-    results => events.put(doneEvent(results.toSeq)),
+    results => events.put(doneEvent(results.toSeq, run.attemptsTaken)),
     message => events.put(Json.write(Json.obj().put("type", "failed").put("message", message)))
   )
+  // Epochs handed to the driver and not yet released (guarded by itself).
+  private val unreleased = scala.collection.mutable.SortedSet.empty[Int]
+  private val maxAttempts =
+    math.max(1, sc.getConf.getInt(BarrierRun.MaxAttemptsConf, BarrierRun.DefaultMaxAttempts))
 
   /** The next event, waiting up to `timeoutMs`; null when none came in time. */
   def nextEvent(timeoutMs: Long): String =
@@ -55,8 +59,11 @@ final class TrainingJob private[train] (
     * fit. Records the next epoch first, so a retried stage does not train `epoch` again.
     */
   def release(epoch: Int, stop: Boolean): Unit = {
-    ps.putBlob(NextEpochBlob, (epoch + 1).toString.getBytes(UTF_8))
+    // After a stop, a retried stage has nothing left to train.
+    val next = if (stop) math.max(epoch + 1, params.epochs) else epoch + 1
+    ps.putBlob(NextEpochBlob, next.toString.getBytes(UTF_8))
     ps.releaseEpoch(epoch, stop)
+    unreleased.synchronized { unreleased -= epoch; unreleased.notifyAll() }
   }
 
   /** The address of the job's parameter server. */
@@ -92,25 +99,48 @@ final class TrainingJob private[train] (
           Json.write(Json.obj().put("type", "epoch").put("epoch", epoch))
       }
     log.debug(s"epoch $epoch: $event")
+    unreleased.synchronized(unreleased += epoch)
     events.put(event)
   }
 
-  /** Runs `stage` (the barrier job) in a background thread under this job's group. */
-  private[train] def launch(stage: () => Array[String]): Unit = run.launch(stage)
+  /** Runs `stage(attempt)` (the barrier job) in a background thread under this job's group, again
+    * after a failure it can get past ([[BarrierRun.retryable]]), up to
+    * `spark.loxodon.fit.maxAttempts` attempts; then `cleanup`.
+    */
+  private[train] def launch(stage: Int => Array[String], cleanup: () => Unit): Unit =
+    run.launch(stage, Some(BarrierRun.Retry(maxAttempts, beforeRetry)), cleanup)
 
-  @volatile private var deferred: Option[() => Array[String]] = None
+  /** Readies the server for a new attempt that resumes from the center: the driver first releases
+    * every epoch it was handed (so `loxodon/next_epoch` is final and no epoch is reported twice),
+    * the dead attempt's half-full epoch gates go, and enough slots must be back.
+    */
+  private def beforeRetry(attempt: Int, message: String): Unit = {
+    val deadline = System.currentTimeMillis() + params.releaseTimeoutMs
+    unreleased.synchronized {
+      while (unreleased.nonEmpty && System.currentTimeMillis() < deadline) {
+        unreleased.wait(math.max(1L, math.min(200L, deadline - System.currentTimeMillis())))
+      }
+    }
+    ps.dropIncompleteEpochs()
+    SlotCheck.require(sc, params.numWorkers)
+    val event = Json.obj().put("type", "retry").put("attempt", attempt).put("message", message)
+    events.put(Json.write(event.put("max_attempts", maxAttempts)))
+  }
+
+  @volatile private var deferred: Option[(Int => Array[String], () => Unit)] = None
 
   /** Keeps `stage` for [[start]]: the driver first uploads the rows ([[Trainer.startDriverData]]).
     */
-  private[train] def deferLaunch(stage: () => Array[String]): Unit = deferred = Some(stage)
+  private[train] def deferLaunch(stage: Int => Array[String], cleanup: () => Unit): Unit =
+    deferred = Some((stage, cleanup))
 
   /** Launches a stage kept by [[Trainer.startDriverData]], once its rows are in the server. */
   def start(): Unit = synchronized {
-    val stage = deferred.getOrElse(
+    val (stage, cleanup) = deferred.getOrElse(
       throw new IllegalStateException("this job has no deferred stage, or it was started already")
     )
     deferred = None
-    launch(stage)
+    launch(stage, cleanup)
   }
 }
 
@@ -123,13 +153,14 @@ object TrainingJob {
   /** Blob worker 0 writes at the end: the trained `.keras` archive. */
   final val FinalModelBlob: String = "loxodon/final_model"
 
-  /** The `done` event: the workers' results and their totals. */
-  def doneEvent(results: Seq[String]): String = {
+  /** The `done` event: the workers' results, their totals, and the attempts the stage took. */
+  def doneEvent(results: Seq[String], attempts: Int = 1): String = {
     val nodes = results.map(r => Json.parse(r, "a worker's result"))
     val result = Json.obj()
     val epochsRun = nodes.map(_.path("epochs_run").asInt(0)).foldLeft(0)(math.max)
     result.put("epochs_run", epochsRun)
     result.put("rows", nodes.map(_.path("rows").asLong(0)).sum)
+    result.put("attempts", attempts)
     val workers = Json.arr()
     nodes.foreach(n => workers.add(n))
     result.set[JsonNode]("workers", workers)

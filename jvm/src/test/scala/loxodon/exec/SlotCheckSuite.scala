@@ -22,6 +22,20 @@ class SlotCheckSuite extends AnyFunSuite with LocalSpark {
     SlotCheck.check(8, false, 8, "yarn")
   }
 
+  test("late executors: the check waits for slots, bounded, then names what registered") {
+    var polls = 0
+    SlotCheck.check(2, false, { polls += 1; if (polls >= 5) 2 else 0 }, "spark://m:7077", 5000L)
+    assert(polls == 5)
+    val started = System.nanoTime()
+    val e = intercept[IllegalArgumentException](
+      SlotCheck.check(2, false, 1, "spark://m:7077", 300L, 1)
+    )
+    assert((System.nanoTime() - started) / 1000000L >= 300L)
+    val m = e.getMessage
+    assert(m.contains("only 1 free task slots (1 executor(s) registered"), m)
+    assert(m.contains(s"after waiting 0 s (${SlotCheck.WaitConf})"), m)
+  }
+
   test("the interpreter comes from the config, then PYSPARK_PYTHON, then python3") {
     val conf = new SparkConf(false)
     assert(PythonExec.resolve(conf, Map.empty) == "python3")

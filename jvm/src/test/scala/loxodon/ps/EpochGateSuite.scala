@@ -66,6 +66,34 @@ class EpochGateSuite extends AnyFunSuite with ServerFixture with Eventually {
     }
   }
 
+  test("a retried stage drops the half-full gates of the dead attempt; complete ones stay") {
+    withServer(conf(2, syncMs = 800L)) { server =>
+      val recorder = new Recorder
+      server.setEpochListener(recorder)
+      using(TestClient.connect(server, worker = 0)) { c0 =>
+        using(TestClient.connect(server, worker = 1)) { c1 =>
+          c0.send(Op.EpochEnd, round = 5L, payload = report(0))
+          c1.send(Op.EpochEnd, round = 5L, payload = report(1))
+          assert(recorder.seen.poll(10, SECONDS)._1 == 5) // complete, not yet released
+          c0.send(Op.EpochEnd, round = 6L, payload = report(0)) // half full
+          eventually(timeout(5.seconds))(assert(openEpochs(server) == 2))
+          assert(server.dropIncompleteEpochs() == 1)
+          val r = c0.read()
+          assert(r.op == Op.Error && r.text.contains("epoch 6 abandoned"), r.text)
+          assert(openEpochs(server) == 1)
+          // The dropped gate's deadline (800 ms from the old arrival) no longer runs: a new
+          // attempt's gate for epoch 6 completes after it.
+          Thread.sleep(1000)
+          c0.send(Op.EpochEnd, round = 6L, payload = report(0))
+          Thread.sleep(300)
+          c1.send(Op.EpochEnd, round = 6L, payload = report(1))
+          assert(recorder.seen.poll(10, SECONDS)._1 == 6)
+          assert(server.releaseEpoch(5, stop = false) && server.releaseEpoch(6, stop = false))
+        }
+      }
+    }
+  }
+
   test("a missing worker fails the epoch after syncTimeoutMs, naming the epoch and the worker") {
     withServer(conf(3, syncMs = 300L)) { server =>
       server.setEpochListener(new Recorder)

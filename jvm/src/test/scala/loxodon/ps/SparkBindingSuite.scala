@@ -15,6 +15,38 @@ class SparkBindingSuite extends AnyFunSuite with ServerFixture {
     assert(SparkBinding.advertisedHost(both).contains("localhost"))
   }
 
+  test("Loxodon's own address configs override the driver's (NAT, containers)") {
+    val conf = new SparkConf(false)
+      .set("spark.driver.host", "10.0.0.5")
+      .set(SparkBinding.BindAddressConf, "0.0.0.0")
+      .set(SparkBinding.AdvertiseAddressConf, "203.0.113.7")
+    assert(SparkBinding.bindHost(conf) == "0.0.0.0")
+    assert(SparkBinding.advertisedHost(conf).contains("203.0.113.7"))
+    conf.remove(SparkBinding.AdvertiseAddressConf)
+    assert(SparkBinding.advertisedHost(conf).contains("10.0.0.5"))
+  }
+
+  test("a fixed port is tried, then the next spark.port.maxRetries ones") {
+    val conf = new SparkConf(false).set("spark.driver.host", "127.0.0.1")
+    assert(SparkBinding.ports(conf) == ((0, 0)))
+    val taken = new java.net.ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))
+    try {
+      val first = taken.getLocalPort
+      conf.set(SparkBinding.PortConf, first.toString).set("spark.port.maxRetries", "8")
+      assert(SparkBinding.ports(conf) == ((first, 8)))
+      val server = ParameterServer.forSpark(conf, 1, 10L, "{}", 1000L, 1 << 20, 0.5)
+      try {
+        assert(server.boundPort > first && server.boundPort <= first + 8, server.boundPort)
+        using(TestClient.connect(server, worker = 0))(c => assert(c.pull().length == 10))
+      } finally server.close()
+      conf.set("spark.port.maxRetries", "0")
+      val e = intercept[IllegalStateException](
+        ParameterServer.forSpark(conf, 1, 10L, "{}", 1000L, 1 << 20, 0.5)
+      )
+      assert(e.getMessage.contains(s"127.0.0.1:$first") && e.getMessage.contains("ps.port"))
+    } finally taken.close()
+  }
+
   test("forSpark starts a server on an ephemeral port of the driver host") {
     val sparkConf = new SparkConf(false).set("spark.driver.host", "127.0.0.1")
     val server = ParameterServer.forSpark(sparkConf, 2, 100L, "{}", 1000L, 1 << 20, 0.5)
