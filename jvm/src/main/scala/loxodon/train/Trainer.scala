@@ -201,6 +201,12 @@ object Trainer {
                 logs.toSeq.sortBy(_._1).map { case (k, v) => f"$k=$v%.4f" }.mkString(" ")
             )
             job.release(epoch, stop = false)
+          case "retry" =>
+            log.warn(
+              s"the fit's stage failed and runs again from the center (attempt " +
+                s"${event.path("attempt").asInt() + 1} of ${event.path("max_attempts").asInt()}): " +
+                event.path("message").asText().linesIterator.nextOption().getOrElse("")
+            )
           case "done"   => done = true
           case "failed" => throw new IllegalStateException(event.path("message").asText())
           case _        => ()
