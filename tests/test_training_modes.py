@@ -105,3 +105,31 @@ def test_mode_reaches_keras_accuracy(
     accuracy = model.evaluate(xt, yt, return_dict=True)["accuracy"]
     reference = keras_accuracy(rate)
     assert accuracy >= 0.9 * reference, (mode, accuracy, reference)
+    if workers > 1:
+        _assert_exchanges(model, mode, options)
+
+
+def _vectors_per_epoch(mode: str, options: dict, steps: int) -> int:
+    """The whole vectors one worker (not worker 0, which also publishes) sends per epoch."""
+    window = int(options.get("communication_window", 1))
+    if mode == "synchronous":
+        return steps  # one gradient per step
+    if mode == "averaging":
+        every = options.get("frequency", "epoch")
+        if every == "epoch":
+            return 1
+        return steps // every + (1 if steps % every else 0)
+    return -(-steps // window)  # asynchronous, hogwild, (a)easgd: every window, and the rest
+
+
+def _assert_exchanges(model: loxodon.SparkModel, mode: str, options: dict) -> None:
+    """Worker 1 sent exactly the vectors its mode exchanges (plus the setup round's), and
+    little else: a mode whose workers never exchanged anything would fail here."""
+    worker = model.last_fit["workers"][1]
+    epochs, steps = worker["epochs_run"], worker["steps"] // worker["epochs_run"]
+    vector_bytes = 4 * model.master_network.count_params()
+    vectors = 1 + epochs * _vectors_per_epoch(mode, options, steps)
+    overhead = worker["bytes_sent"] - vectors * vector_bytes
+    # Headers (22 bytes a frame), REGISTER's layout and the epochs' JSON reports: 1.9-5.6 KB
+    # over 8 epochs, under half a vector (19.5 KB), so one vector more or less fails.
+    assert 0 <= overhead < vector_bytes // 2, (mode, worker, vectors, vector_bytes)

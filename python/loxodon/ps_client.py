@@ -14,6 +14,7 @@ import hmac
 import json
 import socket
 import struct
+import time
 from typing import Any
 
 import numpy as np
@@ -73,6 +74,11 @@ class PSClient:
         self.num_params: int | None = None
         self.num_workers: int | None = None
         self.layout: dict[str, Any] | None = None
+        # What this connection cost: frame bytes each way, and the seconds spent sending and
+        # waiting for replies (the rest of a worker's step is its own computation).
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        self.wait_seconds = 0.0
         self._secret = bytes.fromhex(secret) if isinstance(secret, str) else secret
         self._header_buf = bytearray(_HEADER.size)
         self._sock = socket.create_connection((host, port), timeout=timeout)
@@ -139,6 +145,8 @@ class PSClient:
             len(key_bytes),
         )
         buffers = [b for b in (memoryview(header + key_bytes), body, after) if b.nbytes]
+        self.bytes_sent += sum(b.nbytes for b in buffers)
+        started = time.perf_counter()
         while buffers:
             sent = self._sock.sendmsg(buffers)
             while buffers and sent >= buffers[0].nbytes:
@@ -146,14 +154,20 @@ class PSClient:
                 buffers.pop(0)
             if buffers and sent:
                 buffers[0] = buffers[0][sent:]
+        self.wait_seconds += time.perf_counter() - started
 
     def _recv_into(self, view: memoryview) -> None:
         got = 0
-        while got < view.nbytes:
-            n = self._sock.recv_into(view[got:])
-            if n == 0:
-                raise PSError("the parameter server closed the connection")
-            got += n
+        started = time.perf_counter()
+        try:
+            while got < view.nbytes:
+                n = self._sock.recv_into(view[got:])
+                if n == 0:
+                    raise PSError("the parameter server closed the connection")
+                got += n
+        finally:
+            self.bytes_received += got
+            self.wait_seconds += time.perf_counter() - started
 
     def _read_bytes(self, n: int) -> bytes:
         buf = bytearray(n)

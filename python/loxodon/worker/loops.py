@@ -213,15 +213,17 @@ def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) 
     seed, shuffle = int(spec.get("seed", 0)), bool(spec.get("shuffle", True))
     initial_epoch = _start(ctx, int(spec.get("initial_epoch", 0)))
     mode = MODE_CLASSES[mode_name](ctx)
-    epochs_run = 0
+    epochs_run, train_seconds, ps_wait_seconds = 0, 0.0, 0.0
     for epoch in range(initial_epoch, int(spec["epochs"])):
         rng = epoch_rng(seed, epoch, ctx.worker) if shuffle else None
         ctx.replica.reset_metrics()
-        started = time.perf_counter()
+        started, waited = time.perf_counter(), ctx.ps.wait_seconds
         for step, (x, y) in enumerate(train_rows.batches(batch_size, steps, rng)):
             mode.step(epoch, step, x, y)
         mode.end_epoch(epoch, steps)
         seconds = time.perf_counter() - started
+        train_seconds += seconds
+        ps_wait_seconds += ctx.ps.wait_seconds - waited
         report = {
             "rows": train_rows.rows,
             "samples": steps * batch_size,
@@ -239,7 +241,16 @@ def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) 
         if original_lr is not None:  # the published model keeps the user's learning rate
             ctx.replica.model.optimizer.learning_rate = original_lr
         _publish_final_model(ctx)
-    return {"epochs_run": epochs_run, "rows": train_rows.rows}
+    return {
+        "epochs_run": epochs_run,
+        "rows": train_rows.rows,
+        # Where the time of the epochs went: steps, of which this much waited on the server.
+        "steps": epochs_run * steps,
+        "train_seconds": train_seconds,
+        "ps_wait_seconds": ps_wait_seconds,
+        "bytes_sent": ctx.ps.bytes_sent,
+        "bytes_received": ctx.ps.bytes_received,
+    }
 
 
 def _start(ctx: Context, initial_epoch: int) -> int:
