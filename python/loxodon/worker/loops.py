@@ -213,7 +213,7 @@ def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) 
     seed, shuffle = int(spec.get("seed", 0)), bool(spec.get("shuffle", True))
     initial_epoch = _start(ctx, int(spec.get("initial_epoch", 0)))
     mode = MODE_CLASSES[mode_name](ctx)
-    epochs_run, train_seconds, ps_wait_seconds = 0, 0.0, 0.0
+    epochs_run, epoch_seconds, epoch_waits = 0, [], []
     for epoch in range(initial_epoch, int(spec["epochs"])):
         rng = epoch_rng(seed, epoch, ctx.worker) if shuffle else None
         ctx.replica.reset_metrics()
@@ -222,8 +222,8 @@ def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) 
             mode.step(epoch, step, x, y)
         mode.end_epoch(epoch, steps)
         seconds = time.perf_counter() - started
-        train_seconds += seconds
-        ps_wait_seconds += ctx.ps.wait_seconds - waited
+        epoch_seconds.append(seconds)
+        epoch_waits.append(ctx.ps.wait_seconds - waited)
         report = {
             "rows": train_rows.rows,
             "samples": steps * batch_size,
@@ -244,10 +244,11 @@ def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) 
     return {
         "epochs_run": epochs_run,
         "rows": train_rows.rows,
-        # Where the time of the epochs went: steps, of which this much waited on the server.
+        # Where the time of the epochs went: steps, seconds, and of those the seconds spent
+        # sending to and waiting on the server (per epoch: the first one also traces).
         "steps": epochs_run * steps,
-        "train_seconds": train_seconds,
-        "ps_wait_seconds": ps_wait_seconds,
+        "epoch_seconds": epoch_seconds,
+        "epoch_wait_seconds": epoch_waits,
         "bytes_sent": ctx.ps.bytes_sent,
         "bytes_received": ctx.ps.bytes_received,
     }
