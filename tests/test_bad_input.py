@@ -101,3 +101,8 @@ def test_bad_learning_rate_schedules() -> None:
     )
     with pytest.raises(ValueError, match="gave nan for trial 0"):
         epoch_rates(lambda e, r: float("nan"), model, Trial(0, {}), 2)
+
+
+def test_spark_session_refuses_config_names_without_dots() -> None:
+    with pytest.raises(ValueError, match=r"spark_driver_host is not a Spark config name"):
+        loxodon.spark_session("local[1]", spark_driver_host="10.0.0.5")

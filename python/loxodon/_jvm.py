@@ -33,8 +33,14 @@ def spark_session(
     master: str = "local[2]", app_name: str = "loxodon", **conf: str | int | float | bool
 ) -> SparkSession:
     """Start (or get) a SparkSession with Loxodon's jar on the driver and executor
-    class paths. Keyword arguments are Spark configs with dots written as
-    underscores after the first word, or passed as ``**{"spark.x.y": v}``."""
+    class paths. Further Spark configs are passed by their dotted names, as
+    ``**{"spark.driver.host": "10.0.0.5"}``."""
+    undotted = [key for key in conf if "." not in key]
+    if undotted:
+        raise ValueError(
+            f"spark_session: {', '.join(undotted)} is not a Spark config name; pass configs by "
+            'their dotted names, e.g. **{"spark.driver.host": "10.0.0.5"}'
+        )
     jar = str(jar_path())
     builder = (
         SparkSession.builder.master(master)
