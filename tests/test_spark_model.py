@@ -145,3 +145,35 @@ def test_save_and_load_through_a_hadoop_uri(
     np.testing.assert_allclose(
         loaded.model.predict(xt, verbose=0), spark_model.model.predict(xt, verbose=0), atol=1e-6
     )
+
+
+def test_a_fit_started_from_another_thread_finds_the_session(
+    spark: SparkSession, data: tuple[np.ndarray, ...]
+) -> None:
+    """SparkSession.getActiveSession() is per thread; a web service's or a notebook's
+    worker thread still finds the running session (no spark= given), and trains
+    exactly what the same fit trains on the main thread."""
+    import threading
+
+    x, y, _, _ = data
+    x, y = x[:512], y[:512]
+    outcome: dict[str, object] = {}
+
+    def fit(spark: SparkSession | None) -> list[np.ndarray]:
+        spark_model = loxodon.SparkModel(make_mlp(), mode="synchronous", num_workers=2, spark=spark)
+        spark_model.fit(x, y, epochs=2, batch_size=32, shuffle=False, verbose=0)
+        return spark_model.get_weights()
+
+    def in_thread() -> None:
+        try:
+            outcome["weights"] = fit(None)
+        except Exception as exc:  # reported to the test's thread below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=in_thread)
+    thread.start()
+    thread.join(timeout=300)
+    assert not thread.is_alive()
+    assert "error" not in outcome, outcome
+    for got, want in zip(outcome["weights"], fit(spark), strict=True):  # type: ignore[call-overload]
+        np.testing.assert_allclose(got, want, atol=1e-6)

@@ -61,6 +61,19 @@ def spark_session(
     return builder.getOrCreate()
 
 
+def running_session() -> SparkSession | None:
+    """The SparkSession this thread should use: its active one, else the process's
+    default one (``getActiveSession`` is per thread, so a fit started from a web
+    service's or a notebook's worker thread would otherwise find none)."""
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    default = SparkSession._instantiatedSession
+    if default is not None and default.sparkContext._jsc is not None:
+        return default
+    return None
+
+
 def _missing_jar_message() -> str:
     try:
         where = str(jar_path())

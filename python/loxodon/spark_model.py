@@ -17,7 +17,7 @@ import numpy as np
 from pyspark import RDD
 from pyspark.sql import DataFrame, SparkSession
 
-from loxodon._jvm import java_session, python_api
+from loxodon._jvm import java_session, python_api, running_session
 from loxodon.driver_data import DriverFit
 from loxodon.inputs import ROW_INDEX, Prepared, driver_placement, prepare
 from loxodon.keras_io import WeightLayout, load_model, model_to_archive
@@ -123,7 +123,7 @@ class SparkModel:
     @property
     def spark(self) -> SparkSession:
         if self._spark is None:
-            active = SparkSession.getActiveSession()
+            active = running_session()
             if active is None:
                 raise RuntimeError(
                     "no active SparkSession: start one with loxodon.spark_session(...) or pass "
@@ -358,7 +358,7 @@ def load_spark_model(
     path: str, custom_objects: dict[str, Any] | None = None, spark: SparkSession | None = None
 ) -> SparkModel:
     """Load a model saved by :meth:`SparkModel.save` from any Hadoop FileSystem URI."""
-    session = spark or SparkSession.getActiveSession()
+    session = spark or running_session()
     if session is None:
         raise RuntimeError("load_spark_model needs an active SparkSession (loxodon.spark_session)")
     api = python_api(session)

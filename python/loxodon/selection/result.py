@@ -11,6 +11,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
+from loxodon._jvm import running_session
 from loxodon.keras_io import load_model
 from loxodon.selection.strategies import Trial
 
@@ -98,7 +99,7 @@ class SelectionResult:
 
     def history_frame(self, spark: SparkSession | None = None) -> DataFrame:
         """A Spark DataFrame of every trial x epoch x metric (long form)."""
-        session = spark or SparkSession.getActiveSession()
+        session = spark or running_session()
         if session is None:
             raise RuntimeError("no active SparkSession for history_frame()")
         return session.createDataFrame(

@@ -9,6 +9,8 @@ from pyspark.mllib.linalg import Vectors as MLlibVectors
 from pyspark.mllib.regression import LabeledPoint
 from pyspark.sql import DataFrame, SparkSession
 
+from loxodon._jvm import running_session
+
 
 def to_simple_rdd(sc: SparkContext, features: np.ndarray, labels: np.ndarray) -> RDD:
     """An RDD of ``(x, y)`` pairs, one per row."""
@@ -47,11 +49,7 @@ def to_data_frame(
     sc: SparkContext, features: np.ndarray, labels: np.ndarray, categorical: bool = False
 ) -> DataFrame:
     """A DataFrame of ``features`` (ML Vector) and ``label`` (class index if ``categorical``)."""
-    spark = (
-        SparkSession(sc)
-        if SparkSession.getActiveSession() is None
-        else SparkSession.getActiveSession()
-    )
+    spark = running_session() or SparkSession(sc)
     rows = [
         (
             Vectors.dense(np.asarray(x, np.float64).reshape(-1)),
