@@ -9,7 +9,7 @@ JVM_SOURCES := $(shell find jvm -name '*.scala') build.sbt project/build.propert
 export PYSPARK_PYTHON := $(abspath $(PYTHON))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PYTHON))
 
-.PHONY: venv jar examples-jar demo test test-jvm test-python lint format bench clean
+.PHONY: venv jar examples-jar demo test test-jvm test-python cluster-test lint format bench clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -31,7 +31,7 @@ jar: $(JAR_DIR)/.built
 demo: jar
 	$(PYTHON) examples/mnist1d_mlp.py
 
-test: jar test-jvm lint test-python
+test: jar test-jvm lint test-python cluster-test
 
 test-jvm: venv
 	$(SBT) scalafmtCheckAll examples/scalafmtCheckAll test
@@ -42,6 +42,11 @@ lint: venv
 
 test-python: jar examples-jar
 	$(VENV)/bin/pytest -q tests
+
+# A master, two workers and the driver, each in a network namespace of its own
+# (cluster/); needs root. Everything started is torn down on every exit path.
+cluster-test: jar examples-jar
+	cluster/cluster.sh run $(abspath $(VENV))/bin/pytest -q tests/cluster
 
 format: venv
 	$(SBT) scalafmtAll scalafmtSbt
