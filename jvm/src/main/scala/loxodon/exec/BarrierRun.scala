@@ -3,7 +3,7 @@ package loxodon.exec
 import java.util.concurrent.{ConcurrentHashMap, ConcurrentLinkedQueue}
 import java.util.concurrent.atomic.AtomicBoolean
 
-import org.apache.spark.{ExceptionFailure, SparkContext}
+import org.apache.spark.{ExceptionFailure, SparkContext, TaskFailedReason, TaskKilled}
 import org.apache.spark.scheduler.{SparkListener, SparkListenerJobStart, SparkListenerTaskEnd}
 import org.slf4j.{Logger, LoggerFactory}
 
@@ -36,6 +36,8 @@ final class BarrierRun(
 
   private val stages = ConcurrentHashMap.newKeySet[Integer]()
   private val pythonErrors = new ConcurrentLinkedQueue[String]()
+  // Other failures of this job's tasks (a lost worker process, a lost executor), first first.
+  private val taskFailures = new ConcurrentLinkedQueue[String]()
   private val taskListener = new SparkListener {
     override def onJobStart(e: SparkListenerJobStart): Unit =
       if (Option(e.properties).exists(_.getProperty("spark.jobGroup.id") == jobGroup)) {
@@ -47,6 +49,8 @@ final class BarrierRun(
           if stages.contains(e.stageId) && f.description != null &&
             f.description.contains("Python worker for") =>
         pythonErrors.add(f.description)
+      case f: TaskFailedReason if stages.contains(e.stageId) && !f.isInstanceOf[TaskKilled] =>
+        taskFailures.add(f.toErrorString)
       case _ => ()
     }
   }
@@ -99,6 +103,7 @@ final class BarrierRun(
     var result: Array[String] = null
     while (result == null) {
       pythonErrors.clear()
+      taskFailures.clear()
       try result = stage(attempt)
       catch {
         case e: Exception if !cancelled.get() && retry.exists(_.maxAttempts > attempt + 1) =>
@@ -122,7 +127,13 @@ final class BarrierRun(
   /** How many attempts the finished stage took (0 while running). */
   def attemptsTaken: Int = attemptsRun
 
-  private def failureMessage(e: Throwable): String = pythonError().getOrElse(rootMessage(e))
+  /** The most telling message of a failed attempt: a Python worker's error, else the first task
+    * failure (Spark's stage-abort message only says a barrier task failed), else the exception's.
+    */
+  private def failureMessage(e: Throwable): String =
+    pythonError()
+      .orElse(Option(taskFailures.peek()).map(firstLines))
+      .getOrElse(rootMessage(e))
 
   /** Cancels the stage (its tasks are interrupted and their workers killed). */
   def cancel(): Unit = if (running.get()) {
@@ -200,6 +211,12 @@ object BarrierRun {
           .map(m => s"${deepest.getClass.getSimpleName}: $m")
           .getOrElse(e.toString)
       }
+  }
+
+  /** A task failure's text without its Java stack trace. */
+  def firstLines(message: String): String = {
+    val javaTrace = message.indexOf("\n\tat ")
+    (if (javaTrace >= 0) message.substring(0, javaTrace) else message).trim
   }
 
   /** From a Spark job-failure message, the part from "Python worker for" on (without Spark's Java
