@@ -61,6 +61,7 @@ bench: jar
 	$(PYTHON) bench/inference.py
 	$(PYTHON) bench/train.py
 	$(PYTHON) bench/selection.py
+	$(PYTHON) bench/cluster.py
 
 clean:
 	rm -rf target project/target $(JAR_DIR) .pytest_cache .ruff_cache

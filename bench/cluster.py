@@ -173,7 +173,9 @@ def fit_scaling(runs: list[dict]) -> dict[str, float]:
 
 def model_rate(fit: dict[str, float], n: int) -> float:
     """Samples/s of N synchronous workers by T(N) = c + w0 + k N (ms per step)."""
-    return n * BATCH / ((fit["c"] + max(0.0, fit["w0"]) + max(0.0, fit["k"]) * n) / 1000)
+    # w0 may fit below zero (the waiting is not quite linear from N = 1); T stays positive.
+    step_ms = max(fit["c"], fit["c"] + fit["w0"] + max(0.0, fit["k"]) * n)
+    return n * BATCH / (step_ms / 1000)
 
 
 def inside(opts: argparse.Namespace) -> None:
