@@ -86,9 +86,10 @@ def start_parameter_server(
 ) -> ParameterServer:
     """Start a parameter server for one job in the driver JVM.
 
-    It binds to the driver host of Spark's config on an ephemeral port; every
-    blocking sync round fails after ``sync_timeout`` seconds naming the
-    workers it is missing.
+    It binds to the driver host of Spark's config on the port
+    ``spark.loxodon.ps.port`` names (any free one by default); every blocking
+    sync round fails after ``sync_timeout`` seconds naming the workers it is
+    missing.
     """
     if num_workers < 1:
         raise ValueError(f"num_workers must be at least 1, got {num_workers}")

@@ -20,8 +20,9 @@ object PythonAPI {
   /** The version of this jar; Python checks it to see the jar is on the class path. */
   def version: String = "0.1.0"
 
-  /** Starts a parameter server for one job, bound to the driver host of `spark`'s config on an
-    * ephemeral port (see [[loxodon.ps.SparkBinding]]). The caller closes it.
+  /** Starts a parameter server for one job, bound to the driver host of `spark`'s config on the
+    * port it names, by default any free one (see [[loxodon.ps.SparkBinding]]). The caller closes
+    * the server.
     *
     * @param numParams
     *   a Python int: a Long here, checked to fit an Int

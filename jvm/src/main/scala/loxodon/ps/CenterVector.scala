@@ -7,12 +7,11 @@ import io.netty.buffer.{ByteBuf, ByteBufAllocator, ByteBufUtil, UnpooledByteBufA
 
 /** The center weights of a job, and the rules that change them.
   *
-  * The center lives in a direct buffer of little-endian float32 values, replaced copy-on-write: a
-  * locked update reads the current buffer and the request's vector and writes the result into a
-  * fresh buffer (from `alloc`, which recycles vector-sized buffers), then swaps it in. So a PULL
-  * reply is the current buffer itself, retained, written to the socket with no copy: an update that
-  * lands meanwhile swaps in another buffer and never touches the one being sent. An update costs
-  * what the in-place one did (read two vectors, write one).
+  * The center lives in a direct buffer of little-endian float32 values. A PULL reply is the current
+  * buffer itself, retained, written to the socket with no copy. A locked update writes in place
+  * when no reply holds the buffer (reference count 1, checked under the lock), and otherwise writes
+  * the result into a fresh buffer (from `alloc`, which recycles vector-sized buffers) and swaps it
+  * in, so an update never touches a buffer being sent.
   *
   *   - [[addLocked]]: c += delta under the lock (asynchronous / DOWNPOUR).
   *   - [[addHogwild]]: c += delta in place with no lock at all (Hogwild!): concurrent adds may lose

@@ -32,8 +32,8 @@ import org.slf4j.{Logger, LoggerFactory}
   *   finally ps.close()
   * }}}
   *
-  * I/O runs on NIO event loops and operations on a separate executor group, all daemon threads, so
-  * a server left open never keeps a JVM alive. A fresh random secret is made per server.
+  * Each connection's reads, operations and writes run on its NIO event loop; all threads are
+  * daemons, so a server left open never keeps a JVM alive. Each server makes a fresh secret.
   */
 final class ParameterServer(val conf: ParameterServerConf) extends Closeable {
   import ParameterServer.log
@@ -271,8 +271,9 @@ object ParameterServer {
   /** A started server for `conf`. */
   def start(conf: ParameterServerConf): ParameterServer = new ParameterServer(conf).start()
 
-  /** A started server bound to the driver host of a Spark application (see [[SparkBinding]]) on an
-    * ephemeral port: the one path that both `loxodon.PythonAPI` and Scala callers use.
+  /** A started server bound to the driver host of a Spark application on the port its config names,
+    * any free one by default (see [[SparkBinding]]): the one path that both `loxodon.PythonAPI` and
+    * Scala callers use.
     */
   def forSpark(
       sparkConf: SparkConf,

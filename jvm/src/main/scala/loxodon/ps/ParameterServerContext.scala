@@ -13,7 +13,7 @@ import io.netty.channel.{Channel, ChannelFuture, RecvByteBufAllocator}
   *   frameDecoder (FrameDecoder, 256 bytes until auth, then conf.maxFrameBytes)
   *   frameEncoder (FrameEncoder, shared)
   *   auth         (AuthHandler, removes itself after a correct AUTH)
-  *   handler      (ParameterServerHandler, shared, on the operation executor group)
+  *   handler      (ParameterServerHandler, shared, on the connection's event loop)
   * }}}
   *
   * @param onShutdown

@@ -12,7 +12,7 @@ import loxodon.io.Json
 import loxodon.ps.ParameterServer
 
 /** The handle of a running model-selection search, driven from Python (`loxodon.selection.search`)
-  * or from Scala ([[ModelSelection]]): the caller adds models, asks for epochs, reads events, and
+  * or from Scala ([[GridSelection]]): the caller adds models, asks for epochs, reads events, and
   * retires models as its strategy decides; the [[HopScheduler]] places the units on the workers.
   *
   * Events are JSON texts, read with [[nextEvent]]:
@@ -45,8 +45,8 @@ final class SelectionJob private[select] (
   ps.setUnitSource(scheduler)
 
   /** Adds model `id` from its `.keras` archive; `unitJson` holds its fit params (`batch_size`,
-    * optional `learning_rate`) and the search's `seed`. Its first state is the archive's own
-    * weights, which a worker with no copy of them reads by loading the archive.
+    * optional `learning_rate`). Its first state is the archive's own weights, which a worker with
+    * no copy of them reads by loading the archive.
     */
   def addModel(id: Int, archive: Array[Byte], unitJson: String): Unit =
     addModel(id, archive, null, unitJson)

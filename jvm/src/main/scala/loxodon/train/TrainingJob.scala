@@ -21,6 +21,8 @@ import loxodon.ps.{EpochListener, ParameterServer}
   * Events are JSON texts, read with [[nextEvent]]:
   *   - `{"type": "epoch", "epoch": e, "logs": {..}, "workers": [..], "extra": {..}}` when every
   *     worker has reported epoch e (the workers then wait for [[release]]);
+  *   - `{"type": "retry", "attempt": a, "max_attempts": m, "message": ..}` when the stage failed
+  *     and runs again from the center ([[BarrierRun]]);
   *   - `{"type": "done", "result": {..}}` when the barrier stage has finished;
   *   - `{"type": "failed", "message": ..}` when it failed (the message carries the Python
   *     traceback).

@@ -1,7 +1,8 @@
 package org.apache.spark
 
-/** The one place where Loxodon uses Spark-private API, kept in Spark's package namespace (as
-  * XGBoost4J-Spark does) so that the rest of the code base uses public API only.
+/** Loxodon's shim into `org.apache.spark`'s private API, kept in Spark's package namespace (as
+  * XGBoost4J-Spark does) so that the rest of the code base uses public API only; its siblings
+  * `LoxodonMLShim` and `LoxodonSqlShim` do the same for `org.apache.spark.ml` and `.sql`.
   */
 object LoxodonSparkShim {
 
