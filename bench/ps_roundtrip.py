@@ -26,6 +26,7 @@ import numpy as np
 
 import loxodon
 from loxodon.parameter_server import ServerAddress
+from notes import with_notes
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ps_roundtrip.md"
 ROUNDS = 3
@@ -202,7 +203,7 @@ def write_report(rows: list[tuple[int, int, float, float, float]]) -> None:
         "",
     ]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines))
+    RESULTS.write_text(with_notes(RESULTS, "\n".join(lines)))
     print(f"wrote {RESULTS}")
 
 

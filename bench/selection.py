@@ -44,6 +44,8 @@ from typing import Any
 
 import numpy as np
 
+from notes import with_notes
+
 RESULTS = Path(__file__).resolve().parent / "results"
 QUICK_DIR = RESULTS.parents[1] / ".cache" / "bench"
 SEED = 20261122
@@ -453,7 +455,7 @@ def main() -> None:
         + "\n\n![MOP schedule](selection_gantt.png)\n\n![learning curves](selection_curves.png)\n"
     )
     path = (QUICK_DIR / "selection-quick.md") if args.quick else (RESULTS / "selection.md")
-    path.write_text(report)
+    path.write_text(with_notes(path, report))
     print(report)
     print(f"wrote {path}")
 

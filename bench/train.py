@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from notes import with_notes
 from train_common import RESULT_PREFIX, RunResult
 
 BENCH = Path(__file__).resolve().parent
@@ -433,7 +434,7 @@ def write_report(
         "",
     ]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines))
+    RESULTS.write_text(with_notes(RESULTS, "\n".join(lines)))
     print(f"wrote {RESULTS}")
 
 
