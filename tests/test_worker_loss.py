@@ -54,8 +54,28 @@ def _pooled_workers() -> list[int]:
     return sorted(found)
 
 
+def _connected(pid: int) -> bool:
+    """Whether the process holds an established TCP connection: a leased worker holds
+    its lease's and the parameter server's; an idle pooled one only listens."""
+    try:
+        inodes = {
+            os.readlink(f"/proc/{pid}/fd/{fd}")[8:-1]
+            for fd in os.listdir(f"/proc/{pid}/fd")
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:[")
+        }
+        rows = []
+        for table in ("tcp", "tcp6"):
+            with open(f"/proc/{pid}/net/{table}") as f:
+                rows += [line.split() for line in f.readlines()[1:]]
+    except OSError:
+        return False
+    return any(row[3] == "01" and row[9] in inodes for row in rows)  # 01: ESTABLISHED
+
+
 class KillOneWorker(keras.callbacks.Callback):
-    """SIGKILLs one pooled Python worker at the end of ``epoch``."""
+    """SIGKILLs one of the fit's Python workers (a leased one, not an idle pooled one:
+    the pool of ``local[2]`` may hold two while a one-worker fit uses one) at the end
+    of ``epoch``."""
 
     def __init__(self, epoch: int) -> None:
         super().__init__()
@@ -64,8 +84,8 @@ class KillOneWorker(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if epoch == self.epoch and self.killed is None:
-            pids = _pooled_workers()
-            assert pids, "no pooled Python worker to kill"
+            pids = [pid for pid in _pooled_workers() if _connected(pid)]
+            assert pids, f"no leased Python worker to kill among {_pooled_workers()}"
             self.killed = pids[-1]
             os.kill(self.killed, signal.SIGKILL)
 
