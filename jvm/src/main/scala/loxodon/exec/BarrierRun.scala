@@ -214,18 +214,18 @@ object BarrierRun {
   }
 
   /** A task failure's text without its Java stack trace. */
-  def firstLines(message: String): String = {
-    val javaTrace = message.indexOf("\n\tat ")
-    (if (javaTrace >= 0) message.substring(0, javaTrace) else message).trim
-  }
+  def firstLines(message: String): String = withoutJavaTrace(message).trim
 
   /** From a Spark job-failure message, the part from "Python worker for" on (without Spark's Java
     * stack trace after the Python traceback).
     */
   def extractPython(message: String): String = {
     val start = message.indexOf("Python worker for")
-    val tail = if (start >= 0) message.substring(start) else message
-    val javaTrace = tail.indexOf("\n\tat ")
-    if (javaTrace >= 0) tail.substring(0, javaTrace) else tail
+    withoutJavaTrace(if (start >= 0) message.substring(start) else message)
+  }
+
+  private def withoutJavaTrace(message: String): String = {
+    val javaTrace = message.indexOf("\n\tat ")
+    if (javaTrace >= 0) message.substring(0, javaTrace) else message
   }
 }
