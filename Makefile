@@ -9,7 +9,7 @@ JVM_SOURCES := $(shell find jvm -name '*.scala') build.sbt project/build.propert
 export PYSPARK_PYTHON := $(abspath $(PYTHON))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PYTHON))
 
-.PHONY: venv jar examples-jar demo test test-jvm test-python cluster-test lint format bench clean
+.PHONY: venv jar examples-jar contract demo test test-jvm test-python cluster-test lint format bench clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -27,6 +27,10 @@ $(JAR_DIR)/.built: $(VENV)/.installed $(JVM_SOURCES)
 	touch $@
 
 jar: $(JAR_DIR)/.built
+
+# python/loxodon/contract.json: the facts Scala owns and Python reads (modes, params, op codes).
+contract: venv
+	$(SBT) "runMain loxodon.Contract"
 
 demo: jar
 	$(PYTHON) examples/mnist1d_mlp.py

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from loxodon.contract import MODES
 from notes import with_notes
 from train_common import RESULT_PREFIX, RunResult
 
@@ -52,7 +53,7 @@ ELEPHAS_VENV = CACHE / "elephas-venv"
 ELEPHAS_VERSION = "7.3.0"
 LOGS = CACHE / "logs"
 
-LOXODON_MODES = ("single", "synchronous", "averaging", "asynchronous", "hogwild", "easgd", "aeasgd")
+LOXODON_MODES = MODES
 ELEPHAS_MODES = ("synchronous", "asynchronous", "hogwild")
 WORKERS = 2
 THROUGHPUT_TARGETS = {"asynchronous": 0.9, "hogwild": 0.9, "averaging": 0.9, "synchronous": 0.8}

@@ -19,33 +19,15 @@ from typing import Any
 
 import numpy as np
 
-PROTOCOL_VERSION = 1
-_HEADER = struct.Struct(">iBBHiqH")  # length, version, op, flags, worker, round, keyLen
+from loxodon.contract import FLAGS, OPS, PROTOCOL_VERSION, header_format
+
+_HEADER = struct.Struct(header_format())  # length, version, op, flags, worker, round, keyLen
 _HEADER_AFTER_LENGTH = _HEADER.size - 4
-_FLAG_STOP = 0x1
+_FLAG_STOP = FLAGS["STOP"]
 _F32 = np.dtype("<f4")
 
-
-class Op(enum.IntEnum):
-    """Operation codes, identical to ``loxodon.ps.Op`` in Scala."""
-
-    CHALLENGE = 1
-    AUTH = 2
-    OK = 3
-    ERROR = 4
-    REGISTER = 10
-    PULL = 11
-    PUSH = 12
-    PUSH_HOGWILD = 13
-    SYNC = 14
-    EASGD = 15
-    PUT_BLOB = 16
-    GET_BLOB = 17
-    STATS = 18
-    SHUTDOWN = 19
-    STOP = 20
-    EPOCH_END = 21
-    NEXT_UNIT = 22
+Op = enum.IntEnum("Op", OPS)
+"""Operation codes, owned by Scala's ``loxodon.ps.Op`` (read from ``contract.json``)."""
 
 
 class PSError(RuntimeError):

@@ -18,11 +18,11 @@ from pyspark import RDD
 from pyspark.sql import DataFrame, SparkSession
 
 from loxodon._jvm import java_session, python_api, running_session
+from loxodon.contract import require_valid
 from loxodon.driver_data import DriverFit
 from loxodon.inputs import ROW_INDEX, Prepared, driver_placement, prepare
-from loxodon.keras_io import WeightLayout, load_model, model_to_archive
+from loxodon.keras_io import load_model, model_to_archive
 from loxodon.training_job import run_training
-from loxodon.worker.loops import LR_SCALED_MODES, MODES
 
 _SAVED_MODEL = "model.keras"
 _SAVED_CONFIG = "loxodon.json"
@@ -84,16 +84,12 @@ class SparkModel:
         driver_upload: bool = True,
         spark: SparkSession | None = None,
     ) -> None:
-        if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
-        if frequency != "epoch" and (not isinstance(frequency, int) or frequency < 1):
-            raise ValueError(
-                f"frequency must be 'epoch' or a positive number of batches, got {frequency!r}"
-            )
-        if communication_window < 1:
-            raise ValueError(f"communication_window must be at least 1, got {communication_window}")
-        if num_workers is not None and num_workers < 1:
-            raise ValueError(f"num_workers must be at least 1, got {num_workers}")
+        # The Spark ML params' rules (Scala's), under this class's argument names.
+        require_valid("mode", mode)
+        require_valid("frequency", str(frequency), "frequency")
+        require_valid("communicationWindow", communication_window, "communication_window")
+        if num_workers is not None:
+            require_valid("numWorkers", num_workers, "num_workers")
         if mode == "single" and num_workers not in (None, 1):
             raise ValueError("mode 'single' trains on one worker: leave num_workers unset or 1")
         self.model = model
@@ -146,15 +142,6 @@ class SparkModel:
             return 0.9 / self.num_workers  # beta = N alpha = 0.9, as Zhang et al. recommend
         lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         return lr * self.easgd_rho
-
-    def _learning_rate_scale(self) -> float:
-        """N for the modes whose model moves by the MEAN of N workers' local
-        trajectories (the linear scaling rule, Goyal et al. 2017): with it an
-        epoch on N workers moves the model about as far as an epoch of plain
-        Keras does."""
-        if not self.scale_learning_rate or self.mode not in LR_SCALED_MODES:
-            return 1.0
-        return float(self.num_workers)
 
     def _prepare(self, data: Any, y: Any, features_col: Any, label_col: str | None) -> Prepared:
         return prepare(self.spark, data, y, features_col, label_col)
@@ -211,7 +198,7 @@ class SparkModel:
             "easgd_alpha": self._easgd_alpha(),
             "sync_timeout_ms": int(self.sync_timeout * 1000),
             "imports": self.imports,
-            "learning_rate_scale": self._learning_rate_scale(),
+            "scale_learning_rate": self.scale_learning_rate,
         }
         archive = model_to_archive(self.model)
         custom = _custom_objects_bytes(self.custom_objects)
@@ -349,9 +336,6 @@ class SparkModel:
 
     def get_weights(self) -> list[np.ndarray]:
         return self.model.get_weights()
-
-    def flat_weights(self) -> np.ndarray:
-        return WeightLayout(self.model).get_flat()
 
 
 def load_spark_model(

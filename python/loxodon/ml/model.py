@@ -17,7 +17,7 @@ from typing import Any
 from pyspark.ml.util import JavaMLWritable
 from pyspark.ml.wrapper import JavaModel
 
-from loxodon.ml.params import KerasParams, LoxodonMLReadable
+from loxodon.ml.params import KerasParams, LoxodonMLReadable, add_setters
 
 
 def pickle_custom_objects(custom_objects: dict[str, Any] | None) -> bytes | None:
@@ -95,23 +95,5 @@ class KerasModel(JavaModel, KerasParams, JavaMLWritable, LoxodonMLReadable):
 
         return load_model(self.getModelArchive(), self.getCustomObjects())
 
-    def setFeaturesCol(self, value: str) -> KerasModel:
-        return self._set(featuresCol=value)
 
-    def setFeaturesCols(self, value: list[str]) -> KerasModel:
-        return self._set(featuresCols=value)
-
-    def setPredictionCol(self, value: str) -> KerasModel:
-        return self._set(predictionCol=value)
-
-    def setProbabilityCol(self, value: str) -> KerasModel:
-        return self._set(probabilityCol=value)
-
-    def setOutputMode(self, value: str) -> KerasModel:
-        return self._set(outputMode=value)
-
-    def setInferenceBatchSize(self, value: int) -> KerasModel:
-        return self._set(inferenceBatchSize=value)
-
-    def setImports(self, value: list[str]) -> KerasModel:
-        return self._set(imports=value)
+add_setters(KerasModel, transform_only=True)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from loxodon.contract import MODES
 from loxodon.keras_io import model_to_archive
 from loxodon.ps_client import PSClient, PSError
 from loxodon.worker.data import Partition, epoch_rng
@@ -24,13 +25,6 @@ INITIALIZED = "loxodon/initialized"
 NEXT_EPOCH = "loxodon/next_epoch"
 FINAL_MODEL = "loxodon/final_model"
 _SETUP_EPOCH = (1 << 20) - 1
-
-MODES = ("single", "synchronous", "averaging", "asynchronous", "hogwild", "easgd", "aeasgd")
-# Modes whose model advances by the mean of N workers' local trajectories, so an epoch makes
-# 1/N of the sequential steps: SparkModel scales their learning rate by N by default.
-# (synchronous is left out: its mean gradient over N batches of b IS one step of batch N*b,
-# and the user's learning rate is chosen for that batch.)
-LR_SCALED_MODES = ("averaging", "easgd", "aeasgd")
 
 
 def round_id(attempt: int, epoch: int, step: int) -> int:
@@ -173,6 +167,8 @@ MODE_CLASSES: dict[str, type[Mode]] = {
     "easgd": ElasticAveraging,
     "aeasgd": AsyncElasticAveraging,
 }
+if set(MODE_CLASSES) != set(MODES):  # a mode added in Scala needs its worker loop here
+    raise ImportError(f"worker loops {sorted(MODE_CLASSES)} != contract modes {sorted(MODES)}")
 
 
 def _validation(ctx: Context, mode: Mode, val: Partition, batch_size: int) -> dict[str, float]:

@@ -14,15 +14,13 @@ import socket
 import struct
 from typing import Any
 
+from loxodon.contract import WORKER_MESSAGES
+
 _HEAD = struct.Struct(">iB")
 
 
-class MessageType(enum.IntEnum):
-    TASK = 1
-    ATTACHMENT = 2
-    EVENT = 10
-    RESULT = 11
-    ERROR = 12
+MessageType = enum.IntEnum("MessageType", WORKER_MESSAGES)
+"""TASK, ATTACHMENT, EVENT, RESULT, ERROR: codes owned by Scala's ``WorkerChannel``."""
 
 
 class ConnectionLost(ConnectionError):

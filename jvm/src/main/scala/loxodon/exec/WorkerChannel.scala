@@ -89,6 +89,13 @@ object WorkerChannel {
   final val Result: Int = 11
   final val Error: Int = 12
 
+  /** The message types by name (Python's `MessageType` is built from these, see
+    * [[loxodon.Contract]]).
+    */
+  val MessageTypes: Seq[(String, Int)] =
+    Seq("TASK" -> Task, "ATTACHMENT" -> Attachment, "EVENT" -> Event, "RESULT" -> Result) :+
+      ("ERROR" -> Error)
+
   /** Slice of a wait for the next message between checks. */
   final val PollMs: Int = 2000
 

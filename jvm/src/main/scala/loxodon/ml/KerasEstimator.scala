@@ -78,6 +78,7 @@ class KerasEstimator(override val uid: String)
   def setOutputMode(v: String): this.type = setChecked(outputMode, v)
   def setInferenceBatchSize(v: Int): this.type = setChecked(inferenceBatchSize, v)
   def setSyncTimeoutMs(v: Long): this.type = setChecked(syncTimeoutMs, v)
+  def setScaleLearningRate(v: Boolean): this.type = setChecked(scaleLearningRate, v)
   def setImports(v: Array[String]): this.type = setChecked(imports, v)
 
   override def transformSchema(schema: StructType): StructType =
@@ -106,7 +107,8 @@ class KerasEstimator(override val uid: String)
       featuresCol = featureColumns._1,
       labelCol = $(labelCol),
       syncTimeoutMs = $(syncTimeoutMs),
-      imports = $(imports).toSeq
+      imports = $(imports).toSeq,
+      scaleLearningRate = $(scaleLearningRate)
     )
   }
 

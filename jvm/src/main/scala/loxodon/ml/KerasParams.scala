@@ -11,9 +11,10 @@ import loxodon.train.TrainParams
   * camelCase names in Scala and Python.
   *
   * Every param has a doc, a default (except `numWorkers`, `easgdAlpha` and `featuresCols`, whose
-  * defaults depend on the cluster or are optional) and a validator. One function,
-  * [[KerasParams.problem]], decides what is valid: Spark's validators use it, and the setters and
-  * `transformSchema` turn its answer into an error that names the stage and the param.
+  * defaults depend on the cluster or are optional) and a [[ParamRule]] in [[KerasParams.Rules]]:
+  * Spark's validators use it, the setters and `transformSchema` turn its answer into an error that
+  * names the stage and the param, and [[loxodon.Contract]] hands params, defaults and rules to the
+  * Python front end, which declares none of them itself.
   */
 trait KerasParams extends Params {
   import KerasParams._
@@ -107,6 +108,13 @@ trait KerasParams extends Params {
     "milliseconds a sync round waits for missing workers before the fit fails (> 0)",
     valid[Long]("syncTimeoutMs")
   )
+  final val scaleLearningRate: BooleanParam = new BooleanParam(
+    this,
+    "scaleLearningRate",
+    "whether modes whose model moves by the mean of the workers' steps (" +
+      s"${TrainParams.LearningRateScaledModes.mkString(", ")}) multiply the learning rate by " +
+      "numWorkers (the linear scaling rule)"
+  )
   final val imports: StringArrayParam = new StringArrayParam(
     this,
     "imports",
@@ -131,6 +139,7 @@ trait KerasParams extends Params {
     outputMode -> "classification",
     inferenceBatchSize -> 1024,
     syncTimeoutMs -> 120000L,
+    scaleLearningRate -> true,
     imports -> Array.empty[String]
   )
 
@@ -152,6 +161,7 @@ trait KerasParams extends Params {
   def getOutputMode: String = $(outputMode)
   def getInferenceBatchSize: Int = $(inferenceBatchSize)
   def getSyncTimeoutMs: Long = $(syncTimeoutMs)
+  def getScaleLearningRate: Boolean = $(scaleLearningRate)
   def getImports: Array[String] = $(imports)
 
   /** The stage's name in error messages ("KerasEstimator", "KerasModel"). */
@@ -261,41 +271,49 @@ object KerasParams {
   /** The output modes of transform. */
   val OutputModes: Seq[String] = Seq("classification", "raw")
 
+  /** The rule of every param, by name. */
+  val Rules: Map[String, ParamRule] = {
+    import ParamRule._
+    Map(
+      "mode" -> OneOf(Modes),
+      "frequency" -> EpochOrBatches,
+      "communicationWindow" -> AtLeast(1),
+      "easgdAlpha" -> Positive,
+      "numWorkers" -> AtLeast(1),
+      "epochs" -> AtLeast(1),
+      "batchSize" -> AtLeast(1),
+      "validationSplit" -> InRange(0, 1),
+      "seed" -> Free,
+      "shuffle" -> Free,
+      "featuresCol" -> ColumnName,
+      "featuresCols" -> Names,
+      "labelCol" -> ColumnName,
+      "predictionCol" -> ColumnName,
+      "probabilityCol" -> ColumnName,
+      "outputMode" -> OneOf(OutputModes),
+      "inferenceBatchSize" -> AtLeast(1),
+      "syncTimeoutMs" -> Positive,
+      "scaleLearningRate" -> Free,
+      "imports" -> Names
+    )
+  }
+
+  /** The params a [[KerasModel]] can set too (they shape `transform`); the others only act in a
+    * fit.
+    */
+  val TransformParams: Seq[String] = Seq(
+    "featuresCol",
+    "featuresCols",
+    "predictionCol",
+    "probabilityCol",
+    "outputMode",
+    "inferenceBatchSize",
+    "imports"
+  )
+
   private def valid[T](name: String): T => Boolean = (v: T) => problem(name, v).isEmpty
 
-  /** What is wrong with `value` for the param `name`, as "name: why" (None if it is valid). */
-  def problem(name: String, value: Any): Option[String] = {
-    def atLeastOne(n: Long) = if (n >= 1) None else Some(s"$name must be >= 1, got $n")
-    def column(c: String) =
-      if (c != null && c.nonEmpty) None else Some(s"$name must name a column, got '$c'")
-    (name, value) match {
-      case ("mode", m: String) =>
-        if (Modes.contains(m)) None
-        else Some(s"mode: unknown value '$m'; choose one of ${Modes.mkString(", ")}")
-      case ("outputMode", m: String) =>
-        if (OutputModes.contains(m)) None
-        else Some(s"outputMode: unknown value '$m'; choose one of ${OutputModes.mkString(", ")}")
-      case ("frequency", f: String) =>
-        if (f == "epoch" || f.toIntOption.exists(_ >= 1)) None
-        else Some(s"frequency must be 'epoch' or a positive number of batches, got '$f'")
-      case (
-            "communicationWindow" | "numWorkers" | "epochs" | "batchSize" | "inferenceBatchSize",
-            n: Int
-          ) =>
-        atLeastOne(n.toLong)
-      case ("easgdAlpha", a: Double) =>
-        if (a > 0 && !a.isInfinite) None else Some(s"easgdAlpha must be > 0, got $a")
-      case ("validationSplit", s: Double) =>
-        if (s >= 0 && s < 1) None else Some(s"validationSplit must be in [0, 1), got $s")
-      case ("syncTimeoutMs", t: Long) =>
-        if (t > 0) None else Some(s"syncTimeoutMs must be > 0, got $t")
-      case ("featuresCol" | "labelCol" | "predictionCol" | "probabilityCol", c: String) =>
-        column(c)
-      case ("featuresCols", cs: Array[String]) =>
-        cs.find(c => c == null || c.isEmpty).map(_ => s"featuresCols has an empty column name")
-      case ("imports", ms: Array[String]) =>
-        ms.find(m => m == null || m.trim.isEmpty).map(_ => "imports has an empty module name")
-      case _ => None
-    }
-  }
+  /** What is wrong with `value` for the param `name`, as "name ...why" (None if it is valid). */
+  def problem(name: String, value: Any): Option[String] =
+    Rules.get(name).flatMap(_.problem(name, value))
 }

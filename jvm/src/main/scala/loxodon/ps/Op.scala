@@ -2,8 +2,9 @@ package loxodon.ps
 
 /** Operation codes of the parameter-server wire protocol, version 1.
   *
-  * This object owns the numeric values and their names; it is the Scala twin of `Op` in
-  * `python/loxodon/ps_client.py`, and both follow the table in `docs/design.md`.
+  * This object owns the numeric values and their names; Python's `Op` in
+  * `python/loxodon/ps_client.py` is built from them (through `contract.json`, see
+  * [[loxodon.Contract]]).
   */
 object Op {
 
@@ -61,6 +62,9 @@ object Op {
 
   /** The protocol name of `op`, e.g. "PUSH_HOGWILD", or "op 99" for an unknown code. */
   def name(op: Int): String = names.getOrElse(op, s"op $op")
+
+  /** Every op code, in numeric order. */
+  def all: Seq[Int] = names.keys.toSeq.sorted
 
   /** Whether `op` is in the protocol table. */
   def isKnown(op: Int): Boolean = names.contains(op)

@@ -17,9 +17,9 @@ import loxodon.io.Json
   * @param imports
   *   Python modules the workers import before loading the model (custom objects registered with
   *   `keras.saving.register_keras_serializable`)
-  * @param learningRateScale
-  *   the workers multiply the optimizer's learning rate by this (the linear scaling rule for modes
-  *   whose center advances by the mean of N workers' steps; Python's `SparkModel` sets N there)
+  * @param scaleLearningRate
+  *   whether the workers multiply the optimizer's learning rate by `numWorkers` in the modes of
+  *   [[TrainParams.LearningRateScaledModes]] (see [[learningRateScale]])
   */
 final case class TrainParams(
     mode: String = "asynchronous",
@@ -38,7 +38,7 @@ final case class TrainParams(
     syncTimeoutMs: Long = 120000L,
     releaseTimeoutMs: Long = 600000L,
     imports: Seq[String] = Seq.empty,
-    learningRateScale: Double = 1.0
+    scaleLearningRate: Boolean = true
 ) {
   import TrainParams._
 
@@ -84,10 +84,15 @@ final case class TrainParams(
     imports != null && imports.forall(m => m != null && m.nonEmpty),
     "imports must be a list of Python module names"
   )
-  require(
-    learningRateScale > 0 && !learningRateScale.isInfinite,
-    s"learning_rate_scale must be a positive number, got $learningRateScale"
-  )
+
+  /** What the workers multiply the optimizer's learning rate by: `numWorkers` in the modes whose
+    * model moves by the mean of N workers' local trajectories (the linear scaling rule, Goyal et
+    * al. 2017: an epoch on N workers then moves the model about as far as an epoch of plain Keras),
+    * else 1. Both front ends (Python's `SparkModel`, Spark ML's `KerasEstimator`) train through
+    * this one rule.
+    */
+  def learningRateScale: Double =
+    if (scaleLearningRate && LearningRateScaledModes.contains(mode)) numWorkers.toDouble else 1.0
 
   /** How long a task waits for the worker's next message: an epoch may be slow, but no fit waits
     * forever (10 sync timeouts, at least 10 minutes).
@@ -107,6 +112,12 @@ object TrainParams {
   val Modes: Seq[String] =
     Seq("single", "synchronous", "averaging", "asynchronous", "hogwild", "easgd", "aeasgd")
 
+  /** The modes whose model advances by the mean of N workers' local trajectories, so that an epoch
+    * makes 1/N of the sequential steps. Synchronous is not one: its mean gradient over N batches of
+    * b is one step of batch N*b, for which the user chose the learning rate.
+    */
+  val LearningRateScaledModes: Seq[String] = Seq("averaging", "easgd", "aeasgd")
+
   private val Known = Set(
     "mode",
     "num_workers",
@@ -124,7 +135,7 @@ object TrainParams {
     "sync_timeout_ms",
     "release_timeout_ms",
     "imports",
-    "learning_rate_scale"
+    "scale_learning_rate"
   )
 
   /** `spec` with an `imports` list when `imports` is not empty (TASK JSON of every kind). */
@@ -169,7 +180,7 @@ object TrainParams {
       syncTimeoutMs = long(node, "sync_timeout_ms", d.syncTimeoutMs),
       releaseTimeoutMs = long(node, "release_timeout_ms", d.releaseTimeoutMs),
       imports = columns(node, "imports", d.imports),
-      learningRateScale = double(node, "learning_rate_scale", d.learningRateScale)
+      scaleLearningRate = bool(node, "scale_learning_rate", d.scaleLearningRate)
     )
   }
 
