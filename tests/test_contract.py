@@ -71,9 +71,7 @@ def _java_value(spark: SparkSession, value: Any) -> Any:
 def test_a_rule_says_the_same_in_python_and_scala(
     spark: SparkSession, name: str, value: Any
 ) -> None:
-    scala = spark.sparkContext._jvm.loxodon.ml.KerasParams.problem(
-        name, _java_value(spark, value)
-    )
+    scala = spark.sparkContext._jvm.loxodon.ml.KerasParams.problem(name, _java_value(spark, value))
     expected = None if scala.isEmpty() else scala.get()
     assert contract.rule_problem(contract.PARAM_SPECS[name], value) == expected
 
