@@ -1,0 +1,230 @@
+"""Each mode's worker loop (``loxodon.worker.loops``) against the real parameter
+server, with scripted steps instead of a model: a replica whose local step adds
+a known integer vector and whose gradient is that vector. The replicas and the
+center must end exactly where the mode's rule puts them (mean gradient, weight
+averaging, windowed deltas with and without the lock, the elastic pull), and
+each worker must send exactly the requests its mode makes. Values are small
+dyadic numbers, so float32 arithmetic in any order is exact."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+from pyspark.sql import SparkSession
+
+from loxodon.parameter_server import ParameterServer, start_parameter_server
+from loxodon.worker.loops import MODE_CLASSES, Context, Mode, scale_learning_rate
+
+N = 2  # workers
+STEPS = 5  # batches in the epoch: with a window of 2, exchanges after steps 2, 4 and the rest
+LR = 0.5  # the scripted optimizer: w -= LR * gradient
+ALPHA = 0.25  # elastic rate of the server
+W0 = np.array([1, 2, 3, 4], np.float32)
+
+
+def delta(worker: int, step: int) -> np.ndarray:
+    """The local step (and the gradient) of ``worker`` at ``step``: small integers."""
+    w, s = worker + 1, step + 1
+    return np.array([w, s, (w * s) % 3, -(s % 2)], np.float32)
+
+
+class ScriptedReplica:
+    """What the loops use of a ``Replica``, with scripted steps."""
+
+    def __init__(self) -> None:
+        self.w = W0.copy()
+        self.num_params = W0.size
+
+    def train_on_batch(self, x: np.ndarray, y: Any) -> None:
+        self.w = self.w + x
+
+    def gradients(self, x: np.ndarray, y: Any) -> np.ndarray:
+        return x.copy()
+
+    def apply_gradients(self, grad: np.ndarray) -> None:
+        self.w = self.w - np.float32(LR) * grad
+
+    def get_flat(self) -> np.ndarray:
+        return self.w.copy()
+
+    def set_flat(self, flat: np.ndarray) -> None:
+        self.w = np.asarray(flat, np.float32).copy()
+
+
+@pytest.fixture
+def server(spark: SparkSession) -> Iterator[ParameterServer]:
+    with start_parameter_server(spark, N, W0.size, sync_timeout=60.0, easgd_alpha=ALPHA) as ps:
+        ps.set_center(W0)
+        yield ps
+
+
+def _contexts(server: ParameterServer, mode: str, spec: dict[str, Any]) -> list[Context]:
+    contexts = []
+    for worker in range(N):
+        client = server.connect(worker=worker, timeout=60)
+        client.register()
+        contexts.append(
+            Context(ScriptedReplica(), client, worker, N, 0, {"mode": mode, **spec})  # type: ignore[arg-type]
+        )
+    return contexts
+
+
+def _run(server: ParameterServer, mode: str, spec: dict[str, Any], together: bool) -> tuple:
+    """One epoch of ``mode`` on both workers: in two threads when its rounds are
+    synchronous (``together``), else interleaved step by step in this thread (so the
+    asynchronous order, worker 0 then 1 at each step, is known). Returns the final
+    replicas, the center, and the requests the workers sent by op."""
+    contexts = _contexts(server, mode, spec)
+    before = server.stats()["ops"]
+    modes: list[Mode] = [MODE_CLASSES[mode](ctx) for ctx in contexts]
+
+    def epoch(worker: int) -> None:
+        for step in range(STEPS):
+            modes[worker].step(0, step, delta(worker, step), None)
+        modes[worker].end_epoch(0, STEPS)
+
+    if together:
+        with ThreadPoolExecutor(N) as pool:
+            for future in [pool.submit(epoch, w) for w in range(N)]:
+                future.result(timeout=120)
+    else:
+        for step in range(STEPS):
+            for worker in range(N):
+                modes[worker].step(0, step, delta(worker, step), None)
+        for worker in range(N):
+            modes[worker].end_epoch(0, STEPS)
+    after = server.stats()["ops"]
+    for ctx in contexts:
+        ctx.ps.close()
+    sent = {op: after[op] - before.get(op, 0) for op in after if after[op] != before.get(op, 0)}
+    sent.pop("STATS", None)
+    return [ctx.replica.w for ctx in contexts], server.center(), sent
+
+
+def test_synchronous_applies_the_mean_gradient_every_step(server: ParameterServer) -> None:
+    replicas, center, sent = _run(server, "synchronous", {}, together=True)
+    expected = W0.copy()
+    for step in range(STEPS):
+        expected -= np.float32(LR) * (delta(0, step) + delta(1, step)) / N
+    for w in replicas:
+        np.testing.assert_array_equal(w, expected)
+    np.testing.assert_array_equal(center, expected)
+    assert sent == {"SYNC": N * STEPS, "PULL": 1, "PUSH": 1}
+
+
+@pytest.mark.parametrize("frequency", [2, "epoch"])
+def test_averaging_averages_every_frequency_batches_and_at_the_end(
+    server: ParameterServer, frequency: int | str
+) -> None:
+    replicas, center, sent = _run(server, "averaging", {"frequency": frequency}, together=True)
+    w = [W0.copy() for _ in range(N)]
+    rounds = 0
+    for step in range(STEPS):
+        w = [w[i] + delta(i, step) for i in range(N)]
+        if frequency != "epoch" and (step + 1) % frequency == 0:
+            w, rounds = [sum(w) / N] * N, rounds + 1
+    if frequency == "epoch" or STEPS % frequency:
+        w, rounds = [sum(w) / N] * N, rounds + 1
+    for got in replicas:
+        np.testing.assert_array_equal(got, w[0])
+    np.testing.assert_array_equal(center, w[0])
+    assert rounds == (3 if frequency == 2 else 1)
+    assert sent == {"SYNC": N * rounds, "PULL": 1, "PUSH": 1}
+
+
+@pytest.mark.parametrize("mode", ["asynchronous", "hogwild"])
+def test_downpour_pushes_each_window_delta_and_pulls_the_center(
+    server: ParameterServer, mode: str
+) -> None:
+    """Asynchronous (locked add) and hogwild (lock-free add) make the same exchange:
+    push the replica's change since its last pull, then take the center."""
+    replicas, center, sent = _run(server, mode, {"communication_window": 2}, together=False)
+    c = W0.copy()
+    w, anchor = [W0.copy() for _ in range(N)], [W0.copy() for _ in range(N)]
+
+    def exchange(i: int) -> None:
+        nonlocal c
+        c = c + (w[i] - anchor[i])
+        w[i], anchor[i] = c.copy(), c.copy()
+
+    for step in range(STEPS):
+        for i in range(N):
+            w[i] = w[i] + delta(i, step)
+            if (step + 1) % 2 == 0:
+                exchange(i)
+    for i in range(N):
+        exchange(i)  # STEPS is odd: the rest of the epoch
+    np.testing.assert_array_equal(center, c)
+    for got, want in zip(replicas, w, strict=True):
+        np.testing.assert_array_equal(got, want)
+    push = "PUSH_HOGWILD" if mode == "hogwild" else "PUSH"
+    assert sent == {push: N * 3, "PULL": N * 3}
+
+
+@pytest.mark.parametrize("mode", ["easgd", "aeasgd"])
+def test_elastic_averaging_pulls_replicas_and_center_together(
+    server: ParameterServer, mode: str
+) -> None:
+    """easgd: every window all workers meet; each e_i = alpha (x_i - c) with the same c,
+    then c += sum e_i. aeasgd: one worker at a time, c += e as it comes."""
+    together = mode == "easgd"
+    replicas, center, sent = _run(server, mode, {"communication_window": 2}, together=together)
+    c, w = W0.copy(), [W0.copy() for _ in range(N)]
+    a = np.float32(ALPHA)
+
+    def exchange(workers: list[int]) -> None:
+        nonlocal c
+        elastic = {i: a * (w[i] - c) for i in workers}
+        for i in workers:
+            w[i] = w[i] - elastic[i]
+        c = c + sum(elastic.values())
+
+    for step in range(STEPS):
+        for i in range(N):
+            w[i] = w[i] + delta(i, step)
+            if not together and (step + 1) % 2 == 0:
+                exchange([i])
+        if together and (step + 1) % 2 == 0:
+            exchange(list(range(N)))
+    if together:
+        exchange(list(range(N)))
+    else:
+        for i in range(N):
+            exchange([i])
+    np.testing.assert_array_equal(center, c)
+    for got, want in zip(replicas, w, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert sent == {"EASGD": N * 3}
+
+
+def test_single_trains_alone_and_publishes_its_replica(spark: SparkSession) -> None:
+    with start_parameter_server(spark, 1, W0.size) as server:
+        server.set_center(np.zeros_like(W0))
+        client = server.connect(worker=0, timeout=60)
+        client.register()
+        replica = ScriptedReplica()
+        mode = MODE_CLASSES["single"](Context(replica, client, 0, 1, 0, {"mode": "single"}))  # type: ignore[arg-type]
+        for step in range(STEPS):
+            mode.step(0, step, delta(0, step), None)
+        mode.end_epoch(0, STEPS)
+        client.close()
+        expected = W0 + sum(delta(0, s) for s in range(STEPS))
+        np.testing.assert_array_equal(replica.w, expected)
+        np.testing.assert_array_equal(server.center(), expected)
+
+
+def test_the_learning_rate_scale_multiplies_a_fixed_rate_only() -> None:
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.125), loss="mse")
+    assert scale_learning_rate(model, 4.0) == 0.125
+    assert float(model.optimizer.learning_rate) == 0.5
+    assert scale_learning_rate(model, 1.0) is None and float(model.optimizer.learning_rate) == 0.5
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
+    model.compile(optimizer=keras.optimizers.SGD(schedule), loss="mse")
+    assert scale_learning_rate(model, 4.0) is None  # a schedule is the user's: left alone
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.1)
