@@ -32,12 +32,17 @@ def make_mlp() -> keras.Model:
     return model
 
 
-@pytest.mark.parametrize("seed", [0, 7, -5, 2**40 + 3])
-def test_validation_hash_equals_the_scala_one(spark: SparkSession, seed: int) -> None:
-    rows = np.array([0, 1, 2, 99, 12345, 2**33 + 1], dtype=np.int64)
+def test_validation_hash_equals_the_scala_one(spark: SparkSession) -> None:
+    """The split hash is written twice (the driver route places NumPy rows without a
+    JVM round trip per row); both must agree bit for bit on every seed and row."""
     scala = spark.sparkContext._jvm.loxodon.data.BalancedPartitioning
-    expected = [scala.uniform(seed, int(r)) for r in rows]
-    np.testing.assert_array_equal(driver_data.uniform(seed, rows), expected)
+    seeds = [0, 7, -5, 2**40 + 3, 2**63 - 1, -(2**63)]
+    seeds += np.random.default_rng(17).integers(-(2**63), 2**63 - 1, 58, dtype=np.int64).tolist()
+    for seed in seeds:
+        for start in (0, 2**33 - 100):
+            rows = np.arange(start, start + 2000, dtype=np.int64)
+            expected = np.frombuffer(bytes(scala.uniformBytes(seed, start, 2000)), "<f8")
+            np.testing.assert_array_equal(driver_data.uniform(seed, rows), expected, str(seed))
 
 
 def test_placement_is_balanced_and_ordered() -> None:

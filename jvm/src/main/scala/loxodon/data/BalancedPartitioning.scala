@@ -85,6 +85,15 @@ object BalancedPartitioning {
     (z >>> 11).toDouble * (1.0 / (1L << 53))
   }
 
+  /** [[uniform]] of the rows `from until from + count` as little-endian float64 bytes: Python's
+    * `driver_data.uniform` is checked against it over many seeds, one Py4J call a range.
+    */
+  def uniformBytes(seed: Long, from: Long, count: Int): Array[Byte] = {
+    val out = java.nio.ByteBuffer.allocate(8 * count).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+    (0 until count).foreach(i => out.putDouble(uniform(seed, from + i)))
+    out.array()
+  }
+
   private def mix(x: Long): Long = { // SplitMix64's finaliser
     var z = x + 0x9e3779b97f4a7c15L
     z = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L
