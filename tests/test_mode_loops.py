@@ -68,6 +68,7 @@ def _contexts(server: ParameterServer, mode: str, spec: dict[str, Any]) -> list[
     for worker in range(N):
         client = server.connect(worker=worker, timeout=60)
         client.register()
+        client.pull()  # as every worker does at the start of a fit (DynSGD counts from here)
         contexts.append(
             Context(ScriptedReplica(), client, worker, N, 0, {"mode": mode, **spec})  # type: ignore[arg-type]
         )
@@ -164,6 +165,71 @@ def test_downpour_pushes_each_window_delta_and_pulls_the_center(
         np.testing.assert_array_equal(got, want)
     push = "PUSH_HOGWILD" if mode == "hogwild" else "PUSH"
     assert sent == {push: N * 3, "PULL": N * 3}
+
+
+@pytest.mark.parametrize("mode", ["adag", "dynsgd"])
+def test_adag_and_dynsgd_scale_each_push_on_the_server(server: ParameterServer, mode: str) -> None:
+    """adag: the center takes delta / window. dynsgd: delta / (1 + the updates applied
+    since this worker's last pull)."""
+    replicas, center, sent = _run(server, mode, {"communication_window": 2}, together=False)
+    c = W0.copy()
+    w, anchor = [W0.copy() for _ in range(N)], [W0.copy() for _ in range(N)]
+    updates = 1  # the driver's set_center
+    pulled = [updates] * N
+    staleness_seen = []
+
+    def exchange(i: int) -> None:
+        nonlocal c, updates
+        divisor = 2 if mode == "adag" else 1 + updates - pulled[i]
+        staleness_seen.append(updates - pulled[i])
+        c = c + (w[i] - anchor[i]) / np.float32(divisor)
+        updates += 1
+        pulled[i] = updates
+        w[i], anchor[i] = c.copy(), c.copy()
+
+    for step in range(STEPS):
+        for i in range(N):
+            w[i] = w[i] + delta(i, step)
+            if (step + 1) % 2 == 0:
+                exchange(i)
+    for i in range(N):
+        exchange(i)
+    assert staleness_seen == [0, 1, 1, 1, 1, 1]  # worker 1 always pushes after worker 0
+    np.testing.assert_array_equal(center, c)
+    for got, want in zip(replicas, w, strict=True):
+        np.testing.assert_array_equal(got, want)
+    push = "PUSH_ADAG" if mode == "adag" else "PUSH_DYNSGD"
+    assert sent == {push: N * 3, "PULL": N * 3}
+
+
+def test_eamsgd_steps_with_momentum_and_pulls_elastically(server: ParameterServer) -> None:
+    """eamsgd: each local step starts from the look-ahead x + m v, v = m v + step, and
+    every window the worker and the center pull toward each other as in aeasgd."""
+    m = np.float32(0.5)
+    spec = {"communication_window": 2, "momentum": float(m)}
+    replicas, center, sent = _run(server, "eamsgd", spec, together=False)
+    c, a = W0.copy(), np.float32(ALPHA)
+    w, v = [W0.copy() for _ in range(N)], [np.zeros_like(W0) for _ in range(N)]
+
+    def exchange(i: int) -> None:
+        nonlocal c
+        elastic = a * (w[i] - c)
+        w[i] = w[i] - elastic
+        c = c + elastic
+
+    for step in range(STEPS):
+        for i in range(N):
+            ahead = w[i] + m * v[i]
+            w[i] = ahead + delta(i, step)
+            v[i] = m * v[i] + (w[i] - ahead)
+            if (step + 1) % 2 == 0:
+                exchange(i)
+    for i in range(N):
+        exchange(i)
+    np.testing.assert_array_equal(center, c)
+    for got, want in zip(replicas, w, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert sent == {"EASGD": N * 3}
 
 
 @pytest.mark.parametrize("mode", ["easgd", "aeasgd"])

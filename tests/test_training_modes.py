@@ -11,7 +11,10 @@ the server began answering on its event loop (faster replies, denser
 interleaving), 12 runs ranged from 0.90 to 0.98 and one CI run fell to 0.82
 against a bar of 0.85. They train at 3e-3, the rate asynchronous SGD wants
 with stale updates, against plain Keras at 3e-3: 10 runs each ranged from 0.93
-(asynchronous) and 0.92 (hogwild) to 0.97, against a bar of 0.87."""
+(asynchronous) and 0.92 (hogwild) to 0.97, against a bar of 0.87. Over 4 runs
+adag (1e-2; the server divides its pushes by the window) ranged from 0.962 to
+0.969, dynsgd (3e-3) from 0.960 to 0.967, eamsgd (3e-3, momentum 0.5) from 0.969
+to 0.971."""
 
 from __future__ import annotations
 
@@ -67,8 +70,10 @@ def keras_accuracy(data: tuple[np.ndarray, ...]) -> Callable[[float], float]:
     return at
 
 
-# Asynchronous SGD with stale updates wants a lower rate (see the module docstring).
+# Asynchronous SGD with stale updates wants a lower rate (see the module docstring); so does
+# eamsgd, whose momentum adds to Adam's own (at 1e-2 it reached 0.85 where Keras reached 0.95).
 ASYNC_LEARNING_RATE = 3e-3
+ASYNC_MODES = ("asynchronous", "hogwild", "dynsgd", "eamsgd")
 
 
 @pytest.mark.parametrize(
@@ -80,8 +85,11 @@ ASYNC_LEARNING_RATE = 3e-3
         ("averaging", {"frequency": 5}),
         ("asynchronous", {"communication_window": 4}),
         ("hogwild", {"communication_window": 4}),
+        ("adag", {"communication_window": 4}),
+        ("dynsgd", {"communication_window": 4}),
         ("easgd", {"communication_window": 4}),
         ("aeasgd", {"communication_window": 4}),
+        ("eamsgd", {"communication_window": 4, "momentum": 0.5}),
     ],
 )
 def test_mode_reaches_keras_accuracy(
@@ -93,7 +101,7 @@ def test_mode_reaches_keras_accuracy(
 ) -> None:
     x, y, xt, yt = data
     workers = 1 if mode == "single" else 2
-    rate = ASYNC_LEARNING_RATE if mode in ("asynchronous", "hogwild") else 1e-2
+    rate = ASYNC_LEARNING_RATE if mode in ASYNC_MODES else 1e-2
     model = loxodon.SparkModel(
         make_mlp(learning_rate=rate), mode=mode, num_workers=workers, spark=spark, **options
     )

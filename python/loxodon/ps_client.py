@@ -227,6 +227,17 @@ class PSClient:
         self._send(Op.PUSH_HOGWILD, as_f32(delta))
         return struct.unpack(">q", self._expect_ok_bytes())[0]
 
+    def push_adag(self, delta: np.ndarray, window: int) -> int:
+        """ADAG: add ``delta / window`` to the center under the lock; returns the update count."""
+        self._send(Op.PUSH_ADAG, as_f32(delta), round=window)
+        return struct.unpack(">q", self._expect_ok_bytes())[0]
+
+    def push_dynsgd(self, delta: np.ndarray) -> int:
+        """DynSGD: add ``delta / (1 + staleness)`` to the center under the lock, staleness being
+        the updates applied since this worker's last :meth:`pull`; returns the update count."""
+        self._send(Op.PUSH_DYNSGD, as_f32(delta))
+        return struct.unpack(">q", self._expect_ok_bytes())[0]
+
     def sync(self, round: int, vector: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Send ``vector`` for sync round ``round``; returns the mean over all workers."""
         self._send(Op.SYNC, as_f32(vector), round=round)

@@ -47,13 +47,14 @@ def _custom_objects_bytes(custom_objects: dict[str, Any] | None) -> bytes | None
 class SparkModel:
     """Data-parallel training of a compiled Keras model on Spark.
 
-    ``mode`` is one of ``single``, ``synchronous``, ``averaging``,
-    ``asynchronous``, ``hogwild``, ``easgd``, ``aeasgd`` (DESIGN.md).
+    ``mode`` is one of ``loxodon.contract.MODES``: ``single``, ``synchronous``,
+    ``averaging``, ``asynchronous``, ``hogwild``, ``adag``, ``dynsgd``, ``easgd``,
+    ``aeasgd``, ``eamsgd`` (docs/design.md, "Modes").
     ``frequency`` is ``"epoch"`` or a number of batches (averaging mode);
     ``communication_window`` is the number of local batches between exchanges
-    (asynchronous, hogwild and EASGD modes). In the modes whose center moves
-    by the mean of the workers' local steps (``averaging``, ``easgd``,
-    ``aeasgd``), each epoch on N workers makes 1/N of the
+    (the asynchronous and elastic modes); ``momentum`` is eamsgd's. In the modes
+    whose center moves by the mean of the workers' local steps (``averaging``,
+    ``easgd``, ``aeasgd``, ``eamsgd``), each epoch on N workers makes 1/N of the
     sequential steps, so by default the workers multiply the optimizer's
     learning rate by N (the linear scaling rule; ``synchronous`` is left
     alone: its mean gradient is exactly one step of batch N x batch_size, for
@@ -77,6 +78,7 @@ class SparkModel:
         custom_objects: dict[str, Any] | None = None,
         *,
         easgd_rho: float | None = None,
+        momentum: float = 0.9,
         seed: int = 0,
         sync_timeout: float = 120.0,
         imports: list[str] | None = None,
@@ -88,6 +90,7 @@ class SparkModel:
         require_valid("mode", mode)
         require_valid("frequency", str(frequency), "frequency")
         require_valid("communicationWindow", communication_window, "communication_window")
+        require_valid("momentum", float(momentum))
         if num_workers is not None:
             require_valid("numWorkers", num_workers, "num_workers")
         if mode == "single" and num_workers not in (None, 1):
@@ -105,6 +108,7 @@ class SparkModel:
         # (loxodon.driver_data); False sends them through a DataFrame instead.
         self.driver_upload = driver_upload
         self.easgd_rho = easgd_rho
+        self.momentum = momentum
         self.seed = seed
         self.sync_timeout = sync_timeout
         self._spark = spark
@@ -196,6 +200,7 @@ class SparkModel:
             "frequency": self.frequency,
             "communication_window": self.communication_window,
             "easgd_alpha": self._easgd_alpha(),
+            "momentum": self.momentum,
             "sync_timeout_ms": int(self.sync_timeout * 1000),
             "imports": self.imports,
             "scale_learning_rate": self.scale_learning_rate,
@@ -323,6 +328,7 @@ class SparkModel:
             "num_workers": self._num_workers,
             "communication_window": self.communication_window,
             "easgd_rho": self.easgd_rho,
+            "momentum": self.momentum,
             "seed": self.seed,
             "sync_timeout": self.sync_timeout,
         }
@@ -358,6 +364,7 @@ def load_spark_model(
         communication_window=config["communication_window"],
         custom_objects=custom_objects,
         easgd_rho=config["easgd_rho"],
+        momentum=config.get("momentum", 0.9),
         seed=config["seed"],
         sync_timeout=config["sync_timeout"],
         spark=session,

@@ -100,18 +100,18 @@ class Averaging(Mode):
 class Downpour(Mode):
     """Asynchronous SGD: push the local delta, pull the center, every window."""
 
-    hogwild = False
-
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self.window = max(1, int(ctx.spec.get("communication_window", 1)))
         self.anchor = ctx.replica.get_flat()
 
+    def _push(self, delta: np.ndarray) -> None:
+        self.ctx.ps.push(delta)
+
     def _exchange(self) -> None:
-        r, ps = self.ctx.replica, self.ctx.ps
-        delta = r.get_flat() - self.anchor
-        (ps.push_hogwild if self.hogwild else ps.push)(delta)
-        self.anchor = ps.pull(out=self.anchor)
+        r = self.ctx.replica
+        self._push(r.get_flat() - self.anchor)
+        self.anchor = self.ctx.ps.pull(out=self.anchor)
         r.set_flat(self.anchor)
 
     def step(self, epoch: int, step: int, x: np.ndarray, y: np.ndarray) -> None:
@@ -125,7 +125,24 @@ class Downpour(Mode):
 
 
 class Hogwild(Downpour):
-    hogwild = True
+    """Downpour with lock-free adds on the server."""
+
+    def _push(self, delta: np.ndarray) -> None:
+        self.ctx.ps.push_hogwild(delta)
+
+
+class Adag(Downpour):
+    """ADAG (Hermans 2017): the server adds the window's delta divided by the window."""
+
+    def _push(self, delta: np.ndarray) -> None:
+        self.ctx.ps.push_adag(delta, self.window)
+
+
+class DynSgd(Downpour):
+    """DynSGD (Jiang et al. 2017): the server divides a delta by 1 + its staleness."""
+
+    def _push(self, delta: np.ndarray) -> None:
+        self.ctx.ps.push_dynsgd(delta)
 
 
 class ElasticAveraging(Mode):
@@ -158,6 +175,26 @@ class AsyncElasticAveraging(ElasticAveraging):
     synchronous = False
 
 
+class ElasticMomentum(AsyncElasticAveraging):
+    """EAMSGD (Zhang et al. 2015): asynchronous elastic averaging whose local steps carry
+    Nesterov momentum in weight space: the compiled optimizer steps from the look-ahead
+    x + m v, and v = m v + that step, so x ends at x + v."""
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.momentum = np.float32(ctx.spec.get("momentum", 0.9))
+        self.velocity = np.zeros(ctx.replica.num_params, np.float32)
+
+    def step(self, epoch: int, step: int, x: np.ndarray, y: np.ndarray) -> None:
+        r = self.ctx.replica
+        ahead = r.get_flat() + self.momentum * self.velocity
+        r.set_flat(ahead)
+        r.train_on_batch(x, y)
+        self.velocity = self.momentum * self.velocity + (r.get_flat() - ahead)
+        if (step + 1) % self.window == 0:
+            self._exchange(epoch, step)
+
+
 MODE_CLASSES: dict[str, type[Mode]] = {
     "single": Mode,
     "synchronous": Synchronous,
@@ -166,6 +203,9 @@ MODE_CLASSES: dict[str, type[Mode]] = {
     "hogwild": Hogwild,
     "easgd": ElasticAveraging,
     "aeasgd": AsyncElasticAveraging,
+    "adag": Adag,
+    "dynsgd": DynSgd,
+    "eamsgd": ElasticMomentum,
 }
 if set(MODE_CLASSES) != set(MODES):  # a mode added in Scala needs its worker loop here
     raise ImportError(f"worker loops {sorted(MODE_CLASSES)} != contract modes {sorted(MODES)}")

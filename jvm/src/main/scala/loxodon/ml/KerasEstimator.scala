@@ -64,6 +64,7 @@ class KerasEstimator(override val uid: String)
   def setFrequency(v: String): this.type = setChecked(frequency, v)
   def setCommunicationWindow(v: Int): this.type = setChecked(communicationWindow, v)
   def setEasgdAlpha(v: Double): this.type = setChecked(easgdAlpha, v)
+  def setMomentum(v: Double): this.type = setChecked(momentum, v)
   def setNumWorkers(v: Int): this.type = setChecked(numWorkers, v)
   def setEpochs(v: Int): this.type = setChecked(epochs, v)
   def setBatchSize(v: Int): this.type = setChecked(batchSize, v)
@@ -104,6 +105,7 @@ class KerasEstimator(override val uid: String)
       frequency = $(frequency),
       communicationWindow = $(communicationWindow),
       easgdAlpha = if (isDefined(easgdAlpha)) $(easgdAlpha) else 0.9 / n,
+      momentum = $(momentum),
       featuresCol = featureColumns._1,
       labelCol = $(labelCol),
       syncTimeoutMs = $(syncTimeoutMs),

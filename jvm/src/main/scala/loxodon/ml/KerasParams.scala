@@ -30,14 +30,21 @@ trait KerasParams extends Params {
   final val communicationWindow: IntParam = new IntParam(
     this,
     "communicationWindow",
-    "batches a worker trains between pushes in asynchronous/hogwild/aeasgd modes (>= 1)",
+    "batches a worker trains between exchanges in the asynchronous, hogwild, adag, dynsgd and " +
+      "elastic modes (>= 1)",
     valid[Int]("communicationWindow")
   )
   final val easgdAlpha: DoubleParam = new DoubleParam(
     this,
     "easgdAlpha",
-    "elastic averaging rate of easgd/aeasgd (> 0); 0.9 / numWorkers when unset",
+    "elastic averaging rate of easgd/aeasgd/eamsgd (> 0); 0.9 / numWorkers when unset",
     valid[Double]("easgdAlpha")
+  )
+  final val momentum: DoubleParam = new DoubleParam(
+    this,
+    "momentum",
+    "momentum of the local steps in eamsgd mode, in [0, 1)",
+    valid[Double]("momentum")
   )
   final val numWorkers: IntParam = new IntParam(
     this,
@@ -127,6 +134,7 @@ trait KerasParams extends Params {
     mode -> "asynchronous",
     frequency -> "epoch",
     communicationWindow -> 1,
+    momentum -> 0.9,
     epochs -> 1,
     batchSize -> 32,
     validationSplit -> 0.0,
@@ -147,6 +155,7 @@ trait KerasParams extends Params {
   def getFrequency: String = $(frequency)
   def getCommunicationWindow: Int = $(communicationWindow)
   def getEasgdAlpha: Double = $(easgdAlpha)
+  def getMomentum: Double = $(momentum)
   def getNumWorkers: Int = $(numWorkers)
   def getEpochs: Int = $(epochs)
   def getBatchSize: Int = $(batchSize)
@@ -279,6 +288,7 @@ object KerasParams {
       "frequency" -> EpochOrBatches,
       "communicationWindow" -> AtLeast(1),
       "easgdAlpha" -> Positive,
+      "momentum" -> InRange(0, 1),
       "numWorkers" -> AtLeast(1),
       "epochs" -> AtLeast(1),
       "batchSize" -> AtLeast(1),

@@ -17,12 +17,15 @@ import io.netty.buffer.{ByteBuf, ByteBufAllocator, ByteBufUtil, UnpooledByteBufA
   *   - [[addHogwild]]: c += delta in place with no lock at all (Hogwild!): concurrent adds may lose
   *     some element updates, and a PULL under way may send some of them, which is the point of that
   *     mode.
+  *   - [[addDivided]]: c += delta / d under the lock (ADAG: d = the communication window).
+  *   - [[addStale]]: c += delta / (1 + staleness) under the lock (DynSGD: staleness = the updates
+  *     applied since the pushing worker's last PULL, recorded by [[markPulled]]).
   *   - [[easgd]] / [[easgdSync]]: elastic averaging, under the lock.
   *   - [[snapshot]] (PULL), [[toBytes]], [[toArray]], [[set]]: whole-vector views and copies; a
   *     reader never sees half of a locked update.
   *
-  * Each update bumps an atomic counter, returned by PUSH replies: one per PUSH, PUSH_HOGWILD and
-  * asynchronous EASGD, and one per worker in a synchronous EASGD round.
+  * Each update bumps an atomic counter, returned by PUSH replies: one per PUSH, PUSH_HOGWILD,
+  * PUSH_ADAG, PUSH_DYNSGD and asynchronous EASGD, and one per worker in a synchronous EASGD round.
   */
 final class CenterVector(
     val length: Int,
@@ -38,24 +41,51 @@ final class CenterVector(
     buf.setZero(0, 4 * length)
   }
   private var closed = false
+  // The update count when each worker last pulled (DynSGD's staleness).
+  private val pulledAt = new java.util.concurrent.ConcurrentHashMap[Int, java.lang.Long]()
 
   /** Updates applied so far. */
   def updateCount: Long = updates.get()
 
   /** c += delta under the lock; returns the update count after this one. */
-  def addLocked(delta: ByteBuf): Long = {
+  def addLocked(delta: ByteBuf): Long = addDivided(delta, 1f)
+
+  /** c += delta / divisor under the lock; returns the update count after this one. */
+  def addDivided(delta: ByteBuf, divisor: Float): Long = {
     checkLength(delta)
+    require(divisor >= 1f && !divisor.isInfinite, s"divisor must be >= 1, got $divisor")
     val in = FloatVectors.view(delta)
     lock.synchronized {
       val (next, out) = writable()
-      sum(FloatVectors.view(current), in, out)
+      sum(FloatVectors.view(current), in, out, divisor)
       swap(next)
+      updates.incrementAndGet()
     }
-    updates.incrementAndGet()
   }
 
-  /** out = c + in, a chunk at a time through the thread's scratch arrays (`out` may be `c`). */
-  private def sum(c: FloatBuffer, in: FloatBuffer, out: FloatBuffer): Unit = {
+  /** Records that `worker` read the center now: its next [[addStale]] is judged from here. */
+  def markPulled(worker: Int): Unit = pulledAt.put(worker, updates.get())
+
+  /** DynSGD: c += delta / (1 + s) under the lock, s = the updates applied since `worker`'s last
+    * [[markPulled]] (0 if it never pulled); returns the update count after this one.
+    */
+  def addStale(delta: ByteBuf, worker: Int): Long = {
+    checkLength(delta)
+    val in = FloatVectors.view(delta)
+    lock.synchronized {
+      val since = pulledAt.get(worker)
+      val staleness = if (since == null) 0L else updates.get() - since
+      val (next, out) = writable()
+      sum(FloatVectors.view(current), in, out, (1 + staleness).toFloat)
+      swap(next)
+      updates.incrementAndGet()
+    }
+  }
+
+  /** out = c + in / divisor, a chunk at a time through the thread's scratch arrays (`out` may be
+    * `c`); divisor 1 is a plain sum.
+    */
+  private def sum(c: FloatBuffer, in: FloatBuffer, out: FloatBuffer, divisor: Float): Unit = {
     val (a, b) = FloatVectors.scratch()
     var start = 0
     while (start < length) {
@@ -63,7 +93,8 @@ final class CenterVector(
       c.get(start, a, 0, len)
       in.get(start, b, 0, len)
       var j = 0
-      while (j < len) { a(j) += b(j); j += 1 }
+      if (divisor == 1f) while (j < len) { a(j) += b(j); j += 1 }
+      else while (j < len) { a(j) += b(j) / divisor; j += 1 }
       out.put(start, a, 0, len)
       start += len
     }
@@ -83,7 +114,7 @@ final class CenterVector(
     val target = retainCurrent()
     try {
       val c = FloatVectors.view(target)
-      sum(c, FloatVectors.view(delta), c)
+      sum(c, FloatVectors.view(delta), c, 1f)
     } finally target.release()
     updates.incrementAndGet()
   }

@@ -40,6 +40,16 @@ object Op {
     */
   final val NextUnit = 22
 
+  /** client -> server (ADAG): c += delta / w under the lock, w = the communication window, carried
+    * in the round field (>= 1).
+    */
+  final val PushAdag = 23
+
+  /** client -> server (DynSGD): c += delta / (1 + s) under the lock, s = the updates applied since
+    * this worker's last PULL.
+    */
+  final val PushDynSgd = 24
+
   private val names: Map[Int, String] = Map(
     Challenge -> "CHALLENGE",
     Auth -> "AUTH",
@@ -57,7 +67,9 @@ object Op {
     Shutdown -> "SHUTDOWN",
     Stop -> "STOP",
     EpochEnd -> "EPOCH_END",
-    NextUnit -> "NEXT_UNIT"
+    NextUnit -> "NEXT_UNIT",
+    PushAdag -> "PUSH_ADAG",
+    PushDynSgd -> "PUSH_DYNSGD"
   )
 
   /** The protocol name of `op`, e.g. "PUSH_HOGWILD", or "op 99" for an unknown code. */

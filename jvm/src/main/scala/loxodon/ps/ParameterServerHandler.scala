@@ -64,8 +64,23 @@ final class ParameterServerHandler(context: ParameterServerContext)
       val buf = ctx.alloc().buffer(12 + layout.length)
       buf.writeLong(context.numParams.toLong).writeInt(conf.numWorkers).writeBytes(layout)
       ok(frame, buf)
-    case Op.Pull => ok(frame, context.center.snapshot())
+    case Op.Pull =>
+      if (frame.worker >= 0) context.center.markPulled(frame.worker)
+      ok(frame, context.center.snapshot())
     case Op.Push => withVector(frame)(p => ok(frame, long(ctx, context.center.addLocked(p))))
+    case Op.PushAdag =>
+      if (frame.round < 1 || frame.round > (1 << 24)) {
+        error(
+          frame,
+          s"PUSH_ADAG: the round field carries the window (1 to 2^24), got ${frame.round}"
+        )
+      } else {
+        withVector(frame) { p =>
+          ok(frame, long(ctx, context.center.addDivided(p, frame.round.toFloat)))
+        }
+      }
+    case Op.PushDynSgd =>
+      withVector(frame)(p => ok(frame, long(ctx, context.center.addStale(p, frame.worker))))
     case Op.PushHogwild =>
       withVector(frame)(p => ok(frame, long(ctx, context.center.addHogwild(p))))
     case Op.Sync                      => syncRound(ctx, frame)

@@ -33,6 +33,7 @@ final case class TrainParams(
     frequency: String = "epoch",
     communicationWindow: Int = 1,
     easgdAlpha: Double = 0.1,
+    momentum: Double = 0.9,
     featuresCol: Seq[String] = Seq("features"),
     labelCol: String = "label",
     syncTimeoutMs: Long = 120000L,
@@ -73,6 +74,7 @@ final case class TrainParams(
     !easgdAlpha.isNaN && !easgdAlpha.isInfinite,
     s"easgd_alpha must be finite, got $easgdAlpha"
   )
+  require(momentum >= 0 && momentum < 1, s"momentum must be in [0, 1), got $momentum")
   require(
     featuresCol.nonEmpty && featuresCol.forall(c => c != null && c.nonEmpty),
     "features_col must name a column or a list of columns"
@@ -110,13 +112,24 @@ object TrainParams {
 
   /** The training modes, in the order the docs list them. */
   val Modes: Seq[String] =
-    Seq("single", "synchronous", "averaging", "asynchronous", "hogwild", "easgd", "aeasgd")
+    Seq(
+      "single",
+      "synchronous",
+      "averaging",
+      "asynchronous",
+      "hogwild",
+      "adag",
+      "dynsgd",
+      "easgd",
+      "aeasgd",
+      "eamsgd"
+    )
 
   /** The modes whose model advances by the mean of N workers' local trajectories, so that an epoch
     * makes 1/N of the sequential steps. Synchronous is not one: its mean gradient over N batches of
     * b is one step of batch N*b, for which the user chose the learning rate.
     */
-  val LearningRateScaledModes: Seq[String] = Seq("averaging", "easgd", "aeasgd")
+  val LearningRateScaledModes: Seq[String] = Seq("averaging", "easgd", "aeasgd", "eamsgd")
 
   private val Known = Set(
     "mode",
@@ -130,6 +143,7 @@ object TrainParams {
     "frequency",
     "communication_window",
     "easgd_alpha",
+    "momentum",
     "features_col",
     "label_col",
     "sync_timeout_ms",
@@ -175,6 +189,7 @@ object TrainParams {
       },
       communicationWindow = int(node, "communication_window", d.communicationWindow),
       easgdAlpha = double(node, "easgd_alpha", d.easgdAlpha),
+      momentum = double(node, "momentum", d.momentum),
       featuresCol = columns(node, "features_col", d.featuresCol),
       labelCol = string(node, "label_col", d.labelCol),
       syncTimeoutMs = long(node, "sync_timeout_ms", d.syncTimeoutMs),

@@ -43,6 +43,7 @@ final case class TrainTaskSpec(
       .put("steps_per_epoch", stepsPerEpoch)
       .put("communication_window", p.communicationWindow)
       .put("easgd_alpha", p.easgdAlpha)
+      .put("momentum", p.momentum)
       .put("learning_rate_scale", p.learningRateScale)
       // The PS client waits at most this long for a reply: a round's missing workers plus the
       // driver's callbacks at an epoch gate, with a margin.

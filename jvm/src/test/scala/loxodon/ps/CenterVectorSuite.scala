@@ -49,6 +49,26 @@ class CenterVectorSuite extends AnyFunSuite {
     assert(c.updateCount == 4L)
   }
 
+  test("ADAG divides a push by the window; DynSGD by 1 + the updates since the worker's pull") {
+    val c = new CenterVector(n)
+    val c0 = ramp(1f)
+    c.set(c0)
+    val d = ramp(3f)
+    assert(c.addDivided(buf(d), 4f) == 1L)
+    val c1 = Array.tabulate(n)(i => c0(i) + d(i) / 4f)
+    assert(c.toArray.toSeq == c1.toSeq)
+    // Both pull; worker 1 pushes twice, then worker 0 pushes 2 updates late.
+    c.markPulled(0)
+    c.markPulled(1)
+    assert(c.addStale(buf(d), 1) == 2L) // worker 1: 0 updates since its pull, full step
+    assert(c.addStale(buf(d), 1) == 3L) // 1 update (its own) since its pull: halved
+    assert(c.addStale(buf(d), 0) == 4L) // 2 updates since worker 0's pull: a third
+    assert(c.addStale(buf(d), 7) == 5L) // a worker that never pulled counts as fresh
+    val c2 = Array.tabulate(n)(i => c1(i) + d(i) + d(i) / 2f + d(i) / 3f + d(i))
+    assert(c.toArray.toSeq == c2.toSeq)
+    assertThrows[IllegalArgumentException](c.addDivided(buf(d), 0.5f))
+  }
+
   test("mean of vectors longer than a chunk") {
     val vs = Seq(ramp(1f), ramp(2f), ramp(6f))
     val mean = read(FloatVectors.mean(alloc, vs.map(buf), n))
