@@ -9,58 +9,19 @@ from __future__ import annotations
 
 import json
 
-import keras
 import numpy as np
 import pytest
-from pyspark.sql import DataFrame
 
+from fixtures import digits_mlp, partition_rows
 from loxodon._jvm import java_session, python_api
 from loxodon.datasets import digits, mnist1d
-from loxodon.inputs import prepare
 from loxodon.selection import ASHA, GridSearch, ModelSelection, grid
 from loxodon.worker.hop import unit_rng
-
-
-def digits_mlp(params: dict) -> keras.Model:
-    keras.utils.set_random_seed(int(params.get("init_seed", 1)))
-    model = keras.Sequential(
-        [
-            keras.Input((params.get("inputs", 64),)),
-            keras.layers.Dense(params["units"], activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile(
-        keras.optimizers.Adam(params["learning_rate"]),
-        "sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
 
 
 @pytest.fixture(scope="module")
 def data() -> tuple[np.ndarray, ...]:
     return digits()
-
-
-def partitions(spark, x, y, num_workers: int, seed: int, split: float) -> dict:
-    """The training rows each worker of a search holds, in its order."""
-    prep = prepare(spark, x, y, "features", "label")
-    params = {
-        "num_workers": num_workers,
-        "seed": seed,
-        "validation_split": split,
-        "features_col": prep.features_col,
-        "label_col": prep.label_col,
-    }
-    jdf = python_api(spark).partitionRows(java_session(spark), prep.frame._jdf, json.dumps(params))
-    rows: dict[int, tuple[list, list]] = {}
-    for r in DataFrame(jdf, spark).collect():
-        if r.part == 0:
-            xs, ys = rows.setdefault(r.partition, ([], []))
-            xs.append(r.features)
-            ys.append(int(r.label[0]))
-    return {p: (np.array(a, np.float32), np.array(b)) for p, (a, b) in rows.items()}
 
 
 def test_mop_equals_sequential_training_in_visit_order(spark, data):
@@ -77,7 +38,7 @@ def test_mop_equals_sequential_training_in_visit_order(spark, data):
     result = search.fit(x, y, validation_split=0.2)
     hopped = result.best_model()
 
-    parts = partitions(spark, x, y, 2, 5, 0.2)
+    parts = partition_rows(spark, x, y, 2, 5, 0.2)
     sequential = digits_mlp(params)
     visits = [u for u in result.schedule if u["kind"] == "train" and u["status"] == "done"]
     assert len(visits) == 4 and {u["partition"] for u in visits} == {0, 1}
