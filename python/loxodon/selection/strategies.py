@@ -32,6 +32,9 @@ from loxodon.selection.space import (
     sample,
 )
 
+INSTALL_SELECTION = "pip install 'loxodon[selection]'"
+"""How to install what model selection needs beyond Loxodon (optuna, matplotlib)."""
+
 
 @dataclass(frozen=True)
 class Trial:
@@ -243,7 +246,7 @@ class TPESearch(_FixedBudget):
         try:
             import optuna
         except ImportError as exc:
-            raise ImportError("TPESearch needs optuna: pip install optuna") from exc
+            raise ImportError(f"TPESearch needs optuna: {INSTALL_SELECTION}") from exc
         if num_samples < 1:
             raise ValueError(f"num_samples must be at least 1, got {num_samples}")
         optuna.logging.set_verbosity(optuna.logging.WARNING)
