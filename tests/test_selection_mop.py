@@ -194,6 +194,43 @@ def test_task_parallel_and_asha_on_the_engine(spark, data):
     assert result.best_value > 0.85
 
 
+def test_a_search_tracks_what_it_ran_in_mlflow(spark, data, mlflow_experiment):
+    """What a search logs to MLflow equals its own result, read back from the
+    store: one parent run with the search's settings, one child run per trial
+    with its params, every epoch's logs at step = epoch, each trial's end."""
+    client, experiment_id = mlflow_experiment
+    x, y, _, _ = data
+    asha = ASHA(
+        {"units": grid([8, 16, 32]), "learning_rate": 1e-2, "batch_size": 64},
+        num_samples=3,
+        max_epochs=2,
+        min_epochs=1,
+        eta=2,
+        seed=0,
+    )
+    search = ModelSelection(digits_mlp, asha, num_workers=2, tracking=True, verbose=0)
+    result = search.fit(x, y, validation_split=0.2)
+
+    runs = {run.info.run_name: run for run in client.search_runs([experiment_id])}
+    parent = runs.pop("loxodon-selection")
+    assert parent.data.params == {"execution": "mop", "num_workers": "2"}
+    assert parent.info.status == "FINISHED"
+    assert set(runs) == {f"trial-{t}" for t in result.trials}
+    ends = {d["trial_id"]: d["reason"] for d in result.decisions if d["action"] != "promote"}
+    for trial_id, trial in result.trials.items():
+        run = runs[f"trial-{trial_id}"]
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert run.data.params == {k: str(v) for k, v in trial.params.items()} | {"bracket": "0"}
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["loxodon.status"] == ends[trial_id]
+        epochs = [h for h in result.history if h["trial_id"] == trial_id]
+        for key in set(epochs[0]) - {"trial_id", "epoch"}:
+            logged = client.get_metric_history(run.info.run_id, key)
+            assert sorted((m.step, m.value) for m in logged) == [
+                (h["epoch"], h[key]) for h in epochs
+            ], (trial_id, key)
+
+
 def test_trials_are_added_from_blobs_the_driver_put(spark):
     """The Python driver PUTs each trial's archive and first state over its own
     parameter-server connection and adds the trial by name; a missing blob is a
