@@ -1,10 +1,13 @@
-"""The models and data the tests share. One Keras MLP builder with every choice
-a test depends on spelled out (input width, hidden layers, classes, seed,
-optimizer and learning rate, loss), so that each test states its exact model
-and its accuracy bars keep holding; the search tests' builder over a
-configuration; and the tables the tests write or read: digits as a pandas frame
-of pixel columns, arrays as a Parquet table of ``features``/``label``, and the
-training rows each worker of a search holds.
+"""The models and data the tests share:
+
+- ``mlp``: one Keras MLP builder with every choice a test depends on spelled
+  out (input width, hidden layers, classes, seed, optimizer and learning rate,
+  loss, metrics), so that each test states its exact model and its accuracy
+  bars keep holding; ``digits_mlp``, the search tests' model of a configuration;
+- ``digits_pixels`` and ``digits_pipeline``: digits as a pandas frame of pixel
+  columns, and the Spark ML pipeline the pipeline tests fit on it;
+- ``write_parquet``: arrays as the Parquet table the Scala applications read;
+- ``partition_rows``: the training rows each worker of a search holds.
 
 Imported by the tests (``tests/`` is on ``sys.path`` under pytest) and by the
 cluster tests' scripts run as new processes (``tests/cluster/clusterctl.py``'s
@@ -24,7 +27,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pyspark.ml import Pipeline
+from pyspark.ml.feature import StringIndexer, VectorAssembler
 from pyspark.sql import DataFrame, SparkSession
+
+from loxodon.ml import KerasEstimator
 
 OPTIMIZERS: dict[str, type[keras.optimizers.Optimizer]] = {
     "adam": keras.optimizers.Adam,
@@ -98,6 +105,27 @@ def digits_pixels() -> pd.DataFrame:
     frame = pd.DataFrame(data.data / 16.0, columns=PIXELS)
     frame["digit"] = [f"d{t}" for t in data.target]
     return frame
+
+
+def digits_pipeline() -> Pipeline:
+    """The Spark ML Pipeline the pipeline tests fit on :func:`digits_pixels`:
+    ``PIXELS`` assembled into ``features``, ``digit`` indexed into ``label``, and
+    a KerasEstimator (the 64-32-10 MLP, Adam at 1e-2, seed 0; two workers,
+    synchronous, 8 epochs of batches of 32)."""
+    estimator = KerasEstimator(
+        model=mlp(64, 32, 10, seed=0, learning_rate=1e-2),
+        numWorkers=2,
+        epochs=8,
+        mode="synchronous",
+        batchSize=32,
+    )
+    return Pipeline(
+        stages=[
+            VectorAssembler(inputCols=PIXELS, outputCol="features"),
+            StringIndexer(inputCol="digit", outputCol="label"),
+            estimator,
+        ]
+    )
 
 
 def write_parquet(path: Path, x: np.ndarray, y: np.ndarray) -> None:

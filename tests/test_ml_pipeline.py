@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.evaluation import MulticlassClassificationEvaluator
-from pyspark.ml.feature import OneHotEncoder, StringIndexer, VectorAssembler
+from pyspark.ml.feature import OneHotEncoder, VectorAssembler
 from pyspark.sql import DataFrame, SparkSession
 
-from fixtures import PIXELS, digits_pixels, mlp
+from fixtures import PIXELS, digits_pipeline, digits_pixels, mlp
 from loxodon.ml import KerasEstimator, KerasModel
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,19 +35,7 @@ def digits(spark: SparkSession) -> tuple[DataFrame, DataFrame]:
 @pytest.fixture(scope="module")
 def fitted(digits: tuple[DataFrame, DataFrame]) -> PipelineModel:
     train, _ = digits
-    pipeline = Pipeline(
-        stages=[
-            VectorAssembler(inputCols=PIXELS, outputCol="features"),
-            StringIndexer(inputCol="digit", outputCol="label"),
-            KerasEstimator(
-                model=mlp(64, 32, 10, seed=0, learning_rate=1e-2),
-                numWorkers=2,
-                epochs=8,
-                mode="synchronous",
-                batchSize=32,
-            ),
-        ]
-    )
+    pipeline = digits_pipeline()
     return pipeline.fit(train)
 
 

@@ -12,13 +12,10 @@ import uuid
 from pathlib import Path
 
 from clusterctl import Cluster
-from pyspark.ml import Pipeline
 from pyspark.ml.evaluation import MulticlassClassificationEvaluator
-from pyspark.ml.feature import StringIndexer, VectorAssembler
 
 from conftest import SharedSession
-from fixtures import PIXELS, digits_pixels, mlp
-from loxodon.ml import KerasEstimator
+from fixtures import digits_pipeline, digits_pixels
 
 HERE = Path(__file__).resolve().parent
 
@@ -30,19 +27,7 @@ def test_pipeline_saved_on_the_cluster_scores_in_a_new_driver(
     frame = digits_pixels()
     frame["id"] = range(len(frame))
     train, test = spark.createDataFrame(frame).repartition(2).randomSplit([0.8, 0.2], seed=1)
-    pipeline = Pipeline(
-        stages=[
-            VectorAssembler(inputCols=PIXELS, outputCol="features"),
-            StringIndexer(inputCol="digit", outputCol="label"),
-            KerasEstimator(
-                model=mlp(64, 32, 10, seed=0, learning_rate=1e-2),
-                numWorkers=2,
-                epochs=8,
-                mode="synchronous",
-                batchSize=32,
-            ),
-        ]
-    )
+    pipeline = digits_pipeline()
     fitted = pipeline.fit(train)
     scored = fitted.transform(test)
     accuracy = MulticlassClassificationEvaluator(metricName="accuracy").evaluate(scored)
