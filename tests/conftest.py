@@ -1,8 +1,14 @@
-"""Shared fixtures: one local Spark session (with Loxodon's jar) per test run."""
+"""Shared fixtures: one local Spark session (with Loxodon's jar) per test run,
+and MLflow pointed at a store of the run's own (a search tracks into MLflow by
+default whenever mlflow is installed): a session-wide SQLite store, and an
+experiment of its own for a test that reads back what was logged."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from pyspark.sql import SparkSession
@@ -16,3 +22,31 @@ def spark() -> Iterator[SparkSession]:
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The run's MLflow tracking URI (a SQLite file under pytest's temporary
+    folder), so that no search writes ``mlflow.db`` into the working folder."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        yield uri
+
+
+@pytest.fixture
+def mlflow_experiment(
+    mlflow_store: str,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> tuple[Any, str]:
+    """``(client, experiment_id)``: a new experiment named after the test, the
+    one runs started without an experiment go to."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(mlflow_store)
+    name = re.sub(r"\W+", "-", request.node.nodeid)
+    experiment_id = client.create_experiment(name, artifact_location=tmp_path.as_uri())
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", experiment_id)
+    return client, experiment_id

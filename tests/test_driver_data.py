@@ -11,25 +11,13 @@ import pytest
 from pyspark.sql import SparkSession
 
 import loxodon
+from fixtures import mlp
 from loxodon import driver_data
 from loxodon.datasets import digits
 
 
 def make_mlp() -> keras.Model:
-    keras.utils.set_random_seed(3)
-    model = keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(32, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-2),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
+    return mlp(64, 32, 10, seed=3, learning_rate=1e-2)
 
 
 def test_validation_hash_equals_the_scala_one(spark: SparkSession) -> None:

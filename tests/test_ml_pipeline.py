@@ -16,43 +16,18 @@ import numpy as np
 import pytest
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.evaluation import MulticlassClassificationEvaluator
-from pyspark.ml.feature import OneHotEncoder, StringIndexer, VectorAssembler
+from pyspark.ml.feature import OneHotEncoder, VectorAssembler
 from pyspark.sql import DataFrame, SparkSession
 
+from fixtures import PIXELS, digits_pipeline, digits_pixels, mlp
 from loxodon.ml import KerasEstimator, KerasModel
 
-PIXELS = [f"p{i}" for i in range(64)]
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _mlp(inputs: int, classes: int, hidden: int = 32) -> Any:
-    import keras
-
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((inputs,)),
-            keras.layers.Dense(hidden, activation="relu"),
-            keras.layers.Dense(classes, activation="softmax"),
-        ]
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(0.01),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
 
 
 @pytest.fixture(scope="module")
 def digits(spark: SparkSession) -> tuple[DataFrame, DataFrame]:
-    import pandas as pd
-    from sklearn.datasets import load_digits
-
-    data = load_digits()
-    frame = pd.DataFrame(data.data / 16.0, columns=PIXELS)
-    frame["digit"] = [f"d{t}" for t in data.target]
-    df = spark.createDataFrame(frame).repartition(2)
+    df = spark.createDataFrame(digits_pixels()).repartition(2)
     train, test = df.randomSplit([0.8, 0.2], seed=1)
     return train.cache(), test.cache()
 
@@ -60,15 +35,7 @@ def digits(spark: SparkSession) -> tuple[DataFrame, DataFrame]:
 @pytest.fixture(scope="module")
 def fitted(digits: tuple[DataFrame, DataFrame]) -> PipelineModel:
     train, _ = digits
-    pipeline = Pipeline(
-        stages=[
-            VectorAssembler(inputCols=PIXELS, outputCol="features"),
-            StringIndexer(inputCol="digit", outputCol="label"),
-            KerasEstimator(
-                model=_mlp(64, 10), numWorkers=2, epochs=8, mode="synchronous", batchSize=32
-            ),
-        ]
-    )
+    pipeline = digits_pipeline()
     return pipeline.fit(train)
 
 
@@ -171,7 +138,9 @@ def test_one_hot_encoded_features(spark: SparkSession) -> None:
         stages=[
             OneHotEncoder(inputCol="color", outputCol="colorVec", dropLast=False),
             VectorAssembler(inputCols=["colorVec", "x"], outputCol="features"),
-            KerasEstimator(model=_mlp(4, 3, hidden=8), numWorkers=2, epochs=5, batchSize=16),
+            KerasEstimator(
+                model=mlp(4, 8, 3, seed=0, learning_rate=1e-2), numWorkers=2, epochs=5, batchSize=16
+            ),
         ]
     )
     out = pipeline.fit(df).transform(df)
@@ -245,12 +214,12 @@ def test_bad_params_name_the_param(spark: SparkSession) -> None:
     raw = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
     with pytest.raises(ValueError, match="not compiled"):
         KerasEstimator(model=raw)
-    est = KerasEstimator(model=_mlp(2, 2, hidden=4), featuresCol="pixels")
+    est = KerasEstimator(model=mlp(2, 4, 2, seed=0, learning_rate=1e-2), featuresCol="pixels")
     df = spark.createDataFrame([([0.0, 1.0], 1.0)], ["features", "label"])
     with pytest.raises(IllegalArgumentException, match="param featuresCol: no column 'pixels'"):
         est.fit(df)
     with pytest.raises(IllegalArgumentException, match="param labelCol"):
-        KerasEstimator(model=_mlp(2, 2, hidden=4), labelCol="y").fit(df)
+        KerasEstimator(model=mlp(2, 4, 2, seed=0, learning_rate=1e-2), labelCol="y").fit(df)
 
 
 def test_python_params_match_scala() -> None:

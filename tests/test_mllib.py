@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pytest
 from pyspark.sql import SparkSession
 
+from fixtures import mlp
 from loxodon.datasets import digits
 from loxodon.mllib import SparkMLlibModel
 from loxodon.utils import from_labeled_point, to_labeled_point
@@ -14,17 +14,7 @@ from loxodon.utils import from_labeled_point, to_labeled_point
 
 def test_train_on_labeled_points_with_one_hot_labels(spark: SparkSession) -> None:
     x, y, xt, yt = digits()
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-2), loss="categorical_crossentropy", metrics=["accuracy"]
-    )
+    model = mlp(64, 64, 10, seed=0, learning_rate=1e-2, loss="categorical_crossentropy")
     points = to_labeled_point(spark.sparkContext, x, y)
     features, labels = from_labeled_point(points, categorical=True, nb_classes=10)
     np.testing.assert_allclose(features, x, atol=1e-6)

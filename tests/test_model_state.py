@@ -9,22 +9,13 @@ import keras
 import numpy as np
 import pytest
 
+import fixtures
 from loxodon.worker.model_state import ModelState, architecture_key
 
 
 def mlp(units: int = 16, lr: float = 1e-2, seed: int = 0, **adam: float) -> keras.Model:
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential(
-        [
-            keras.Input((8,)),
-            keras.layers.Dense(units, activation="relu"),
-            keras.layers.Dense(3, activation="softmax"),
-        ]
-    )
-    model.compile(
-        keras.optimizers.Adam(lr, **adam), "sparse_categorical_crossentropy", metrics=["accuracy"]
-    )
-    return model
+    """8 inputs, ``units`` hidden, 3 classes; Adam at ``lr`` with ``adam``'s options."""
+    return fixtures.mlp(8, units, 3, seed=seed, optimizer=keras.optimizers.Adam(lr, **adam))
 
 
 def functional(units: int) -> keras.Model:

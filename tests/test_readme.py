@@ -90,13 +90,13 @@ def test_spark_submit_snippet_runs_as_written(tmp_path: Path) -> None:
 
     import numpy as np
 
+    from fixtures import mlp, write_parquet
     from loxodon.datasets import digits
-    from test_spark_submit import make_mlp, write_parquet
 
     x_train, y_train, x_test, y_test = digits()
     write_parquet(tmp_path / "train.parquet", x_train, y_train)
     write_parquet(tmp_path / "test.parquet", x_test, y_test)
-    make_mlp().save(tmp_path / "model.keras")
+    mlp(64, 64, 10, seed=0, learning_rate=1e-2).save(tmp_path / "model.keras")
     text = README.read_text()
     command = re.search(r"```bash\n(.*?)```", text[text.index("## spark-submit") :], re.S).group(1)
     for name in ("model.keras", "train.parquet", "test.parquet", "trained.keras"):

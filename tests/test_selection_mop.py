@@ -9,58 +9,19 @@ from __future__ import annotations
 
 import json
 
-import keras
 import numpy as np
 import pytest
-from pyspark.sql import DataFrame
 
+from fixtures import digits_mlp, partition_rows
 from loxodon._jvm import java_session, python_api
 from loxodon.datasets import digits, mnist1d
-from loxodon.inputs import prepare
 from loxodon.selection import ASHA, GridSearch, ModelSelection, grid
 from loxodon.worker.hop import unit_rng
-
-
-def digits_mlp(params: dict) -> keras.Model:
-    keras.utils.set_random_seed(int(params.get("init_seed", 1)))
-    model = keras.Sequential(
-        [
-            keras.Input((params.get("inputs", 64),)),
-            keras.layers.Dense(params["units"], activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile(
-        keras.optimizers.Adam(params["learning_rate"]),
-        "sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
 
 
 @pytest.fixture(scope="module")
 def data() -> tuple[np.ndarray, ...]:
     return digits()
-
-
-def partitions(spark, x, y, num_workers: int, seed: int, split: float) -> dict:
-    """The training rows each worker of a search holds, in its order."""
-    prep = prepare(spark, x, y, "features", "label")
-    params = {
-        "num_workers": num_workers,
-        "seed": seed,
-        "validation_split": split,
-        "features_col": prep.features_col,
-        "label_col": prep.label_col,
-    }
-    jdf = python_api(spark).partitionRows(java_session(spark), prep.frame._jdf, json.dumps(params))
-    rows: dict[int, tuple[list, list]] = {}
-    for r in DataFrame(jdf, spark).collect():
-        if r.part == 0:
-            xs, ys = rows.setdefault(r.partition, ([], []))
-            xs.append(r.features)
-            ys.append(int(r.label[0]))
-    return {p: (np.array(a, np.float32), np.array(b)) for p, (a, b) in rows.items()}
 
 
 def test_mop_equals_sequential_training_in_visit_order(spark, data):
@@ -77,7 +38,7 @@ def test_mop_equals_sequential_training_in_visit_order(spark, data):
     result = search.fit(x, y, validation_split=0.2)
     hopped = result.best_model()
 
-    parts = partitions(spark, x, y, 2, 5, 0.2)
+    parts = partition_rows(spark, x, y, 2, 5, 0.2)
     sequential = digits_mlp(params)
     visits = [u for u in result.schedule if u["kind"] == "train" and u["status"] == "done"]
     assert len(visits) == 4 and {u["partition"] for u in visits} == {0, 1}
@@ -231,6 +192,43 @@ def test_task_parallel_and_asha_on_the_engine(spark, data):
     assert stopped and all(epochs_run[t] < 4 for t in stopped)
     assert max(epochs_run.values()) == 4
     assert result.best_value > 0.85
+
+
+def test_a_search_tracks_what_it_ran_in_mlflow(spark, data, mlflow_experiment):
+    """What a search logs to MLflow equals its own result, read back from the
+    store: one parent run with the search's settings, one child run per trial
+    with its params, every epoch's logs at step = epoch, each trial's end."""
+    client, experiment_id = mlflow_experiment
+    x, y, _, _ = data
+    asha = ASHA(
+        {"units": grid([8, 16, 32]), "learning_rate": 1e-2, "batch_size": 64},
+        num_samples=3,
+        max_epochs=2,
+        min_epochs=1,
+        eta=2,
+        seed=0,
+    )
+    search = ModelSelection(digits_mlp, asha, num_workers=2, tracking=True, verbose=0)
+    result = search.fit(x, y, validation_split=0.2)
+
+    runs = {run.info.run_name: run for run in client.search_runs([experiment_id])}
+    parent = runs.pop("loxodon-selection")
+    assert parent.data.params == {"execution": "mop", "num_workers": "2"}
+    assert parent.info.status == "FINISHED"
+    assert set(runs) == {f"trial-{t}" for t in result.trials}
+    ends = {d["trial_id"]: d["reason"] for d in result.decisions if d["action"] != "promote"}
+    for trial_id, trial in result.trials.items():
+        run = runs[f"trial-{trial_id}"]
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert run.data.params == {k: str(v) for k, v in trial.params.items()} | {"bracket": "0"}
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["loxodon.status"] == ends[trial_id]
+        epochs = [h for h in result.history if h["trial_id"] == trial_id]
+        for key in set(epochs[0]) - {"trial_id", "epoch"}:
+            logged = client.get_metric_history(run.info.run_id, key)
+            assert sorted((m.step, m.value) for m in logged) == [
+                (h["epoch"], h[key]) for h in epochs
+            ], (trial_id, key)
 
 
 def test_trials_are_added_from_blobs_the_driver_put(spark):

@@ -8,11 +8,13 @@ paused, the concurrency bound) while it feeds scripted values."""
 
 from __future__ import annotations
 
+import re
 import sys
-import types
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
+import mlflow
 import numpy as np
 import pytest
 
@@ -36,6 +38,7 @@ from loxodon.selection import (
     tracker,
     uniform,
 )
+from loxodon.selection.tracking import MlflowTracker
 
 
 @dataclass
@@ -386,8 +389,17 @@ def test_tpe_minimises_over_mixed_dimensions_and_unstorable_choices():
 
 def test_tpe_without_optuna_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "optuna", None)
-    with pytest.raises(ImportError, match="pip install optuna"):
+    with pytest.raises(ImportError, match=re.escape("optuna: pip install 'loxodon[selection]'")):
         TPESearch({"x": uniform(0, 1)}, num_samples=2, epochs=1)
+
+
+def test_plots_without_matplotlib_say_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    history = [{"trial_id": 0, "epoch": 0, "loss": 1.0}]
+    with pytest.raises(
+        ImportError, match=re.escape("matplotlib: pip install 'loxodon[selection]'")
+    ):
+        learning_curves(history, "loss", str(tmp_path / "c.png"))
 
 
 def test_plots_write_pngs(tmp_path):
@@ -442,93 +454,88 @@ def test_the_noop_tracker_does_nothing(monkeypatch):
     assert t.start_trial(Trial(0, {"lr": 0.1})) is None
     assert t.log_epoch(0, 0, {"loss": 1.0}) is None
     assert t.end_trial(0, "completed") is None and t.end_search() is None
-    with pytest.raises(ImportError, match="pip install mlflow"):
+    with pytest.raises(ImportError, match=re.escape("mlflow: pip install 'loxodon[tracking]'")):
         tracker(enabled=True)
 
 
-def _fake_mlflow(calls: list) -> types.SimpleNamespace:
-    class Info:
-        def __init__(self, run_id):
-            self.run_id, self.experiment_id = run_id, "exp"
-
-    class Run:
-        def __init__(self, run_id):
-            self.info = Info(run_id)
-
-    class Client:
-        def create_run(self, experiment_id, tags):
-            run_id = tags["mlflow.runName"]
-            calls.append(("create_run", experiment_id, tags["mlflow.parentRunId"], run_id))
-            return Run(run_id)
-
-        def log_param(self, run_id, key, value):
-            calls.append(("param", run_id, key, value))
-
-        def log_metric(self, run_id, key, value, step):
-            calls.append(("metric", run_id, key, value, step))
-
-        def set_tag(self, run_id, key, value):
-            calls.append(("tag", run_id, key, value))
-
-        def set_terminated(self, run_id, status):
-            calls.append(("terminated", run_id, status))
-
-    def start_run(run_name, nested):
-        calls.append(("start_run", run_name, nested))
-        return Run("parent")
-
-    return types.SimpleNamespace(
-        active_run=lambda: None,
-        start_run=start_run,
-        log_params=lambda params: calls.append(("params", params)),
-        end_run=lambda status: calls.append(("end_run", status)),
-        tracking=types.SimpleNamespace(MlflowClient=Client),
-    )
+def _runs(client, experiment_id: str) -> dict[str, Any]:
+    """The experiment's runs by name, read back from the store."""
+    return {run.info.run_name: run for run in client.search_runs([experiment_id])}
 
 
-def test_the_mlflow_tracker_nests_a_run_per_trial_with_params_and_stepped_metrics(monkeypatch):
-    calls: list = []
-    monkeypatch.setitem(sys.modules, "mlflow", _fake_mlflow(calls))
-    assert type(tracker(enabled=False)) is Tracker and calls == []
+def _steps(client, run_id: str, key: str) -> list[tuple[int, float]]:
+    """A metric's logged history as ``(step, value)``, by step."""
+    return sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
+
+
+def test_the_mlflow_tracker_nests_a_run_per_trial_with_params_and_stepped_metrics(
+    mlflow_experiment,
+):
+    client, experiment_id = mlflow_experiment
+    assert type(tracker(enabled=False)) is Tracker
     t = tracker()
-    t.start_search("search", {"strategy": "ASHA"})
+    assert isinstance(t, MlflowTracker)
+    t.start_search("search", {"strategy": "ASHA", "num_workers": 2})
     t.start_trial(Trial(0, {"lr": 0.1}))
-    t.start_trial(Trial(1, {"lr": 0.2}, bracket=1))
+    t.start_trial(Trial(1, {"lr": 0.2, "units": 16}, bracket=1))
     t.log_epoch(0, 0, {"val_accuracy": 0.5})
     t.log_epoch(0, 1, {"val_accuracy": 0.75, "loss": 0.25})
     t.log_epoch(1, 0, {"val_accuracy": 0.25})
     t.end_trial(1, "rung 0 at epoch 1: below the top 1/3 of 2")
     t.end_trial(0, "completed")
     t.end_search()
-    assert calls == [
-        ("start_run", "search", False),
-        ("params", {"strategy": "ASHA"}),
-        ("create_run", "exp", "parent", "trial-0"),
-        ("param", "trial-0", "lr", 0.1),
-        ("param", "trial-0", "bracket", 0),
-        ("create_run", "exp", "parent", "trial-1"),
-        ("param", "trial-1", "lr", 0.2),
-        ("param", "trial-1", "bracket", 1),
-        ("metric", "trial-0", "val_accuracy", 0.5, 0),
-        ("metric", "trial-0", "val_accuracy", 0.75, 1),
-        ("metric", "trial-0", "loss", 0.25, 1),
-        ("metric", "trial-1", "val_accuracy", 0.25, 0),
-        ("tag", "trial-1", "loxodon.status", "rung 0 at epoch 1: below the top 1/3 of 2"),
-        ("terminated", "trial-1", "FINISHED"),
-        ("tag", "trial-0", "loxodon.status", "completed"),
-        ("terminated", "trial-0", "FINISHED"),
-        ("end_run", "FINISHED"),
-    ]
+
+    runs = _runs(client, experiment_id)
+    assert set(runs) == {"search", "trial-0", "trial-1"}
+    search, first, second = runs["search"], runs["trial-0"], runs["trial-1"]
+    assert search.data.params == {"strategy": "ASHA", "num_workers": "2"}
+    assert search.info.status == "FINISHED" and "mlflow.parentRunId" not in search.data.tags
+    assert search.data.metrics == {}
+    for trial in (first, second):
+        assert trial.data.tags["mlflow.parentRunId"] == search.info.run_id
+        assert trial.info.status == "FINISHED"
+    assert first.data.params == {"lr": "0.1", "bracket": "0"}
+    assert second.data.params == {"lr": "0.2", "units": "16", "bracket": "1"}
+    assert _steps(client, first.info.run_id, "val_accuracy") == [(0, 0.5), (1, 0.75)]
+    assert _steps(client, first.info.run_id, "loss") == [(1, 0.25)]
+    assert _steps(client, second.info.run_id, "val_accuracy") == [(0, 0.25)]
+    assert first.data.metrics == {"val_accuracy": 0.75, "loss": 0.25}  # the latest
+    assert second.data.metrics == {"val_accuracy": 0.25}
+    assert first.data.tags["loxodon.status"] == "completed"
+    assert second.data.tags["loxodon.status"] == "rung 0 at epoch 1: below the top 1/3 of 2"
+    assert client.list_artifacts(first.info.run_id) == []  # the tracker logs no artifacts
+    assert mlflow.active_run() is None
 
 
-def test_the_mlflow_tracker_kills_open_trial_runs_when_the_search_ends_early(monkeypatch):
-    calls: list = []
-    monkeypatch.setitem(sys.modules, "mlflow", _fake_mlflow(calls))
+def test_the_mlflow_tracker_kills_open_trial_runs_when_the_search_ends_early(mlflow_experiment):
+    client, experiment_id = mlflow_experiment
     t = tracker()
     t.start_search("search", {})
     t.start_trial(Trial(0, {}))
+    t.start_trial(Trial(1, {}))
+    t.end_trial(1, "completed")
     t.end_search()
-    assert calls[-2:] == [("terminated", "trial-0", "KILLED"), ("end_run", "KILLED")]
+    runs = _runs(client, experiment_id)
+    statuses = {name: run.info.status for name, run in runs.items()}
+    assert statuses == {"search": "KILLED", "trial-0": "KILLED", "trial-1": "FINISHED"}
+    assert "loxodon.status" not in runs["trial-0"].data.tags
+    assert mlflow.active_run() is None
+
+
+def test_the_mlflow_tracker_nests_the_search_in_an_active_run(mlflow_experiment):
+    client, experiment_id = mlflow_experiment
+    with mlflow.start_run(run_name="outer") as outer:
+        t = tracker()
+        t.start_search("search", {})
+        t.start_trial(Trial(0, {}))
+        t.end_trial(0, "completed")
+        t.end_search()
+        assert mlflow.active_run().info.run_id == outer.info.run_id  # left open
+    runs = _runs(client, experiment_id)
+    assert set(runs) == {"outer", "search", "trial-0"}
+    assert runs["search"].data.tags["mlflow.parentRunId"] == outer.info.run_id
+    assert runs["trial-0"].data.tags["mlflow.parentRunId"] == runs["search"].info.run_id
+    assert runs["outer"].info.status == "FINISHED"
 
 
 def test_tensorboard_scalars_per_trial(tmp_path, monkeypatch):

@@ -12,25 +12,13 @@ import pytest
 from pyspark.sql import SparkSession
 
 import loxodon
+from fixtures import mlp
 from loxodon.datasets import digits
 from loxodon.utils import to_data_frame, to_labeled_point, to_simple_rdd
 
 
 def make_mlp(seed: int = 0, lr: float = 1e-2) -> keras.Model:
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(32, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile(
-        optimizer=keras.optimizers.SGD(lr),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
+    return mlp(64, 32, 10, seed=seed, optimizer="sgd", learning_rate=lr)
 
 
 @pytest.fixture(scope="module")

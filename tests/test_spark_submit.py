@@ -10,44 +10,17 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
+from fixtures import mlp, write_parquet
 from loxodon.datasets import digits
 from submit import spark_submit
-
-
-def write_parquet(path: Path, x: np.ndarray, y: np.ndarray) -> None:
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    offsets = pa.array(np.arange(0, x.size + 1, x.shape[1], dtype=np.int32))
-    features = pa.ListArray.from_arrays(offsets, pa.array(x.reshape(-1)))
-    table = pa.table({"features": features, "label": pa.array(y.astype(np.float64))})
-    assert table.schema.field("features").type == pa.list_(pa.float32())
-    pq.write_table(table, path)
-
-
-def make_mlp() -> keras.Model:
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-2),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
 
 
 def test_train_from_keras_with_spark_submit(tmp_path: Path) -> None:
     x_train, y_train, x_test, y_test = digits()
     write_parquet(tmp_path / "train.parquet", x_train, y_train)
     write_parquet(tmp_path / "test.parquet", x_test, y_test)
-    make_mlp().save(tmp_path / "model.keras")
+    mlp(64, 64, 10, seed=0, learning_rate=1e-2).save(tmp_path / "model.keras")
     trained = tmp_path / "trained.keras"
 
     out = spark_submit(

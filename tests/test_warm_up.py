@@ -4,12 +4,12 @@ leases those processes instead of starting new ones."""
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pytest
 from pyspark.sql import SparkSession
 
 import loxodon
+from fixtures import mlp
 
 
 def _pool(spark: SparkSession):
@@ -22,9 +22,7 @@ def test_warm_up_starts_pooled_workers_that_fits_reuse(spark: SparkSession) -> N
     assert pool.idleCount() >= 2
     before = pool.idleCount()
 
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model = mlp(4, (), 2, seed=0, learning_rate=1e-3, metrics=())  # Adam at its default rate
     x = np.random.default_rng(0).normal(size=(64, 4))
     y = (x[:, 0] > 0).astype(int)
     loxodon.SparkModel(model, mode="synchronous", num_workers=2, spark=spark).fit(

@@ -4,9 +4,8 @@ Names that need Keras (and so TensorFlow) load on first use, so that
 ``python -m loxodon jar`` and the parameter-server client stay light.
 """
 
-from typing import Any
-
 from loxodon._jvm import LoxodonJarMissingError, jar_path, spark_session, warm_up
+from loxodon._lazy import lazy_names as _lazy_names
 from loxodon.parameter_server import ParameterServer, start_parameter_server
 from loxodon.ps_client import PSClient, PSError
 
@@ -33,10 +32,4 @@ __all__ = [
     "warm_up",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'loxodon' has no attribute {name!r}")
+__getattr__ = _lazy_names(__name__, _LAZY)

@@ -1,8 +1,9 @@
 """The namespace cluster as the tests see it: its addresses (from the
 ``LOXODON_CLUSTER_*`` variables ``cluster/cluster.sh`` sets), the Spark configs
 of a client-mode driver on the driver host, and the fault injections
-(``cluster.sh kill-executor|stop-worker|start-worker|link``). Imported by the
-tests and by the scripts they run as new driver processes."""
+(``cluster.sh kill-executor|stop-worker|start-worker|link``), and the
+environment of the scripts the tests run as new Python processes. Imported by
+the tests and by those scripts."""
 
 from __future__ import annotations
 
@@ -21,10 +22,20 @@ from pyspark.sql import SparkSession
 import loxodon
 
 ENV_MASTER = "LOXODON_CLUSTER_MASTER"
+TESTS = Path(__file__).resolve().parents[1]  # tests/: fixtures.py, submit.py
 
 
 def on_cluster() -> bool:
     return bool(os.environ.get(ENV_MASTER))
+
+
+def python_env(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with ``tests/`` first on ``PYTHONPATH``, for the scripts the tests
+    run as new Python processes (``reference_fits.py``, ``submit_train.py``):
+    their ``mode_fits`` imports ``fixtures``, and pytest's ``sys.path`` is not
+    inherited."""
+    paths = [str(TESTS), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**env, "PYTHONPATH": os.pathsep.join(paths)}
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,13 @@ import pytest
 from pyspark.sql import SparkSession
 
 pytest.register_assert_rewrite("clusterctl", "faults")
-from clusterctl import Cluster, SharedSession, on_cluster, wait_for_executors  # noqa: E402
+from clusterctl import (  # noqa: E402
+    Cluster,
+    SharedSession,
+    on_cluster,
+    python_env,
+    wait_for_executors,
+)
 
 HERE = Path(__file__).resolve().parent
 SKIP_REASON = (
@@ -68,7 +74,7 @@ def _reference_run() -> Iterator[subprocess.Popen]:
     """``reference_fits.py`` on local[2], started with the test session so that
     it overlaps the shared session's start; bound to loopback like every test
     outside the cluster."""
-    env = {k: v for k, v in os.environ.items() if k != "SPARK_LOCAL_IP"}
+    env = python_env({k: v for k, v in os.environ.items() if k != "SPARK_LOCAL_IP"})
     with subprocess.Popen(
         [sys.executable, str(HERE / "reference_fits.py")],
         stdout=subprocess.PIPE,

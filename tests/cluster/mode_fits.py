@@ -24,6 +24,7 @@ import keras
 import numpy as np
 
 import loxodon
+from fixtures import mlp
 from loxodon.datasets import digits
 
 BATCH = 32
@@ -53,20 +54,7 @@ class Fit:
         return 1e-2
 
     def make_mlp(self) -> keras.Model:
-        keras.utils.set_random_seed(SEED)
-        model = keras.Sequential(
-            [
-                keras.Input((64,)),
-                keras.layers.Dense(64, activation="relu"),
-                keras.layers.Dense(10, activation="softmax"),
-            ]
-        )
-        model.compile(
-            optimizer=keras.optimizers.Adam(self.learning_rate()),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
-        return model
+        return mlp(64, 64, 10, seed=SEED, learning_rate=self.learning_rate())
 
     def spark_model(self, **extra: Any) -> loxodon.SparkModel:
         return loxodon.SparkModel(

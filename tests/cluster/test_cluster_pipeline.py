@@ -11,54 +11,23 @@ import sys
 import uuid
 from pathlib import Path
 
-import keras
-import pandas as pd
 from clusterctl import Cluster
-from pyspark.ml import Pipeline
 from pyspark.ml.evaluation import MulticlassClassificationEvaluator
-from pyspark.ml.feature import StringIndexer, VectorAssembler
-from sklearn.datasets import load_digits
 
 from conftest import SharedSession
-from loxodon.ml import KerasEstimator
+from fixtures import digits_pipeline, digits_pixels
 
 HERE = Path(__file__).resolve().parent
-PIXELS = [f"p{i}" for i in range(64)]
-
-
-def mlp() -> keras.Model:
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(32, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(0.01),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
 
 
 def test_pipeline_saved_on_the_cluster_scores_in_a_new_driver(
     shared_session: SharedSession, cluster: Cluster
 ) -> None:
     spark = shared_session.get()
-    digits = load_digits()
-    frame = pd.DataFrame(digits.data / 16.0, columns=PIXELS)
-    frame["digit"] = [f"d{t}" for t in digits.target]
+    frame = digits_pixels()
     frame["id"] = range(len(frame))
     train, test = spark.createDataFrame(frame).repartition(2).randomSplit([0.8, 0.2], seed=1)
-    pipeline = Pipeline(
-        stages=[
-            VectorAssembler(inputCols=PIXELS, outputCol="features"),
-            StringIndexer(inputCol="digit", outputCol="label"),
-            KerasEstimator(model=mlp(), numWorkers=2, epochs=8, mode="synchronous", batchSize=32),
-        ]
-    )
+    pipeline = digits_pipeline()
     fitted = pipeline.fit(train)
     scored = fitted.transform(test)
     accuracy = MulticlassClassificationEvaluator(metricName="accuracy").evaluate(scored)

@@ -14,12 +14,11 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
-from clusterctl import Cluster, SharedSession, assert_reached_driver
+from clusterctl import Cluster, SharedSession, assert_reached_driver, python_env
 from mode_fits import MODES
 from pyspark.find_spark_home import _find_spark_home
 
+from fixtures import write_parquet
 from submit import examples_jar, loxodon_jar
 
 HERE = Path(__file__).resolve().parent
@@ -28,7 +27,7 @@ SYNCHRONOUS = next(fit for fit in MODES if fit.name == "synchronous")
 
 def spark_submit(cluster: Cluster, app: list[str], cwd: Path) -> subprocess.CompletedProcess:
     python = sys.executable
-    env = {**os.environ, "PYSPARK_PYTHON": python, "PYSPARK_DRIVER_PYTHON": python}
+    env = python_env({**os.environ, "PYSPARK_PYTHON": python, "PYSPARK_DRIVER_PYTHON": python})
     cmd = [
         str(Path(_find_spark_home()) / "bin" / "spark-submit"),
         "--master",
@@ -47,13 +46,6 @@ def spark_submit(cluster: Cluster, app: list[str], cwd: Path) -> subprocess.Comp
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env=env, cwd=cwd)
     assert out.returncode == 0, f"stdout:\n{out.stdout}\nstderr (tail):\n{out.stderr[-4000:]}"
     return out
-
-
-def write_parquet(path: Path, x: np.ndarray, y: np.ndarray) -> None:
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    offsets = pa.array(np.arange(0, x.size + 1, x.shape[1], dtype=np.int32))
-    features = pa.ListArray.from_arrays(offsets, pa.array(x.reshape(-1)))
-    pq.write_table(pa.table({"features": features, "label": pa.array(y.astype(np.float64))}), path)
 
 
 def test_scala_application(shared_session: SharedSession, cluster: Cluster) -> None:

@@ -7,8 +7,7 @@ The search logic imports neither Spark nor Keras; the engine's names
 :mod:`loxodon`, so that strategies and their tests stay light.
 """
 
-from typing import Any
-
+from loxodon._lazy import lazy_names as _lazy_names
 from loxodon.selection.halving import ASHA, Hyperband, hyperband_brackets
 from loxodon.selection.plots import gantt, learning_curves
 from loxodon.selection.space import (
@@ -62,12 +61,4 @@ __all__ = [
     "uniform",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'loxodon.selection' has no attribute {name!r}")
+__getattr__ = _lazy_names(__name__, _LAZY)

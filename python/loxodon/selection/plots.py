@@ -7,11 +7,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from loxodon.selection.strategies import INSTALL_SELECTION
+
 _LEGEND_MAX = 30  # more trials than this: no legend entry per trial, it would hide the plot
 
 
 def _pyplot() -> Any:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise ImportError(f"the search plots need matplotlib: {INSTALL_SELECTION}") from exc
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt

@@ -32,6 +32,9 @@ from loxodon.selection.space import (
     sample,
 )
 
+INSTALL_SELECTION = "pip install 'loxodon[selection]'"
+"""How to install what model selection needs beyond Loxodon (optuna, matplotlib)."""
+
 
 @dataclass(frozen=True)
 class Trial:
@@ -103,9 +106,6 @@ class SearchStrategy(ABC):
             return None
         sign = 1.0 if self.mode == "max" else -1.0
         return min(self.values, key=lambda t: (-sign * self.values[t][-1], t))
-
-    def better(self, a: float, b: float) -> bool:
-        return a > b if self.mode == "max" else a < b
 
     # -- helpers for subclasses ----------------------------------------------------------
     def _new_trial(self, params: dict[str, Any], bracket: int = 0) -> Trial:
@@ -192,7 +192,35 @@ class GridSearch(_FixedBudget):
         return self._points.pop(0) if self._points else None
 
 
-class RandomSearch(_FixedBudget):
+class _Sampled(_FixedBudget):
+    """``num_samples`` configurations of ``space``, each drawn by :meth:`_sample`."""
+
+    def __init__(
+        self,
+        space: Mapping[str, Any],
+        num_samples: int,
+        epochs: int,
+        mode: str,
+        max_concurrent: int | None,
+    ) -> None:
+        super().__init__(epochs, mode, max_concurrent)
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be at least 1, got {num_samples}")
+        self.space = dict(space)
+        self.remaining = num_samples
+
+    @abstractmethod
+    def _sample(self) -> dict[str, Any]:
+        """The next configuration."""
+
+    def _propose(self) -> dict[str, Any] | None:
+        if self.remaining == 0:
+            return None
+        self.remaining -= 1
+        return self._sample()
+
+
+class RandomSearch(_Sampled):
     """``num_samples`` configurations sampled from the space (seeded)."""
 
     def __init__(
@@ -204,21 +232,14 @@ class RandomSearch(_FixedBudget):
         mode: str = "max",
         max_concurrent: int | None = None,
     ) -> None:
-        super().__init__(epochs, mode, max_concurrent)
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be at least 1, got {num_samples}")
-        self.space = dict(space)
-        self.remaining = num_samples
+        super().__init__(space, num_samples, epochs, mode, max_concurrent)
         self.rng = np.random.default_rng(seed)
 
-    def _propose(self) -> dict[str, Any] | None:
-        if self.remaining == 0:
-            return None
-        self.remaining -= 1
+    def _sample(self) -> dict[str, Any]:
         return sample(self.space, self.rng)
 
 
-class TPESearch(_FixedBudget):
+class TPESearch(_Sampled):
     """Tree-structured Parzen estimators (optuna's ``TPESampler``, ask/tell): each
     new configuration is proposed from the final values of the completed ones
     (a value is told when its trial completes). ``max_concurrent`` trials train
@@ -239,16 +260,12 @@ class TPESearch(_FixedBudget):
         max_concurrent: int = 2,
         n_startup: int = 5,
     ) -> None:
-        super().__init__(epochs, mode, max_concurrent)
+        super().__init__(space, num_samples, epochs, mode, max_concurrent)
         try:
             import optuna
         except ImportError as exc:
-            raise ImportError("TPESearch needs optuna: pip install optuna") from exc
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be at least 1, got {num_samples}")
+            raise ImportError(f"TPESearch needs optuna: {INSTALL_SELECTION}") from exc
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.space = dict(space)
-        self.remaining = num_samples
         self.searched = {
             k: _OptunaDimension(k, v) for k, v in self.space.items() if isinstance(v, Dimension)
         }
@@ -257,10 +274,7 @@ class TPESearch(_FixedBudget):
         self.study = optuna.create_study(sampler=sampler, direction=direction)
         self.asked: dict[int, Any] = {}  # our trial id -> optuna's trial, until told
 
-    def _propose(self) -> dict[str, Any] | None:
-        if self.remaining == 0:
-            return None
-        self.remaining -= 1
+    def _sample(self) -> dict[str, Any]:
         asked = self.study.ask({k: d.distribution for k, d in self.searched.items()})
         # _fill() turns this proposal into the next trial, so it gets self._next_id.
         self.asked[self._next_id] = asked

@@ -149,7 +149,10 @@ def tracker(enabled: bool | None = None, tensorboard_dir: str | None = None) -> 
             trackers.append(MlflowTracker(importlib.import_module("mlflow")))
         except ImportError:
             if enabled:
-                raise ImportError("tracking=True needs mlflow: pip install mlflow") from None
+                raise ImportError(
+                    "tracking=True needs mlflow: pip install 'loxodon[tracking]' "
+                    "(mlflow-skinny; the full mlflow works too)"
+                ) from None
     if tensorboard_dir:
         trackers.append(TensorBoardTracker(tensorboard_dir))
     if not trackers:

@@ -1,0 +1,170 @@
+"""The models and data the tests share:
+
+- ``mlp``: one Keras MLP builder with every choice a test depends on spelled
+  out (input width, hidden layers, classes, seed, optimizer and learning rate,
+  loss, metrics), so that each test states its exact model and its accuracy
+  bars keep holding; ``digits_mlp``, the search tests' model of a configuration;
+- ``digits_pixels`` and ``digits_pipeline``: digits as a pandas frame of pixel
+  columns, and the Spark ML pipeline the pipeline tests fit on it;
+- ``write_parquet``: arrays as the Parquet table the Scala applications read;
+- ``partition_rows``: the training rows each worker of a search holds.
+
+Imported by the tests (``tests/`` is on ``sys.path`` under pytest) and by the
+cluster tests' scripts run as new processes (``tests/cluster/clusterctl.py``'s
+``python_env`` puts ``tests/`` on their ``PYTHONPATH``). Builders run on the
+driver only: Loxodon ships models to the workers as archives, never this module.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyspark.ml import Pipeline
+from pyspark.ml.feature import StringIndexer, VectorAssembler
+from pyspark.sql import DataFrame, SparkSession
+
+from loxodon.ml import KerasEstimator
+
+OPTIMIZERS: dict[str, type[keras.optimizers.Optimizer]] = {
+    "adam": keras.optimizers.Adam,
+    "sgd": keras.optimizers.SGD,
+}
+PIXELS = [f"p{i}" for i in range(64)]  # the digits frame's feature columns
+
+
+def mlp(
+    inputs: int = 64,
+    hidden: int | Sequence[int] = 32,
+    classes: int = 10,
+    *,
+    seed: int | None = 0,
+    optimizer: str | keras.optimizers.Optimizer = "adam",
+    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = 1e-2,
+    loss: Any = "sparse_categorical_crossentropy",
+    metrics: Sequence[str] = ("accuracy",),
+    compile: bool = True,
+) -> keras.Model:
+    """A Sequential MLP: ``inputs`` wide, ReLU ``hidden`` layers (one width or a
+    sequence of them; ``()`` for none), a softmax over ``classes``. ``seed``
+    (None: leave the global seed alone) is set before any layer is built.
+    ``optimizer`` is a name in ``OPTIMIZERS``, built at ``learning_rate``, or an
+    optimizer instance, used as it is."""
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    widths = [hidden] if isinstance(hidden, int) else list(hidden)
+    model = keras.Sequential(
+        [
+            keras.Input((inputs,)),
+            *(keras.layers.Dense(width, activation="relu") for width in widths),
+            keras.layers.Dense(classes, activation="softmax"),
+        ]
+    )
+    if compile:
+        model.compile(
+            optimizer=_optimizer(optimizer, learning_rate),
+            loss=loss,
+            metrics=list(metrics) or None,  # None, not []: no empty compile_metrics entry
+        )
+    return model
+
+
+def _optimizer(
+    optimizer: str | keras.optimizers.Optimizer,
+    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule,
+) -> keras.optimizers.Optimizer:
+    if isinstance(optimizer, str):
+        return OPTIMIZERS[optimizer](learning_rate)
+    return optimizer
+
+
+def digits_mlp(params: dict[str, Any]) -> keras.Model:
+    """The search tests' model of a configuration: ``units`` hidden ReLU units
+    and Adam at ``learning_rate``; ``inputs`` (64) and ``init_seed`` (1) optional."""
+    return mlp(
+        params.get("inputs", 64),
+        params["units"],
+        seed=int(params.get("init_seed", 1)),
+        learning_rate=params["learning_rate"],
+    )
+
+
+def digits_pixels() -> pd.DataFrame:
+    """scikit-learn's digits as a frame: ``PIXELS`` in [0, 1] and the class as
+    a string ``digit`` (``d0`` .. ``d9``), for a StringIndexer to index."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    frame = pd.DataFrame(data.data / 16.0, columns=PIXELS)
+    frame["digit"] = [f"d{t}" for t in data.target]
+    return frame
+
+
+def digits_pipeline() -> Pipeline:
+    """The Spark ML Pipeline the pipeline tests fit on :func:`digits_pixels`:
+    ``PIXELS`` assembled into ``features``, ``digit`` indexed into ``label``, and
+    a KerasEstimator (the 64-32-10 MLP, Adam at 1e-2, seed 0; two workers,
+    synchronous, 8 epochs of batches of 32)."""
+    estimator = KerasEstimator(
+        model=mlp(64, 32, 10, seed=0, learning_rate=1e-2),
+        numWorkers=2,
+        epochs=8,
+        mode="synchronous",
+        batchSize=32,
+    )
+    return Pipeline(
+        stages=[
+            VectorAssembler(inputCols=PIXELS, outputCol="features"),
+            StringIndexer(inputCol="digit", outputCol="label"),
+            estimator,
+        ]
+    )
+
+
+def write_parquet(path: Path, x: np.ndarray, y: np.ndarray) -> None:
+    """Rows as a Parquet table: ``features`` a list of float32, ``label`` a
+    double, the layout the Scala applications read."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    offsets = pa.array(np.arange(0, x.size + 1, x.shape[1], dtype=np.int32))
+    features = pa.ListArray.from_arrays(offsets, pa.array(x.reshape(-1)))
+    table = pa.table({"features": features, "label": pa.array(y.astype(np.float64))})
+    assert table.schema.field("features").type == pa.list_(pa.float32())
+    pq.write_table(table, path)
+
+
+def partition_rows(
+    spark: SparkSession,
+    x: np.ndarray,
+    y: np.ndarray,
+    num_workers: int,
+    seed: int,
+    split: float,
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """The training rows each worker of a search holds, in its order, as the
+    JVM partitions them (``partitionRows``): partition -> ``(x, y)``."""
+    from loxodon._jvm import java_session, python_api
+    from loxodon.inputs import prepare
+
+    prep = prepare(spark, x, y, "features", "label")
+    params = {
+        "num_workers": num_workers,
+        "seed": seed,
+        "validation_split": split,
+        "features_col": prep.features_col,
+        "label_col": prep.label_col,
+    }
+    jdf = python_api(spark).partitionRows(java_session(spark), prep.frame._jdf, json.dumps(params))
+    rows: dict[int, tuple[list, list]] = {}
+    for r in DataFrame(jdf, spark).collect():
+        if r.part == 0:
+            xs, ys = rows.setdefault(r.partition, ([], []))
+            xs.append(r.features)
+            ys.append(int(r.label[0]))
+    return {p: (np.array(a, np.float32), np.array(b)) for p, (a, b) in rows.items()}
