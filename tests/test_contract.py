@@ -13,6 +13,7 @@ from pyspark.ml.linalg import Vectors
 from pyspark.sql import SparkSession
 
 import loxodon
+from fixtures import mlp
 from loxodon import contract
 from loxodon.datasets import digits
 from loxodon.ml import KerasEstimator, KerasModel
@@ -101,21 +102,8 @@ def test_spark_model_checks_its_arguments_with_the_scala_rules() -> None:
         loxodon.SparkModel(model, mode="averaging", frequency=0)
 
 
-def _mlp(lr: float = 0.05) -> keras.Model:
-    keras.utils.set_random_seed(5)
-    model = keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(16, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile(
-        optimizer=keras.optimizers.SGD(lr),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
+def _mlp() -> keras.Model:
+    return mlp(64, 16, 10, seed=5, optimizer="sgd", learning_rate=0.05)
 
 
 def test_both_front_ends_train_averaging_at_the_same_scaled_rate(spark: SparkSession) -> None:

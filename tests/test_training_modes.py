@@ -26,6 +26,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 import loxodon
+from fixtures import mlp
 from loxodon.datasets import digits
 
 EPOCHS = 8
@@ -33,20 +34,8 @@ BATCH = 32
 
 
 def make_mlp(seed: int = 0, learning_rate: float = 1e-2) -> keras.Model:
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
+    """The model of every mode test (and of test_worker_loss)."""
+    return mlp(64, 64, 10, seed=seed, learning_rate=learning_rate)
 
 
 @pytest.fixture(scope="module")
