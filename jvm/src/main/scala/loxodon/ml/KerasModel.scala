@@ -52,7 +52,6 @@ class KerasModel(override val uid: String)
     this
   }
 
-
   override def transformSchema(schema: StructType): StructType =
     validateAndTransformSchema(schema, fitting = false)
 
