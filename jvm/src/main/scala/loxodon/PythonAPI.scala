@@ -7,8 +7,8 @@ import loxodon.exec.WorkerWarmUp
 import loxodon.infer.{Evaluator, InferenceParams, Predictor}
 import loxodon.io.HadoopFiles
 import loxodon.data.{BalancedPartitioning, DriverData, TrainingData}
-import loxodon.ps.ParameterServer
-import loxodon.select.{Selection, SelectionJob}
+import loxodon.ps.{ParameterServer, ParameterServerConf}
+import loxodon.select.{SearchOptions, Selection, SelectionJob}
 import loxodon.train.{TrainParams, Trainer, TrainingJob}
 
 /** The single Py4J doorway into the JVM half: Python (`loxodon._jvm`) calls only the methods of
@@ -38,12 +38,14 @@ object PythonAPI {
   ): ParameterServer =
     ParameterServer.forSpark(
       spark.sparkContext.getConf,
-      numWorkers,
-      numParams,
-      layoutJson,
-      syncTimeoutMs,
-      maxFrameBytes,
-      easgdAlpha
+      ParameterServerConf(
+        numWorkers = numWorkers,
+        numParams = ParameterServerConf.numParams(numParams),
+        layoutJson = layoutJson,
+        maxFrameBytes = maxFrameBytes,
+        syncTimeoutMs = syncTimeoutMs,
+        easgdAlpha = easgdAlpha
+      )
     )
 
   /** Starts a fit (see [[loxodon.train.Trainer.start]]) and returns its handle, which Python drives
@@ -159,9 +161,7 @@ object PythonAPI {
       Option(valDf),
       referenceArchive,
       TrainParams.fromJson(paramsJson),
-      Option(scheduleJson),
-      Option(faultsJson),
-      taskParallel
+      SearchOptions(Option(scheduleJson), Option(faultsJson), taskParallel)
     )
 
   /** A search over NumPy rows the driver places and uploads (`loxodon.driver_data`) before it calls
@@ -181,9 +181,7 @@ object PythonAPI {
       DriverData.fromJson(layoutJson),
       referenceArchive,
       TrainParams.fromJson(paramsJson),
-      Option(scheduleJson),
-      Option(faultsJson),
-      taskParallel
+      SearchOptions(Option(scheduleJson), Option(faultsJson), taskParallel)
     )
 
   /** The rows each worker of a fit or search with these params holds, in the order it holds them:

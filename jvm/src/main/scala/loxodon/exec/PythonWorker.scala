@@ -171,8 +171,8 @@ object PythonWorker {
     builder.environment().put("PYTHONUNBUFFERED", "1")
     if (gpus.nonEmpty) builder.environment().put("CUDA_VISIBLE_DEVICES", gpus)
     // One worker per task slot, so TensorFlow gets the slot's cores (spark.task.cpus), not a
-    // thread pool per core in every worker: two workers on two cores each running two threads
-    // made a 200k x 784 averaging fit take 13.8 s instead of 10.8 s. An explicit setting wins.
+    // thread pool per core in every worker, whose threads would compete (measured in
+    // bench/results/train.md, Notes). An explicit setting wins.
     if (!builder.environment().containsKey(ThreadsEnv)) {
       builder.environment().put(ThreadsEnv, taskCpus.toString)
     }

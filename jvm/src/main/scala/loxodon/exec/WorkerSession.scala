@@ -4,11 +4,13 @@ import java.io.{IOException, OutputStream}
 
 import scala.util.control.NonFatal
 
+import com.fasterxml.jackson.databind.JsonNode
 import com.fasterxml.jackson.databind.node.ObjectNode
 import org.apache.spark.{SparkEnv, SparkFiles, TaskContext, TaskKilledException}
 import org.slf4j.{Logger, LoggerFactory}
 
 import loxodon.exec.WorkerChannel.Message
+import loxodon.io.Json
 
 /** A Python worker failed its task; the message carries its exception and traceback. */
 final class PythonWorkerException(message: String) extends RuntimeException(message)
@@ -26,7 +28,9 @@ object WorkerSession {
     * may read more from the channel, e.g. the prediction stream).
     *
     * @param spec
-    *   the TASK JSON (its `attachments` must list the names of `attachments`, in order)
+    *   the TASK JSON; its `attachments` field is set here, from the names of `attachments`
+    * @param attachments
+    *   the ATTACHMENT messages, by name, in the order they are sent (see [[modelAttachments]])
     * @param messageTimeoutMs
     *   the longest wait for any one message of the worker
     * @param python
@@ -37,13 +41,16 @@ object WorkerSession {
   def run[T](
       partition: Int,
       spec: ObjectNode,
-      attachments: Seq[Array[Byte]],
+      attachments: Seq[(String, Array[Byte])],
       messageTimeoutMs: Long,
       python: String = PythonWorkerPool.executorPython()
   )(writeRows: OutputStream => Unit)(onResult: (Message, WorkerChannel) => T): T = {
     // Modules shipped with --files / addFile land in this executor's SparkFiles directory; the
     // worker puts it on sys.path, so `imports` can name them.
     Option(SparkEnv.get).foreach(_ => spec.put("spark_files", SparkFiles.getRootDirectory()))
+    val names = Json.arr()
+    attachments.foreach { case (name, _) => names.add(name) }
+    spec.set[JsonNode]("attachments", names)
     val lease = PythonWorkerPool.lease(python)
     val channel = lease.channel
     val context = Option(TaskContext.get())
@@ -54,7 +61,7 @@ object WorkerSession {
     try {
       try {
         channel.sendJson(WorkerChannel.Task, spec)
-        attachments.foreach(a => channel.send(WorkerChannel.Attachment, a))
+        attachments.foreach { case (_, a) => channel.send(WorkerChannel.Attachment, a) }
         writeRows(channel.out)
         channel.out.flush()
       } catch {
@@ -101,6 +108,15 @@ object WorkerSession {
         throw e
     }
   }
+
+  /** The attachments of a task that loads a model: `model`, the `.keras` archive, then
+    * `custom_objects`, the cloudpickle of the custom objects, when there is one (null: none).
+    */
+  def modelAttachments(
+      archive: Array[Byte],
+      customObjects: Array[Byte]
+  ): Seq[(String, Array[Byte])] =
+    Seq("model" -> archive) ++ Option(customObjects).map("custom_objects" -> _)
 
   /** Whether `e` or one of its causes is an IOException (Arrow wraps them). */
   private def causedByIO(e: Throwable): Boolean =

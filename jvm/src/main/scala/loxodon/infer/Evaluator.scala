@@ -3,10 +3,8 @@ package loxodon.infer
 import org.apache.spark.sql.{DataFrame, SparkSession}
 
 import loxodon.data.{ArrowBatches, BalancedPartitioning, TrainingData}
-import loxodon.exec.WorkerSession
 import loxodon.io.Json
 import loxodon.model.KerasArchive
-import loxodon.train.TrainParams
 
 /** Distributed evaluation: each partition's rows go to a pooled Python worker, which runs
   * `model.evaluate`; the loss and metrics of all partitions are combined weighted by their rows.
@@ -28,13 +26,8 @@ object Evaluator {
     val prepared = TrainingData.prepare(df, params.featuresCol, Some(labelCol))
     val shape = TrainingData.validate(prepared, Some(model), "evaluation data")
     if (shape.rows == 0) throw new IllegalArgumentException("evaluate: the DataFrame has no rows")
-    val sc = spark.sparkContext
-    val archiveBc = sc.broadcast(archive)
-    val customBc = sc.broadcast(customObjects.orNull)
+    val task = InferenceTask(spark.sparkContext, "evaluate", archive, customObjects, params)
     val (featureWidth, labelWidth) = (shape.featureWidth, shape.labelWidth.get)
-    val batchSize = params.batchSize
-    val timeout = params.messageTimeoutMs
-    val imports = params.imports
     try {
       val results = BalancedPartitioning
         .examples(prepared)
@@ -42,20 +35,7 @@ object Evaluator {
           val rows = it.map(e => (e.features, e.label)).toArray
           if (rows.isEmpty) Iterator.empty
           else {
-            val custom = customBc.value
-            val spec = Json
-              .obj()
-              .put("kind", "evaluate")
-              .put("partition", partition)
-              .put("num_workers", 1)
-              .put("seed", 0)
-              .put("batch_size", batchSize)
-            val names = Json.arr().add("model")
-            if (custom != null) names.add("custom_objects")
-            TrainParams.putImports(spec, imports)
-            spec.set[com.fasterxml.jackson.databind.JsonNode]("attachments", names)
-            val attachments = Seq(archiveBc.value) ++ Option(custom).toSeq
-            val result = WorkerSession.run(partition, spec, attachments, timeout) { out =>
+            val result = task.run(partition) { out =>
               ArrowBatches.write(out, rows.iterator, featureWidth, Some(labelWidth))
               ()
             }((m, _) => m.text)
@@ -64,10 +44,7 @@ object Evaluator {
         }
         .collect()
       combine(results.toSeq)
-    } finally {
-      archiveBc.destroy()
-      customBc.destroy()
-    }
+    } finally task.destroy()
   }
 
   /** Weighted means by `rows` of the partitions' results, plus the total `rows`. */

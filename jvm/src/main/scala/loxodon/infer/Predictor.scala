@@ -6,10 +6,7 @@ import org.apache.spark.sql.catalyst.expressions.{GenericInternalRow, UnsafeArra
 import org.apache.spark.sql.types.{ArrayType, FloatType, StructField, StructType}
 
 import loxodon.data.{ArrowBatches, TrainingData}
-import loxodon.exec.WorkerSession
-import loxodon.io.Json
 import loxodon.model.KerasArchive
-import loxodon.train.TrainParams
 
 /** Distributed inference: the input DataFrame plus a `prediction_col` column of float arrays, row
   * order kept. Each partition is buffered, sent to a pooled Python worker as one Arrow stream, and
@@ -42,13 +39,9 @@ object Predictor {
     val outSchema = StructType(
       df.schema.fields :+ StructField(params.predictionCol, ArrayType(FloatType, false), true)
     )
-    val sc = spark.sparkContext
-    val archiveBc = sc.broadcast(archive)
-    val customBc = sc.broadcast(customObjects.orNull)
+    // Not destroyed: the result is lazy, and runs the tasks each time it is used.
+    val task = InferenceTask(spark.sparkContext, "predict", archive, customObjects, params)
     val expected = model.inputWidth
-    val batchSize = params.batchSize
-    val timeout = params.messageTimeoutMs
-    val imports = params.imports
     val keptTypes = df.schema.fields.map(_.dataType)
     val input = LoxodonSqlShim.internalRows(withFeatures)
     val rows = input.mapPartitionsWithIndex { (partition, it) =>
@@ -64,20 +57,7 @@ object Predictor {
             )
           }
         }
-        val custom = customBc.value
-        val spec = Json
-          .obj()
-          .put("kind", "predict")
-          .put("partition", partition)
-          .put("num_workers", 1)
-          .put("seed", 0)
-          .put("batch_size", batchSize)
-        val names = Json.arr().add("model")
-        if (custom != null) names.add("custom_objects")
-        TrainParams.putImports(spec, imports)
-        spec.set[com.fasterxml.jackson.databind.JsonNode]("attachments", names)
-        val attachments = Seq(archiveBc.value) ++ Option(custom).toSeq
-        val predictions = WorkerSession.run(partition, spec, attachments, timeout) { out =>
+        val predictions = task.run(partition) { out =>
           ArrowBatches.write(out, matrix.iterator.map(x => (x, null)), width, None)
           ()
         }((_, channel) => ArrowBatches.readColumn(channel.in))

@@ -7,7 +7,6 @@ import org.apache.spark.sql.{Dataset, SparkSession}
 import org.apache.spark.sql.types.StructType
 import org.slf4j.{Logger, LoggerFactory}
 
-import loxodon.io.HadoopFiles
 import loxodon.model.KerasArchive
 import loxodon.train.{TrainParams, Trainer}
 
@@ -28,37 +27,15 @@ import loxodon.train.{TrainParams, Trainer}
   */
 class KerasEstimator(override val uid: String)
     extends Estimator[KerasModel]
-    with KerasParams
+    with KerasInferenceSetters
+    with HasKerasArchive
     with MLWritable {
 
   def this() = this(Identifiable.randomUID("KerasEstimator"))
 
-  private var archive: Option[Array[Byte]] = None
-  private var custom: Option[Array[Byte]] = None
-
-  /** Sets the compiled model to train, as the bytes of a `.keras` archive. */
-  def setModelArchive(bytes: Array[Byte]): this.type = {
+  /** An estimator trains only a compiled model (its loss and optimizer come from the archive). */
+  override protected def checkArchive(bytes: Array[Byte]): Unit =
     KerasArchive.parse(bytes).requireCompiled()
-    archive = Some(bytes)
-    this
-  }
-
-  /** Reads the `.keras` archive to train from `path` (any Hadoop FileSystem URI). */
-  def setModelPath(path: String): this.type =
-    setModelArchive(HadoopFiles.read(SparkSession.active, path))
-
-  /** Sets the custom objects: a cloudpickle of a dict made by the Python front end (null clears).
-    */
-  def setCustomObjects(bytes: Array[Byte]): this.type = {
-    custom = Option(bytes).filter(_.nonEmpty)
-    this
-  }
-
-  /** The `.keras` archive to train, or null when none is set. */
-  def getModelArchive: Array[Byte] = archive.orNull
-
-  /** The pickled custom objects, or null when none are set. */
-  def getCustomObjects: Array[Byte] = custom.orNull
 
   def setMode(v: String): this.type = setChecked(mode, v)
   def setFrequency(v: String): this.type = setChecked(frequency, v)
@@ -71,16 +48,9 @@ class KerasEstimator(override val uid: String)
   def setValidationSplit(v: Double): this.type = setChecked(validationSplit, v)
   def setSeed(v: Long): this.type = setChecked(seed, v)
   def setShuffle(v: Boolean): this.type = setChecked(shuffle, v)
-  def setFeaturesCol(v: String): this.type = setChecked(featuresCol, v)
-  def setFeaturesCols(v: Array[String]): this.type = setChecked(featuresCols, v)
   def setLabelCol(v: String): this.type = setChecked(labelCol, v)
-  def setPredictionCol(v: String): this.type = setChecked(predictionCol, v)
-  def setProbabilityCol(v: String): this.type = setChecked(probabilityCol, v)
-  def setOutputMode(v: String): this.type = setChecked(outputMode, v)
-  def setInferenceBatchSize(v: Int): this.type = setChecked(inferenceBatchSize, v)
   def setSyncTimeoutMs(v: Long): this.type = setChecked(syncTimeoutMs, v)
   def setScaleLearningRate(v: Boolean): this.type = setChecked(scaleLearningRate, v)
-  def setImports(v: Array[String]): this.type = setChecked(imports, v)
 
   override def transformSchema(schema: StructType): StructType =
     validateAndTransformSchema(schema, fitting = true)
@@ -116,12 +86,7 @@ class KerasEstimator(override val uid: String)
 
   override def fit(dataset: Dataset[_]): KerasModel = {
     transformSchema(dataset.schema, logging = true)
-    val bytes = archive.getOrElse {
-      throw new IllegalStateException(
-        s"$stageName has no Keras model: call setModelArchive(bytes) or setModelPath(path) " +
-          "(in Python: setModel(keras_model))"
-      )
-    }
+    val bytes = requireArchive(stageName, " (in Python: setModel(keras_model))")
     val spark = dataset.sparkSession
     val params = trainParams(spark)
     KerasEstimator.log.info(
@@ -139,8 +104,7 @@ class KerasEstimator(override val uid: String)
 
   override def copy(extra: ParamMap): KerasEstimator = {
     val that = new KerasEstimator(uid)
-    that.archive = archive
-    that.custom = custom
+    copyArchiveTo(that)
     copyValues(that, extra)
   }
 

@@ -5,12 +5,12 @@ import org.apache.spark.ml.linalg.{Vector, Vectors}
 import org.apache.spark.ml.param.ParamMap
 import org.apache.spark.ml.util.{Identifiable, MLReadable, MLReader, MLWritable, MLWriter}
 import org.apache.spark.ml.functions.array_to_vector
-import org.apache.spark.sql.{Column, DataFrame, Dataset, SparkSession}
+import org.apache.spark.sql.{Column, DataFrame, Dataset}
 import org.apache.spark.sql.functions._
 import org.apache.spark.sql.types.{ArrayType, DoubleType, StructType}
 
 import loxodon.infer.{InferenceParams, Predictor}
-import loxodon.io.{HadoopFiles, Json}
+import loxodon.io.Json
 import loxodon.model.KerasArchive
 
 /** A trained (or pretrained) Keras model as a Spark ML Transformer: `transform` adds predictions
@@ -27,38 +27,16 @@ import loxodon.model.KerasArchive
   */
 class KerasModel(override val uid: String)
     extends Model[KerasModel]
-    with KerasParams
+    with KerasInferenceSetters
+    with HasKerasArchive
     with MLWritable {
 
   def this() = this(Identifiable.randomUID("KerasModel"))
 
-  private var archive: Option[Array[Byte]] = None
-  private var custom: Option[Array[Byte]] = None
   private var trainingHistory: Seq[Map[String, Double]] = Seq.empty
 
-  /** Sets the `.keras` archive (checked to be one). */
-  def setModelArchive(bytes: Array[Byte]): this.type = {
-    KerasArchive.parse(bytes)
-    archive = Some(bytes)
-    this
-  }
-
-  /** Reads the `.keras` archive at `path` (any Hadoop FileSystem URI). */
-  def setModelPath(path: String): this.type =
-    setModelArchive(HadoopFiles.read(SparkSession.active, path))
-
-  /** Sets the custom objects: a cloudpickle of a dict made by the Python front end (null clears).
-    */
-  def setCustomObjects(bytes: Array[Byte]): this.type = {
-    custom = Option(bytes).filter(_.nonEmpty)
-    this
-  }
-
-  /** The `.keras` archive, or null when none is set. */
-  def getModelArchive: Array[Byte] = archive.orNull
-
-  /** The pickled custom objects, or null when none are set. */
-  def getCustomObjects: Array[Byte] = custom.orNull
+  /** A model only predicts: any `.keras` archive will do. */
+  override protected def checkArchive(bytes: Array[Byte]): Unit = { KerasArchive.parse(bytes); () }
 
   /** Whether a `.keras` archive is set. */
   def hasModelArchive: Boolean = archive.isDefined
@@ -74,24 +52,12 @@ class KerasModel(override val uid: String)
     this
   }
 
-  def setFeaturesCol(v: String): this.type = setChecked(featuresCol, v)
-  def setFeaturesCols(v: Array[String]): this.type = setChecked(featuresCols, v)
-  def setPredictionCol(v: String): this.type = setChecked(predictionCol, v)
-  def setProbabilityCol(v: String): this.type = setChecked(probabilityCol, v)
-  def setOutputMode(v: String): this.type = setChecked(outputMode, v)
-  def setInferenceBatchSize(v: Int): this.type = setChecked(inferenceBatchSize, v)
-  def setImports(v: Array[String]): this.type = setChecked(imports, v)
-
   override def transformSchema(schema: StructType): StructType =
     validateAndTransformSchema(schema, fitting = false)
 
   override def transform(dataset: Dataset[_]): DataFrame = {
     transformSchema(dataset.schema, logging = true)
-    val bytes = archive.getOrElse {
-      throw new IllegalStateException(
-        s"$stageName has no Keras model: call setModelArchive(bytes) or setModelPath(path)"
-      )
-    }
+    val bytes = requireArchive(stageName)
     val classification = $(outputMode) == "classification"
     val raw = if (classification) KerasModel.RawTmp else $(predictionCol)
     val params = InferenceParams(
@@ -112,8 +78,7 @@ class KerasModel(override val uid: String)
 
   override def copy(extra: ParamMap): KerasModel = {
     val that = new KerasModel(uid)
-    that.archive = archive
-    that.custom = custom
+    copyArchiveTo(that)
     that.trainingHistory = trainingHistory
     copyValues(that, extra).setParent(parent)
   }

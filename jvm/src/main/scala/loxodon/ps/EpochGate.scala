@@ -1,7 +1,5 @@
 package loxodon.ps
 
-import java.util.concurrent.TimeUnit
-
 import scala.collection.mutable
 import scala.util.control.NonFatal
 
@@ -75,15 +73,17 @@ final class EpochGate(
               g.complete = true
               complete = g
             } else if (g.deadline == null) {
-              g.deadline = schedule(executor, syncTimeoutMs)(missing(epoch, g))
+              g.deadline =
+                Waits.schedule(executor, syncTimeoutMs, s"epoch $epoch")(missing(epoch, g))
             }
         }
       }
     }
     if (refusal != null) sendError(arrival, refusal)
     else if (complete != null) {
-      if (complete.deadline != null) complete.deadline.cancel(false)
-      complete.deadline = schedule(executor, releaseTimeoutMs)(unreleased(epoch, complete))
+      Waits.cancel(complete.deadline)
+      complete.deadline =
+        Waits.schedule(executor, releaseTimeoutMs, s"epoch $epoch")(unreleased(epoch, complete))
       val l = listener
       val reports = complete.arrivals.toSeq.sortBy(_._1).map(_._2.report)
       stats.roundCompleted()
@@ -109,22 +109,17 @@ final class EpochGate(
       log.warn(s"release of epoch $epoch: no complete epoch $epoch is waiting")
       false
     } else {
-      if (g.deadline != null) g.deadline.cancel(false)
+      Waits.cancel(g.deadline)
       g.arrivals.values.foreach { a =>
-        write(a, Frame(Op.Ok, replyFlags(), a.worker, a.round, Unpooled.EMPTY_BUFFER))
+        Waits.reply(
+          stats,
+          a.channel,
+          Frame(Op.Ok, replyFlags(), a.worker, a.round, Unpooled.EMPTY_BUFFER)
+        )
       }
       true
     }
   }
-
-  private def schedule(executor: EventExecutor, ms: Long)(body: => Unit): ScheduledFuture[_] =
-    try
-      executor.schedule(new Runnable { override def run(): Unit = body }, ms, TimeUnit.MILLISECONDS)
-    catch {
-      case NonFatal(e) =>
-        log.warn("cannot schedule an epoch deadline", e)
-        null
-    }
 
   private def take(epoch: Int, g: Gate, complete: Boolean): Boolean =
     synchronized {
@@ -132,13 +127,7 @@ final class EpochGate(
     }
 
   private def missing(epoch: Int, g: Gate): Unit = if (take(epoch, g, complete = false)) {
-    val arrived = g.arrivals.keys.toSeq.sorted
-    val absent = (0 until numWorkers).filterNot(g.arrivals.contains)
-    fail(
-      g,
-      s"the end of epoch $epoch timed out after $syncTimeoutMs ms waiting for worker(s) " +
-        s"${absent.mkString(", ")} (arrived: ${arrived.mkString(", ")})"
-    )
+    fail(g, Waits.timedOut(s"the end of epoch $epoch", syncTimeoutMs, numWorkers, g.arrivals.keys))
   }
 
   private def unreleased(epoch: Int, g: Gate): Unit = if (take(epoch, g, complete = true)) {
@@ -156,12 +145,7 @@ final class EpochGate(
   }
 
   private def sendError(a: Arrival, message: String): ChannelFuture =
-    write(a, Frame.ofText(Op.Error, replyFlags(), a.worker, a.round, message))
-
-  private def write(a: Arrival, frame: Frame): ChannelFuture = {
-    stats.reply(frame)
-    a.channel.writeAndFlush(frame)
-  }
+    Waits.error(stats, a.channel, replyFlags(), a.worker, a.round, message)
 
   /** Forgets the gates still waiting for workers (their arrivals belong to a dead attempt, and
     * their deadlines count from those arrivals), failing any waiter still connected; returns how
@@ -174,7 +158,7 @@ final class EpochGate(
       stale.map(_._2)
     }
     dropped.foreach { g =>
-      if (g.deadline != null) g.deadline.cancel(false)
+      Waits.cancel(g.deadline)
       g.arrivals.values.filter(_.channel.isActive).foreach { a =>
         sendError(a, s"epoch ${g.epoch} abandoned: the stage is being run again")
       }
@@ -193,7 +177,7 @@ final class EpochGate(
       all
     }
     gates.flatMap { g =>
-      if (g.deadline != null) g.deadline.cancel(false)
+      Waits.cancel(g.deadline)
       fail(g, s"epoch ${g.epoch} aborted: the parameter server is stopping")
     }
   }

@@ -62,16 +62,6 @@ object Frame {
   def apply(op: Int, flags: Int, worker: Int, round: Long, payload: ByteBuf): Frame =
     Frame(op, flags, worker, round, "", payload)
 
-  /** A frame whose payload is a copy of `bytes`. */
-  def ofBytes(
-      op: Int,
-      worker: Int,
-      round: Long,
-      key: String,
-      bytes: Array[Byte],
-      flags: Int = 0
-  ): Frame = Frame(op, flags, worker, round, key, Unpooled.wrappedBuffer(bytes.clone()))
-
   /** A frame whose payload is `text` in UTF-8. */
   def ofText(op: Int, flags: Int, worker: Int, round: Long, text: String): Frame =
     Frame(op, flags, worker, round, "", Unpooled.wrappedBuffer(text.getBytes(UTF_8)))

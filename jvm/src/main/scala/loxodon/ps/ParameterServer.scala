@@ -23,8 +23,8 @@ import io.netty.util.concurrent.DefaultThreadFactory
 import org.apache.spark.SparkConf
 import org.slf4j.{Logger, LoggerFactory}
 
-/** A parameter server for one training job: owns its Netty groups, its socket and its state, from
-  * [[start]] to [[close]].
+/** The parameter server of one fit or search, in the driver JVM: owns its Netty groups, its socket
+  * and its state, from [[start]] to [[close]].
   *
   * {{{
   *   val ps = ParameterServer.start(ParameterServerConf(numWorkers = 4, numParams = n))
@@ -32,8 +32,10 @@ import org.slf4j.{Logger, LoggerFactory}
   *   finally ps.close()
   * }}}
   *
-  * Each connection's reads, operations and writes run on its NIO event loop; all threads are
-  * daemons, so a server left open never keeps a JVM alive. Each server makes a fresh secret.
+  * Two thread groups only: one boss thread accepts, and each connection's reads, operations and
+  * writes run on its NIO event loop (docs/design.md, "Threading of the server"); waiting requests
+  * are parked, not blocked. All threads are daemons, so a server left open never keeps a JVM alive.
+  * Each server makes a fresh secret.
   */
 final class ParameterServer(val conf: ParameterServerConf) extends Closeable {
   import ParameterServer.log
@@ -143,6 +145,9 @@ final class ParameterServer(val conf: ParameterServerConf) extends Closeable {
   /** The job secret, lower-case hex; clients answer the challenge with it. */
   val secretHex: String = Auth.toHex(secret)
 
+  /** [[host]], [[boundPort]] and [[secretHex]]: what a worker needs to dial this server. */
+  def address: ServerAddress = ServerAddress(host, boundPort, secretHex)
+
   /** The center as little-endian float32 bytes. */
   def centerBytes(): Array[Byte] = context.center.toBytes
 
@@ -210,8 +215,9 @@ final class ParameterServer(val conf: ParameterServerConf) extends Closeable {
   def awaitTermination(timeoutMs: Long): Boolean =
     terminated.await(timeoutMs, TimeUnit.MILLISECONDS)
 
-  /** Stops serving: closes the socket and every connection, fails open sync rounds, and shuts the
-    * thread groups down, waiting a bounded time. Idempotent; do not call it from a server thread.
+  /** Stops serving: closes the socket and every connection, fails the open sync rounds and epoch
+    * gates, and shuts the thread groups down, waiting a bounded time. Idempotent; do not call it
+    * from a server thread.
     */
   override def close(): Unit = {
     if (closed.compareAndSet(false, true)) {
@@ -271,52 +277,10 @@ object ParameterServer {
   /** A started server for `conf`. */
   def start(conf: ParameterServerConf): ParameterServer = new ParameterServer(conf).start()
 
-  /** A started server bound to the driver host of a Spark application on the port its config names,
-    * any free one by default (see [[SparkBinding]]): the one path that both `loxodon.PythonAPI` and
-    * Scala callers use.
+  /** A started server for `conf` (the job's settings), bound to the driver host of a Spark
+    * application on the port its config names, any free one by default (see [[SparkBinding]]): the
+    * one path that both `loxodon.PythonAPI` and Scala callers use.
     */
-  def forSpark(
-      sparkConf: SparkConf,
-      numWorkers: Int,
-      numParams: Long,
-      layoutJson: String,
-      syncTimeoutMs: Long,
-      maxFrameBytes: Int,
-      easgdAlpha: Double
-  ): ParameterServer =
-    forSpark(
-      sparkConf,
-      numWorkers,
-      numParams,
-      layoutJson,
-      syncTimeoutMs,
-      maxFrameBytes,
-      easgdAlpha,
-      ParameterServerConf.DefaultReleaseTimeoutMs
-    )
-
-  /** As above, with the deadline of the driver's release at an epoch gate. */
-  def forSpark(
-      sparkConf: SparkConf,
-      numWorkers: Int,
-      numParams: Long,
-      layoutJson: String,
-      syncTimeoutMs: Long,
-      maxFrameBytes: Int,
-      easgdAlpha: Double,
-      releaseTimeoutMs: Long
-  ): ParameterServer =
-    start(
-      SparkBinding
-        .serverConf(
-          sparkConf,
-          numWorkers,
-          numParams,
-          layoutJson,
-          syncTimeoutMs,
-          maxFrameBytes,
-          easgdAlpha
-        )
-        .copy(releaseTimeoutMs = releaseTimeoutMs)
-    )
+  def forSpark(sparkConf: SparkConf, conf: ParameterServerConf): ParameterServer =
+    start(SparkBinding.serverConf(sparkConf, conf))
 }

@@ -84,6 +84,15 @@ object ParameterServerConf {
   /** 10 minutes: the driver's callbacks between two epochs may take that long. */
   final val DefaultReleaseTimeoutMs: Long = 600000L
 
+  /** `numParams` as a caller with 64-bit integers (Python) gives it, checked to fit an Int. */
+  def numParams(numParams: Long): Int = {
+    require(
+      numParams >= 0 && numParams <= Int.MaxValue,
+      s"numParams must be in 0..${Int.MaxValue}, got $numParams"
+    )
+    numParams.toInt
+  }
+
   private def cores: Int = Runtime.getRuntime.availableProcessors()
 
   /** One event loop per core (at least 2), so the adds of connections on different loops (hogwild

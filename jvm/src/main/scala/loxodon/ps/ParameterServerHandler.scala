@@ -124,14 +124,22 @@ final class ParameterServerHandler(context: ParameterServerContext)
     case other => error(frame, s"unknown op $other")
   }
 
+  /** Whether `frame` comes from one of the job's workers, 0 to N-1: only they join sync rounds,
+    * epoch gates and NEXT_UNIT.
+    */
+  private def fromWorker(frame: Frame): Boolean =
+    frame.worker >= 0 && frame.worker < conf.numWorkers
+
+  /** The ERROR for a request of `frame`'s worker id, not one of the job's, to join `what`. */
+  private def notAWorker(frame: Frame, what: String): Frame =
+    error(
+      frame,
+      s"worker id ${frame.worker} cannot join $what: the workers are 0 to ${conf.numWorkers - 1}"
+    )
+
   private def syncRound(ctx: ChannelHandlerContext, frame: Frame): Frame =
-    if (frame.worker < 0 || frame.worker >= conf.numWorkers) {
-      error(
-        frame,
-        s"worker id ${frame.worker} cannot join ${Op.name(frame.op)} round ${frame.round}: " +
-          s"sync rounds take workers 0 to ${conf.numWorkers - 1}"
-      )
-    } else
+    if (!fromWorker(frame)) notAWorker(frame, s"${Op.name(frame.op)} round ${frame.round}")
+    else
       withVector(frame) { p =>
         context.rounds.arrive(
           frame.op,
@@ -145,13 +153,8 @@ final class ParameterServerHandler(context: ParameterServerContext)
       }
 
   private def epochEnd(ctx: ChannelHandlerContext, frame: Frame): Frame =
-    if (frame.worker < 0 || frame.worker >= conf.numWorkers) {
-      error(
-        frame,
-        s"worker id ${frame.worker} cannot report epoch ${frame.round}: workers are 0 to " +
-          s"${conf.numWorkers - 1}"
-      )
-    } else if (frame.round < 0 || frame.round > Int.MaxValue) {
+    if (!fromWorker(frame)) notAWorker(frame, s"the end of epoch ${frame.round}")
+    else if (frame.round < 0 || frame.round > Int.MaxValue) {
       error(frame, s"EPOCH_END: epoch ${frame.round} is out of range")
     } else {
       context.epochs.arrive(
@@ -172,9 +175,8 @@ final class ParameterServerHandler(context: ParameterServerContext)
   private def nextUnit(ctx: ChannelHandlerContext, frame: Frame): Frame = {
     val source = context.units
     if (source == null) error(frame, "NEXT_UNIT: this job is not a model-selection search")
-    else if (frame.worker < 0 || frame.worker >= conf.numWorkers) {
-      error(frame, s"NEXT_UNIT: worker id ${frame.worker} is not in 0 until ${conf.numWorkers}")
-    } else
+    else if (!fromWorker(frame)) notAWorker(frame, "NEXT_UNIT")
+    else
       NextUnitFrames.parseRequest(frame.payload, frame.key) match {
         case Left(message) => error(frame, s"NEXT_UNIT: $message")
         case Right((report, blob)) =>

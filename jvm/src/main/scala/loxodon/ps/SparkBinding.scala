@@ -47,28 +47,10 @@ object SparkBinding {
   private def nonEmpty(conf: SparkConf, key: String): Option[String] =
     conf.getOption(key).map(_.trim).filter(_.nonEmpty)
 
-  /** The server configuration of one job of this application. */
-  def serverConf(
-      sparkConf: SparkConf,
-      numWorkers: Int,
-      numParams: Long,
-      layoutJson: String,
-      syncTimeoutMs: Long,
-      maxFrameBytes: Int,
-      easgdAlpha: Double
-  ): ParameterServerConf = {
-    require(
-      numParams >= 0 && numParams <= Int.MaxValue,
-      s"numParams must be in 0..${Int.MaxValue}, got $numParams"
-    )
+  /** `job` (the settings of one job's server) bound where this application's servers listen. */
+  def serverConf(sparkConf: SparkConf, job: ParameterServerConf): ParameterServerConf = {
     val (port, portRetries) = ports(sparkConf)
-    ParameterServerConf(
-      numWorkers = numWorkers,
-      numParams = numParams.toInt,
-      layoutJson = layoutJson,
-      maxFrameBytes = maxFrameBytes,
-      syncTimeoutMs = syncTimeoutMs,
-      easgdAlpha = easgdAlpha,
+    job.copy(
       host = bindHost(sparkConf),
       port = port,
       portRetries = portRetries,

@@ -1,7 +1,5 @@
 package loxodon.ps
 
-import java.util.concurrent.TimeUnit
-
 import scala.collection.mutable
 import scala.util.control.NonFatal
 
@@ -66,7 +64,9 @@ final class SyncRounds(
           if (r.arrivals.size == numWorkers) {
             open.remove(key)
             completed = r
-          } else if (r.arrivals.size == 1) r.deadline = schedule(key, r, executor)
+          } else if (r.arrivals.size == 1) {
+            r.deadline = Waits.schedule(executor, timeoutMs, describe(key))(expire(key, r))
+          }
         }
       }
     }
@@ -74,31 +74,15 @@ final class SyncRounds(
       vector.release()
       sendError(arrival, round, refusal)
     } else if (completed != null) {
-      if (completed.deadline != null) completed.deadline.cancel(false)
+      Waits.cancel(completed.deadline)
       complete(completed)
     }
   }
 
-  private def schedule(key: Key, r: Round, executor: EventExecutor): ScheduledFuture[_] =
-    try {
-      executor.schedule(
-        new Runnable { override def run(): Unit = expire(key, r) },
-        timeoutMs,
-        TimeUnit.MILLISECONDS
-      )
-    } catch {
-      case NonFatal(e) =>
-        log.warn(s"cannot schedule the deadline of ${describe(key)}", e)
-        null
-    }
-
   private def expire(key: Key, r: Round): Unit = {
     val mine = synchronized(open.get(key).exists(_ eq r) && open.remove(key).isDefined)
     if (mine) {
-      val arrived = r.arrivals.keys.toSeq.sorted
-      val missing = (0 until numWorkers).filterNot(r.arrivals.contains)
-      val message = s"${describe(key)} timed out after $timeoutMs ms waiting for worker(s) " +
-        s"${missing.mkString(", ")} (arrived: ${arrived.mkString(", ")})"
+      val message = Waits.timedOut(describe(key), timeoutMs, numWorkers, r.arrivals.keys)
       log.warn(message)
       stats.roundFailed()
       failAll(r, message)
@@ -121,7 +105,7 @@ final class SyncRounds(
       }
       stats.roundCompleted()
       arrivals.zip(replies).foreach { case (a, reply) =>
-        write(a, Frame(Op.Ok, replyFlags(), a.worker, r.key.round, reply))
+        Waits.reply(stats, a.channel, Frame(Op.Ok, replyFlags(), a.worker, r.key.round, reply))
       }
     } catch {
       case NonFatal(e) =>
@@ -138,12 +122,7 @@ final class SyncRounds(
     }
 
   private def sendError(a: Arrival, round: Long, message: String): ChannelFuture =
-    write(a, Frame.ofText(Op.Error, replyFlags(), a.worker, round, message))
-
-  private def write(a: Arrival, frame: Frame): ChannelFuture = {
-    stats.reply(frame)
-    a.channel.writeAndFlush(frame) // a closed channel releases the frame
-  }
+    Waits.error(stats, a.channel, replyFlags(), a.worker, round, message)
 
   /** Fails every open round (the server is stopping) and refuses later arrivals; returns the writes
     * of those errors, which the server lets flush before it closes the connections.
@@ -156,7 +135,7 @@ final class SyncRounds(
       all
     }
     rounds.flatMap { r =>
-      if (r.deadline != null) r.deadline.cancel(false)
+      Waits.cancel(r.deadline)
       failAll(r, s"${describe(r.key)} aborted: the parameter server is stopping")
     }
   }

@@ -76,7 +76,7 @@ object GridSelection {
       None,
       archives(kerasPaths.head),
       params,
-      taskParallel = taskParallel
+      SearchOptions(taskParallel = taskParallel)
     )
     try {
       grid.foreach { t =>

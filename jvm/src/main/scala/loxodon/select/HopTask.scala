@@ -8,8 +8,9 @@ import org.apache.spark.{BarrierTaskContext, TaskKilledException}
 import org.slf4j.{Logger, LoggerFactory}
 
 import loxodon.data.{ArrowBatches, DriverData, Example}
-import loxodon.exec.WorkerSession
+import loxodon.exec.{TaskSpec, WorkerSession}
 import loxodon.io.Json
+import loxodon.ps.ServerAddress
 import loxodon.train.TrainParams
 
 /** Everything a barrier task of a search needs besides its rows (serialisable, sent with the
@@ -19,9 +20,7 @@ final case class HopTaskSpec(
     params: TrainParams,
     featureWidth: Int,
     labelWidth: Int,
-    psHost: String,
-    psPort: Int,
-    psSecretHex: String,
+    server: ServerAddress,
     maxRestarts: Int,
     faultInjection: Option[String],
     driverData: Option[DriverData] = None,
@@ -30,28 +29,15 @@ final case class HopTaskSpec(
 
   /** The TASK JSON for `partition` in stage attempt `attempt`. */
   def taskJson(partition: Int, attempt: Int, restart: Int): ObjectNode = {
-    val spec = Json
-      .obj()
-      .put("kind", "hop")
-      .put("partition", partition)
-      .put("num_workers", params.numWorkers)
+    val spec = TaskSpec("hop", partition, params.numWorkers, params.seed, params.imports)
       .put("attempt", attempt)
       .put("restart", restart)
-      .put("seed", params.seed)
       .put("client_timeout", params.messageTimeoutMs / 1000.0)
       .put("replicated", replicated)
-    TrainParams.putImports(spec, params.imports)
-    spec.set[JsonNode]("attachments", Json.arr())
     faultInjection.foreach(f => spec.set[JsonNode]("fault_injection", Json.parse(f, "faults")))
     // Task-parallel workers all hold the one partition the driver placed (every row).
-    driverData.foreach(d =>
-      spec.set[JsonNode]("driver_data", d.taskJson(if (replicated) 0 else partition))
-    )
-    spec.set[JsonNode](
-      "ps",
-      Json.obj().put("host", psHost).put("port", psPort).put("secret", psSecretHex)
-    )
-    spec
+    TaskSpec.putDriverData(spec, driverData, if (replicated) 0 else partition)
+    TaskSpec.putServer(spec, server)
   }
 }
 

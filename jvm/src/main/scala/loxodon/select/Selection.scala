@@ -9,11 +9,28 @@ import org.apache.spark.sql.{DataFrame, SparkSession}
 import org.slf4j.{Logger, LoggerFactory}
 
 import loxodon.data.{BalancedPartitioning, DriverData, TrainingData}
-import loxodon.exec.SlotCheck
 import loxodon.io.Json
-import loxodon.model.KerasArchive
 import loxodon.ps.{ParameterServer, ParameterServerConf}
-import loxodon.train.TrainParams
+import loxodon.train.{FitInput, TrainParams}
+
+/** How a search runs, besides its data params.
+  *
+  * @param scheduleJson
+  *   a logged schedule to replay (each model then visits the partitions in its logged order)
+  * @param faultsJson
+  *   test hook: `{"unit": k}` makes the worker running unit k die once, mid-unit
+  * @param taskParallel
+  *   every worker holds ALL the rows and trains whole epochs of one model at a time (the
+  *   task-parallel baseline), instead of 1/N of them with models hopping
+  * @param maxRestarts
+  *   how many times a task replaces a Python worker that died
+  */
+final case class SearchOptions(
+    scheduleJson: Option[String] = None,
+    faultsJson: Option[String] = None,
+    taskParallel: Boolean = false,
+    maxRestarts: Int = 2
+)
 
 /** Starts model-selection searches: checks the data against a reference model, places the rows in N
   * balanced partitions (as a fit does), checks N task slots, starts the parameter server (its blob
@@ -30,14 +47,6 @@ object Selection {
     * @param params
     *   the data params: num_workers, seed, validation_split, features_col, label_col, imports,
     *   sync_timeout_ms (the other fields are unused)
-    * @param scheduleJson
-    *   a logged schedule to replay (each model then visits the partitions in its logged order), or
-    *   null
-    * @param taskParallel
-    *   every worker holds ALL the rows and trains whole epochs of one model at a time (the
-    *   task-parallel baseline), instead of 1/N of them with models hopping
-    * @param faultsJson
-    *   test hook, or null: `{"unit": k}` makes the worker running unit k die once, mid-unit
     */
   def start(
       spark: SparkSession,
@@ -45,32 +54,15 @@ object Selection {
       validation: Option[DataFrame],
       referenceArchive: Array[Byte],
       params: TrainParams,
-      scheduleJson: Option[String] = None,
-      faultsJson: Option[String] = None,
-      taskParallel: Boolean = false,
-      maxRestarts: Int = 2
+      options: SearchOptions = SearchOptions()
   ): SelectionJob = {
-    require(df != null, "no training data: pass a DataFrame")
-    val model = KerasArchive.parseCompiled(referenceArchive)
-    SlotCheck.require(spark.sparkContext, params.numWorkers)
-    val (train, shape, valPrepared) =
-      TrainingData.prepareFit(df, validation, params.featuresCol, params.labelCol, model)
-    val balanced = BalancedPartitioning.partition(
-      train,
-      valPrepared,
-      params.numWorkers,
-      params.seed,
-      params.validationSplit
-    )
+    val (balanced, shape) = FitInput.place(spark, df, validation, referenceArchive, params)
     val parts =
-      if (taskParallel) BalancedPartitioning.replicate(balanced, params.numWorkers) else balanced
+      if (options.taskParallel) BalancedPartitioning.replicate(balanced, params.numWorkers)
+      else balanced
     val ps = startServer(spark, params, parts.release())
     try {
-      val (job, spec) =
-        open(spark, ps, params, shape, parts.valRows, scheduleJson, faultsJson, taskParallel)(
-          maxRestarts,
-          None
-        )
+      val (job, spec) = open(spark, ps, params, shape, parts.valRows, options, None)
       log.info(
         s"${job.description}: ${parts.trainRows.sum} training rows " +
           s"(${parts.trainRows.mkString("/")}), ${parts.valRows.sum} validation rows"
@@ -100,24 +92,15 @@ object Selection {
       data: DriverData,
       referenceArchive: Array[Byte],
       params: TrainParams,
-      scheduleJson: Option[String] = None,
-      faultsJson: Option[String] = None,
-      taskParallel: Boolean = false,
-      maxRestarts: Int = 2
+      options: SearchOptions = SearchOptions()
   ): SelectionJob = {
-    val model = KerasArchive.parseCompiled(referenceArchive)
-    SlotCheck.require(spark.sparkContext, params.numWorkers)
     val n = params.numWorkers
-    val placed = if (taskParallel) 1 else n
-    val shape = data.check(model, placed, params.validationSplit)
-    val valRows = if (taskParallel) Array.fill(n)(data.valRows.sum) else data.valRows
+    val replicated = options.taskParallel
+    val shape = FitInput.check(spark, data, referenceArchive, params, if (replicated) 1 else n)
+    val valRows = if (replicated) Array.fill(n)(data.valRows.sum) else data.valRows
     val ps = startServer(spark, params, ())
     try {
-      val (job, spec) =
-        open(spark, ps, params, shape, valRows, scheduleJson, faultsJson, taskParallel)(
-          maxRestarts,
-          Some(data)
-        )
+      val (job, spec) = open(spark, ps, params, shape, valRows, options, Some(data))
       log.info(
         s"${job.description}: ${data.trainRows.sum} training rows uploaded by the driver " +
           s"(${data.trainRows.mkString("/")}), ${data.valRows.sum} validation rows"
@@ -141,13 +124,13 @@ object Selection {
     try {
       ParameterServer.forSpark(
         spark.sparkContext.getConf,
-        params.numWorkers,
-        0L,
-        "{}",
-        params.syncTimeoutMs,
-        ParameterServerConf.DefaultMaxFrameBytes,
-        0.0,
-        params.releaseTimeoutMs
+        ParameterServerConf(
+          numWorkers = params.numWorkers,
+          numParams = 0, // the blob store is all a search uses
+          syncTimeoutMs = params.syncTimeoutMs,
+          easgdAlpha = 0.0,
+          releaseTimeoutMs = params.releaseTimeoutMs
+        )
       )
     } catch {
       case NonFatal(e) =>
@@ -162,26 +145,24 @@ object Selection {
       params: TrainParams,
       shape: TrainingData.Shape,
       valRows: Array[Long],
-      scheduleJson: Option[String],
-      faultsJson: Option[String],
-      taskParallel: Boolean
-  )(maxRestarts: Int, driverData: Option[DriverData]): (SelectionJob, HopTaskSpec) = {
+      options: SearchOptions,
+      driverData: Option[DriverData]
+  ): (SelectionJob, HopTaskSpec) = {
     val n = params.numWorkers
+    val taskParallel = options.taskParallel
     val group = s"loxodon-search-${UUID.randomUUID()}"
     val how = if (taskParallel) "task-parallel" else "model hopper"
     val description = s"loxodon model selection: $n workers ($how)"
-    val order = scheduleJson.map(replayOrder).getOrElse(Map.empty)
+    val order = options.scheduleJson.map(replayOrder).getOrElse(Map.empty)
     val job =
       new SelectionJob(spark.sparkContext, ps, valRows, order, taskParallel, group, description)
     val spec = HopTaskSpec(
       params,
       shape.featureWidth,
       shape.labelWidth.getOrElse(1),
-      ps.host,
-      ps.boundPort,
-      ps.secretHex,
-      maxRestarts,
-      faultsJson,
+      ps.address,
+      options.maxRestarts,
+      options.faultsJson,
       driverData,
       taskParallel
     )

@@ -1,13 +1,10 @@
 package loxodon.select
 
-import java.util.concurrent.{LinkedBlockingQueue, TimeUnit}
-import java.util.concurrent.atomic.AtomicBoolean
-
 import com.fasterxml.jackson.databind.JsonNode
 import com.fasterxml.jackson.databind.node.ObjectNode
 import org.apache.spark.SparkContext
 
-import loxodon.exec.BarrierRun
+import loxodon.exec.JobHandle
 import loxodon.io.Json
 import loxodon.ps.ParameterServer
 
@@ -24,22 +21,14 @@ import loxodon.ps.ParameterServer
   */
 final class SelectionJob private[select] (
     sc: SparkContext,
-    ps: ParameterServer,
+    server: ParameterServer,
     valRows: Array[Long],
     order: Map[Int, Seq[Seq[Int]]],
     replicated: Boolean,
-    val jobGroup: String,
-    val description: String
-) extends HopListener {
-  private val events = new LinkedBlockingQueue[String]()
-  private val closed = new AtomicBoolean(false)
-  private val run = new BarrierRun(
-    sc,
-    jobGroup,
-    description,
-    results => events.put(doneEvent(results.toSeq)),
-    message => events.put(Json.write(Json.obj().put("type", "failed").put("message", message)))
-  )
+    jobGroup: String,
+    description: String
+) extends JobHandle(sc, server, jobGroup, description)
+    with HopListener {
   val scheduler: HopScheduler =
     new HopScheduler(ps.conf.numWorkers, valRows, this, order, replicated)
   ps.setUnitSource(scheduler)
@@ -121,62 +110,24 @@ final class SelectionJob private[select] (
   /** The parameter server's stats JSON (bytes moved, blobs held). */
   def statsJson: String = ps.statsJson()
 
-  /** The next event, waiting up to `timeoutMs`; null when none came in time. */
-  def nextEvent(timeoutMs: Long): String =
-    events.poll(math.max(0L, timeoutMs), TimeUnit.MILLISECONDS)
-
-  /** Whether the barrier stage is still running. */
-  def isRunning: Boolean = run.isRunning
-
-  /** Cancels the search's stage. */
-  def cancel(): Unit = run.cancel()
-
-  /** Cancels the stage if it still runs, and stops the parameter server. Idempotent. */
-  def close(): Unit = if (closed.compareAndSet(false, true)) {
-    try run.close()
-    finally ps.close()
-  }
-
   override def onEpoch(model: Int, epoch: Int, logs: Map[String, Double]): Unit = {
     val event = Json.obj().put("type", "epoch").put("trial_id", model).put("epoch", epoch)
     val l = Json.obj()
     logs.toSeq.sortBy(_._1).foreach { case (k, v) => l.put(k, v) }
     event.set[JsonNode]("logs", l)
-    events.put(Json.write(event))
+    emit(Json.write(event))
   }
 
   override def onExported(model: Int, blob: String): Unit =
-    events.put(Json.write(Json.obj().put("type", "exported").put("trial_id", model)))
+    emit(Json.write(Json.obj().put("type", "exported").put("trial_id", model)))
 
   override def onDropped(name: String): Unit = { ps.removeBlob(name); () }
 
   private[select] def launch(stage: () => Array[String]): Unit = run.launch(stage)
 
-  private var deferred: Option[() => Array[String]] = None
+  private[select] def deferLaunch(stage: () => Array[String]): Unit = defer(() => launch(stage))
 
-  private[select] def deferLaunch(stage: () => Array[String]): Unit = deferred = Some(stage)
-
-  /** Launches a stage kept by [[Selection.startDriverData]], once its rows are in the server. */
-  def start(): Unit = synchronized {
-    val stage = deferred.getOrElse(
-      throw new IllegalStateException(
-        "this search has no deferred stage, or it was started already"
-      )
-    )
-    deferred = None
-    launch(stage)
-  }
-
-  /** The host of the search's parameter server (the driver uploads NumPy rows there). */
-  def psHost: String = ps.host
-
-  /** The port of the search's parameter server. */
-  def psPort: Int = ps.boundPort
-
-  /** The search's parameter-server secret, hex. */
-  def psSecretHex: String = ps.secretHex
-
-  private def doneEvent(results: Seq[String]): String = {
+  override protected def resultEvent(results: Seq[String]): String = {
     val arr = Json.arr()
     results.foreach(r => arr.add(Json.parse(r, "a worker's result")))
     val event = Json.obj().put("type", "done")

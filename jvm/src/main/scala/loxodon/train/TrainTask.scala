@@ -1,14 +1,12 @@
 package loxodon.train
 
-import scala.jdk.CollectionConverters._
-
 import com.fasterxml.jackson.databind.JsonNode
 import com.fasterxml.jackson.databind.node.ObjectNode
 import org.apache.spark.BarrierTaskContext
 
 import loxodon.data.{ArrowBatches, DriverData, Example}
-import loxodon.exec.WorkerSession
-import loxodon.io.Json
+import loxodon.exec.{TaskSpec, WorkerSession}
+import loxodon.ps.ServerAddress
 
 /** Everything a barrier task of a fit needs besides its rows and the archive (serialisable, sent
   * with the closure).
@@ -18,23 +16,15 @@ final case class TrainTaskSpec(
     stepsPerEpoch: Int,
     featureWidth: Int,
     labelWidth: Int,
-    psHost: String,
-    psPort: Int,
-    psSecretHex: String,
-    hasCustomObjects: Boolean,
+    server: ServerAddress,
     driverData: Option[DriverData] = None
 ) {
 
   /** The TASK JSON for `partition` in stage attempt `attempt`. */
   def taskJson(partition: Int, attempt: Int): ObjectNode = {
     val p = params
-    val spec = Json
-      .obj()
-      .put("kind", "train")
-      .put("partition", partition)
-      .put("num_workers", p.numWorkers)
+    val spec = TaskSpec("train", partition, p.numWorkers, p.seed, p.imports)
       .put("attempt", attempt)
-      .put("seed", p.seed)
       .put("shuffle", p.shuffle)
       .put("batch_size", p.batchSize)
       .put("mode", p.mode)
@@ -49,16 +39,8 @@ final case class TrainTaskSpec(
       // driver's callbacks at an epoch gate, with a margin.
       .put("client_timeout", (p.syncTimeoutMs + p.releaseTimeoutMs) / 1000.0 + 60.0)
     spec.set[JsonNode]("frequency", p.frequencyJson)
-    TrainParams.putImports(spec, p.imports)
-    driverData.foreach(d => spec.set[JsonNode]("driver_data", d.taskJson(partition)))
-    val names = Json.arr().add("model")
-    if (hasCustomObjects) names.add("custom_objects")
-    spec.set[JsonNode]("attachments", names)
-    spec.set[JsonNode](
-      "ps",
-      Json.obj().put("host", psHost).put("port", psPort).put("secret", psSecretHex)
-    )
-    spec
+    TaskSpec.putDriverData(spec, driverData, partition)
+    TaskSpec.putServer(spec, server)
   }
 }
 
@@ -80,7 +62,7 @@ object TrainTask {
   ): Iterator[String] = {
     val context = BarrierTaskContext.get()
     val partition = context.partitionId()
-    val attachments = Seq(archive) ++ Option(customObjects).toSeq
+    val attachments = WorkerSession.modelAttachments(archive, customObjects)
     val task = spec.taskJson(partition, attempt(run, context.stageAttemptNumber()))
     val result = WorkerSession.run(
       partition,
@@ -101,8 +83,4 @@ object TrainTask {
     * carry it in 15 bits).
     */
   def attempt(run: Int, stageAttempt: Int): Int = (run << 4) | math.min(stageAttempt, 15)
-
-  /** The names in a TASK spec's `attachments` (for tests). */
-  def attachmentNames(task: ObjectNode): Seq[String] =
-    task.path("attachments").elements().asScala.map(_.asText()).toSeq
 }

@@ -9,10 +9,8 @@ import org.apache.spark.broadcast.Broadcast
 import org.apache.spark.sql.{DataFrame, SparkSession}
 import org.slf4j.{Logger, LoggerFactory}
 
-import loxodon.data.{BalancedPartitioning, DriverData, TrainingData}
-import loxodon.exec.SlotCheck
+import loxodon.data.{DriverData, TrainingData}
 import loxodon.io.{HadoopFiles, Json}
-import loxodon.model.KerasArchive
 import loxodon.ps.{ParameterServer, ParameterServerConf}
 
 /** The result of [[Trainer.fit]]: one map of logs per epoch, and the trained `.keras` archive. */
@@ -34,19 +32,7 @@ object Trainer {
       customObjects: Option[Array[Byte]],
       params: TrainParams
   ): TrainingJob = {
-    require(df != null, "no training data: pass a DataFrame")
-    val model = KerasArchive.parseCompiled(archive)
-    SlotCheck.require(spark.sparkContext, params.numWorkers)
-    val (train, shape, valPrepared) =
-      TrainingData.prepareFit(df, validation, params.featuresCol, params.labelCol, model)
-    val parts =
-      BalancedPartitioning.partition(
-        train,
-        valPrepared,
-        params.numWorkers,
-        params.seed,
-        params.validationSplit
-      )
+    val (parts, shape) = FitInput.place(spark, df, validation, archive, params)
     val opened =
       try open(spark, archive, customObjects, params, parts.trainRows, parts.valRows, shape, None)
       catch { case NonFatal(e) => parts.release(); throw e }
@@ -81,9 +67,7 @@ object Trainer {
       customObjects: Option[Array[Byte]],
       params: TrainParams
   ): TrainingJob = {
-    val model = KerasArchive.parseCompiled(archive)
-    SlotCheck.require(spark.sparkContext, params.numWorkers)
-    val shape = data.check(model, params.numWorkers, params.validationSplit)
+    val shape = FitInput.check(spark, data, archive, params, params.numWorkers)
     val (job, spec, archiveBc, customBc) =
       open(spark, archive, customObjects, params, data.trainRows, data.valRows, shape, Some(data))
     val sc = spark.sparkContext
@@ -120,13 +104,13 @@ object Trainer {
     val steps = ((trainRows.max + params.batchSize - 1) / params.batchSize).toInt
     val ps = ParameterServer.forSpark(
       sc.getConf,
-      n,
-      0L, // the workers, who hold the model, announce its size and layout
-      "{}",
-      params.syncTimeoutMs,
-      ParameterServerConf.DefaultMaxFrameBytes,
-      params.easgdAlpha,
-      params.releaseTimeoutMs
+      ParameterServerConf(
+        numWorkers = n,
+        numParams = 0, // the workers, who hold the model, announce its size and layout
+        syncTimeoutMs = params.syncTimeoutMs,
+        easgdAlpha = params.easgdAlpha,
+        releaseTimeoutMs = params.releaseTimeoutMs
+      )
     )
     try {
       val group = s"loxodon-fit-${UUID.randomUUID()}"
@@ -138,10 +122,7 @@ object Trainer {
         steps,
         shape.featureWidth,
         shape.labelWidth.getOrElse(1),
-        ps.host,
-        ps.boundPort,
-        ps.secretHex,
-        customObjects.isDefined,
+        ps.address,
         driverData
       )
       log.info(

@@ -1,8 +1,6 @@
 package loxodon.train
 
 import java.nio.charset.StandardCharsets.UTF_8
-import java.util.concurrent.{LinkedBlockingQueue, TimeUnit}
-import java.util.concurrent.atomic.AtomicBoolean
 
 import scala.util.control.NonFatal
 
@@ -11,11 +9,11 @@ import com.fasterxml.jackson.databind.node.ObjectNode
 import org.apache.spark.SparkContext
 import org.slf4j.{Logger, LoggerFactory}
 
-import loxodon.exec.{BarrierRun, SlotCheck}
+import loxodon.exec.{BarrierRun, JobHandle, SlotCheck}
 import loxodon.io.Json
 import loxodon.ps.{EpochListener, ParameterServer}
 
-/** The handle of a running fit (DESIGN.md, "The fit as a job handle"), driven from Python
+/** The handle of a running fit (docs/design.md, "Lifecycle of a fit"), driven from Python
   * (`loxodon.training_job`) through Py4J or from Scala ([[Trainer.fit]]).
   *
   * Events are JSON texts, read with [[nextEvent]]:
@@ -32,30 +30,18 @@ import loxodon.ps.{EpochListener, ParameterServer}
   */
 final class TrainingJob private[train] (
     sc: SparkContext,
-    ps: ParameterServer,
+    server: ParameterServer,
     val params: TrainParams,
-    val jobGroup: String,
+    jobGroup: String,
     description: String
-) extends EpochListener {
+) extends JobHandle(sc, server, jobGroup, description)
+    with EpochListener {
   import TrainingJob._
 
-  private val events = new LinkedBlockingQueue[String]()
-  private val closed = new AtomicBoolean(false)
-  private val run: BarrierRun = new BarrierRun(
-    sc,
-    jobGroup,
-    description,
-    results => events.put(doneEvent(results.toSeq, run.attemptsTaken)),
-    message => events.put(Json.write(Json.obj().put("type", "failed").put("message", message)))
-  )
   // Epochs handed to the driver and not yet released (guarded by itself).
   private val unreleased = scala.collection.mutable.SortedSet.empty[Int]
   private val maxAttempts =
     math.max(1, sc.getConf.getInt(BarrierRun.MaxAttemptsConf, BarrierRun.DefaultMaxAttempts))
-
-  /** The next event, waiting up to `timeoutMs`; null when none came in time. */
-  def nextEvent(timeoutMs: Long): String =
-    events.poll(math.max(0L, timeoutMs), TimeUnit.MILLISECONDS)
 
   /** Lets the workers go on after epoch `epoch` (its callbacks have run); with `stop` they end the
     * fit. Records the next epoch first, so a retried stage does not train `epoch` again.
@@ -68,29 +54,8 @@ final class TrainingJob private[train] (
     unreleased.synchronized { unreleased -= epoch; unreleased.notifyAll() }
   }
 
-  /** The address of the job's parameter server. */
-  def psHost: String = ps.host
-
-  /** The port of the job's parameter server. */
-  def psPort: Int = ps.boundPort
-
-  /** The job's parameter-server secret, hex. */
-  def psSecretHex: String = ps.secretHex
-
   /** The trained `.keras` archive worker 0 stored at the end, or null if absent. */
   def finalModel(): Array[Byte] = ps.blob(FinalModelBlob).orNull
-
-  /** Whether the barrier stage is still running. */
-  def isRunning: Boolean = run.isRunning
-
-  /** Cancels the barrier stage (its tasks are interrupted and their workers killed). */
-  def cancel(): Unit = run.cancel()
-
-  /** Cancels the stage if it still runs, and stops the parameter server. Idempotent. */
-  def close(): Unit = if (closed.compareAndSet(false, true)) {
-    try run.close()
-    finally ps.close()
-  }
 
   override def onEpoch(epoch: Int, reports: Seq[String]): Unit = {
     val event =
@@ -102,7 +67,7 @@ final class TrainingJob private[train] (
       }
     log.debug(s"epoch $epoch: $event")
     unreleased.synchronized(unreleased += epoch)
-    events.put(event)
+    emit(event)
   }
 
   /** Runs `stage(attempt)` (the barrier job) in a background thread under this job's group, again
@@ -126,24 +91,16 @@ final class TrainingJob private[train] (
     ps.dropIncompleteEpochs()
     SlotCheck.require(sc, params.numWorkers)
     val event = Json.obj().put("type", "retry").put("attempt", attempt).put("message", message)
-    events.put(Json.write(event.put("max_attempts", maxAttempts)))
+    emit(Json.write(event.put("max_attempts", maxAttempts)))
   }
-
-  @volatile private var deferred: Option[(Int => Array[String], () => Unit)] = None
 
   /** Keeps `stage` for [[start]]: the driver first uploads the rows ([[Trainer.startDriverData]]).
     */
   private[train] def deferLaunch(stage: Int => Array[String], cleanup: () => Unit): Unit =
-    deferred = Some((stage, cleanup))
+    defer(() => launch(stage, cleanup))
 
-  /** Launches a stage kept by [[Trainer.startDriverData]], once its rows are in the server. */
-  def start(): Unit = synchronized {
-    val (stage, cleanup) = deferred.getOrElse(
-      throw new IllegalStateException("this job has no deferred stage, or it was started already")
-    )
-    deferred = None
-    launch(stage, cleanup)
-  }
+  override protected def resultEvent(results: Seq[String]): String =
+    doneEvent(results, run.attemptsTaken)
 }
 
 object TrainingJob {

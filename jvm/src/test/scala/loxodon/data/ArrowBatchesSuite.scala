@@ -84,6 +84,6 @@ class ArrowBatchesSuite extends AnyFunSuite {
     val e = intercept[IllegalArgumentException] {
       ArrowBatches.write(new ByteArrayOutputStream(), Iterator((Array(1f), Array(0f))), 2, Some(1))
     }
-    assert(e.getMessage.contains("features"))
+    assert(e.getMessage == "a row's features has 1 values, the stream needs 2", e.getMessage)
   }
 }

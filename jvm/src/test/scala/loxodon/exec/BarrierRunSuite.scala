@@ -6,7 +6,7 @@ import java.util.concurrent.TimeUnit.SECONDS
 
 import scala.collection.mutable.ArrayBuffer
 
-import org.apache.spark.TaskContext
+import org.apache.spark.{SparkException, TaskContext}
 import org.scalatest.funsuite.AnyFunSuite
 
 import loxodon.LocalSpark
@@ -48,7 +48,7 @@ class BarrierRunSuite extends AnyFunSuite with LocalSpark {
       .collect()
 
   test("Spark does not retry a failed barrier result stage") {
-    val e = intercept[Exception] {
+    val e = intercept[SparkException] {
       spark.sparkContext
         .parallelize(0 until 2, 2)
         .barrier()

@@ -39,9 +39,9 @@ class PythonWorkerPoolSuite extends AnyFunSuite with BeforeAndAfterAll {
   /** One task through [[WorkerSession]] (GPUs through the pool directly, for the key test). */
   private def run(python: String, kind: String, gpus: String = ""): String =
     if (gpus.isEmpty) {
-      WorkerSession.run(3, task(kind), Seq("model".getBytes(UTF_8)), 20000L, python)(_ => ())(
-        (m, _) => m.text
-      )
+      WorkerSession.run(3, task(kind), Seq("model" -> "model".getBytes(UTF_8)), 20000L, python)(_ =>
+        ()
+      )((m, _) => m.text)
     } else {
       val lease = PythonWorkerPool.lease(python, gpus)
       lease.channel.sendJson(WorkerChannel.Task, task(kind))

@@ -67,21 +67,22 @@ class KerasParamsSuite extends AnyFunSuite with LocalSpark {
       () => e.setFeaturesCol(""),
       () => e.setInferenceBatchSize(0)
     )
-    val names = Seq(
-      "frequency",
-      "communicationWindow",
-      "easgdAlpha",
-      "numWorkers",
-      "batchSize",
-      "validationSplit",
-      "syncTimeoutMs",
-      "outputMode",
-      "featuresCol",
-      "inferenceBatchSize"
+    // Each message names the stage, the param and the value refused.
+    val messages = Seq(
+      "frequency must be 'epoch' or a positive number of batches, got 'often'",
+      "communicationWindow must be >= 1, got 0",
+      "easgdAlpha must be > 0, got 0.0",
+      "numWorkers must be >= 1, got 0",
+      "batchSize must be >= 1, got 0",
+      "validationSplit must be in [0, 1), got 1.0",
+      "syncTimeoutMs must be > 0, got 0",
+      "outputMode: unknown value 'logits'; choose one of classification, raw",
+      "featuresCol must name a column, got ''",
+      "inferenceBatchSize must be >= 1, got 0"
     )
-    bad.zip(names).foreach { case (f, name) =>
+    bad.zip(messages).foreach { case (f, message) =>
       val m = intercept[IllegalArgumentException](f()).getMessage
-      assert(m.startsWith(s"KerasEstimator param $name"), m)
+      assert(m.startsWith(s"KerasEstimator param $message"), m)
     }
     assert(e.setFrequency("5").getFrequency == "5")
     // Spark's own validators (used by ParamMap and by Python) refuse the same values.

@@ -42,7 +42,8 @@ class KerasPersistenceSuite extends AnyFunSuite with LocalSpark {
     assert(Files.exists(dir.resolve("keras/custom_objects.pkl")))
     assert(Files.exists(dir.resolve("metadata")))
     // saving again needs overwrite, as for Spark's own stages
-    intercept[java.io.IOException](m.write.save(path))
+    val again = intercept[java.io.IOException](m.write.save(path)).getMessage
+    assert(again.contains(path) && again.contains("write.overwrite().save(path)"), again)
     m.write.overwrite().save(path)
   }
 

@@ -31,6 +31,22 @@ class EpochGateSuite extends AnyFunSuite with ServerFixture with Eventually {
   private def openEpochs(server: ParameterServer): Int =
     new ObjectMapper().readTree(server.statsJson()).get("openEpochs").asInt
 
+  private def roundsFailed(server: ParameterServer): Int =
+    new ObjectMapper().readTree(server.statsJson()).get("roundsFailed").asInt
+
+  /** The next frame `c` reads is the reply to a PULL sent now: nothing else was written to it. */
+  private def assertNoReplyYet(c: TestClient): Unit = {
+    val r = c.request(Op.Pull, round = 99L)
+    assert(r.op == Op.Ok && r.round == 99L && r.payload.length == 8, (Op.name(r.op), r.round))
+  }
+
+  /** Returns once the wall clock is past `timeMs` (a deadline that must have passed, not a guess at
+    * how long something takes).
+    */
+  private def awaitPast(timeMs: Long): Unit =
+    while (System.currentTimeMillis() <= timeMs)
+      Thread.sleep(timeMs + 1 - System.currentTimeMillis())
+
   test("all workers' reports reach the listener; replies wait for the release, with stop") {
     withServer(conf(2)) { server =>
       val recorder = new Recorder
@@ -42,9 +58,11 @@ class EpochGateSuite extends AnyFunSuite with ServerFixture with Eventually {
           val (epoch, reports) = recorder.seen.poll(10, SECONDS)
           assert(epoch == 3)
           assert(reports == Seq(new String(report(0), UTF_8), new String(report(1), UTF_8)))
-          // The gate stays open (no reply) until the driver releases it.
+          // The gate stays open until the driver releases it: each connection's next frame is the
+          // reply to a later PULL (a connection's requests are handled in order, so a gate reply
+          // written at completion would come first).
           assert(openEpochs(server) == 1)
-          Thread.sleep(200)
+          Seq(c0, c1).foreach(c => assertNoReplyYet(c))
           assert(server.releaseEpoch(3, stop = false))
           Seq(c0, c1).foreach { c =>
             val r = c.read()
@@ -67,7 +85,8 @@ class EpochGateSuite extends AnyFunSuite with ServerFixture with Eventually {
   }
 
   test("a retried stage drops the half-full gates of the dead attempt; complete ones stay") {
-    withServer(conf(2, syncMs = 800L)) { server =>
+    val syncMs = 2000L
+    withServer(conf(2, syncMs = syncMs)) { server =>
       val recorder = new Recorder
       server.setEpochListener(recorder)
       using(TestClient.connect(server, worker = 0)) { c0 =>
@@ -77,18 +96,29 @@ class EpochGateSuite extends AnyFunSuite with ServerFixture with Eventually {
           assert(recorder.seen.poll(10, SECONDS)._1 == 5) // complete, not yet released
           c0.send(Op.EpochEnd, round = 6L, payload = report(0)) // half full
           eventually(timeout(5.seconds))(assert(openEpochs(server) == 2))
+          val droppedAt =
+            System.currentTimeMillis() // the dropped gate's deadline is before +syncMs
           assert(server.dropIncompleteEpochs() == 1)
           val r = c0.read()
           assert(r.op == Op.Error && r.text.contains("epoch 6 abandoned"), r.text)
           assert(openEpochs(server) == 1)
-          // The dropped gate's deadline (800 ms from the old arrival) no longer runs: a new
-          // attempt's gate for epoch 6 completes after it.
-          Thread.sleep(1000)
+          // A new attempt's gate for epoch 6 stays open across the dropped gate's deadline (its
+          // own ends at least 1.5 x syncMs after the drop): that deadline fails nothing.
+          awaitPast(droppedAt + syncMs / 2)
           c0.send(Op.EpochEnd, round = 6L, payload = report(0))
-          Thread.sleep(300)
+          eventually(timeout(5.seconds))(assert(openEpochs(server) == 2))
+          awaitPast(droppedAt + syncMs + 300)
+          assertNoReplyYet(c0)
+          assert(roundsFailed(server) == 0 && openEpochs(server) == 2)
           c1.send(Op.EpochEnd, round = 6L, payload = report(1))
           assert(recorder.seen.poll(10, SECONDS)._1 == 6)
           assert(server.releaseEpoch(5, stop = false) && server.releaseEpoch(6, stop = false))
+          Seq(c0, c1).foreach { c =>
+            assert(
+              Seq(c.read(), c.read()).map(r => (r.op, r.round)) == Seq((Op.Ok, 5L), (Op.Ok, 6L))
+            )
+          }
+          assert(roundsFailed(server) == 0)
         }
       }
     }
@@ -138,7 +168,11 @@ class EpochGateSuite extends AnyFunSuite with ServerFixture with Eventually {
       }
       using(TestClient.connect(server, worker = 5)) { c =>
         val r = c.request(Op.EpochEnd, round = 1L, payload = report(5))
-        assert(r.op == Op.Error && r.text.contains("worker id 5"))
+        assert(r.op == Op.Error && r.round == 1L, r.text)
+        assert(
+          r.text == "worker id 5 cannot join the end of epoch 1: the workers are 0 to 1",
+          r.text
+        )
       }
     }
   }

@@ -5,6 +5,15 @@ import org.scalatest.funsuite.AnyFunSuite
 
 class SparkBindingSuite extends AnyFunSuite with ServerFixture {
 
+  /** A job's settings; where it binds comes from the Spark config. */
+  private def job(numWorkers: Int, numParams: Int) = ParameterServerConf(
+    numWorkers = numWorkers,
+    numParams = numParams,
+    maxFrameBytes = 1 << 20,
+    syncTimeoutMs = 1000L,
+    easgdAlpha = 0.5
+  )
+
   test("the bind host comes from spark.driver.bindAddress, then spark.driver.host, then loopback") {
     val none = new SparkConf(false)
     assert(SparkBinding.bindHost(none) == "127.0.0.1" && SparkBinding.advertisedHost(none).isEmpty)
@@ -34,14 +43,14 @@ class SparkBindingSuite extends AnyFunSuite with ServerFixture {
       val first = taken.getLocalPort
       conf.set(SparkBinding.PortConf, first.toString).set("spark.port.maxRetries", "8")
       assert(SparkBinding.ports(conf) == ((first, 8)))
-      val server = ParameterServer.forSpark(conf, 1, 10L, "{}", 1000L, 1 << 20, 0.5)
+      val server = ParameterServer.forSpark(conf, job(1, 10))
       try {
         assert(server.boundPort > first && server.boundPort <= first + 8, server.boundPort)
         using(TestClient.connect(server, worker = 0))(c => assert(c.pull().length == 10))
       } finally server.close()
       conf.set("spark.port.maxRetries", "0")
       val e = intercept[IllegalStateException](
-        ParameterServer.forSpark(conf, 1, 10L, "{}", 1000L, 1 << 20, 0.5)
+        ParameterServer.forSpark(conf, job(1, 10))
       )
       assert(e.getMessage.contains(s"127.0.0.1:$first") && e.getMessage.contains("ps.port"))
     } finally taken.close()
@@ -49,7 +58,7 @@ class SparkBindingSuite extends AnyFunSuite with ServerFixture {
 
   test("forSpark starts a server on an ephemeral port of the driver host") {
     val sparkConf = new SparkConf(false).set("spark.driver.host", "127.0.0.1")
-    val server = ParameterServer.forSpark(sparkConf, 2, 100L, "{}", 1000L, 1 << 20, 0.5)
+    val server = ParameterServer.forSpark(sparkConf, job(2, 100))
     try {
       assert(server.isRunning && server.host == "127.0.0.1" && server.boundPort > 0)
       assert(server.conf.numWorkers == 2 && server.conf.easgdAlpha == 0.5)
@@ -58,10 +67,9 @@ class SparkBindingSuite extends AnyFunSuite with ServerFixture {
   }
 
   test("numParams beyond an Int is refused") {
-    val e = intercept[IllegalArgumentException](
-      ParameterServer.forSpark(new SparkConf(false), 1, 1L << 32, "{}", 1000L, 1 << 30, 0.1)
-    )
-    assert(e.getMessage.contains("numParams"))
+    val e = intercept[IllegalArgumentException](ParameterServerConf.numParams(1L << 32))
+    assert(e.getMessage.endsWith(s"numParams must be in 0..${Int.MaxValue}, got ${1L << 32}"), e)
+    assert(ParameterServerConf.numParams(7L) == 7)
   }
 
   test("PythonAPI answers its version") {

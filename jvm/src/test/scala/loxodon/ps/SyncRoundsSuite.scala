@@ -82,7 +82,11 @@ class SyncRoundsSuite extends AnyFunSuite with ServerFixture with Eventually {
     withServer(conf(2, 2)) { server =>
       using(TestClient.connect(server, worker = -1)) { c =>
         val reply = c.request(Op.Sync, round = 0L, payload = bytes(Array(1f, 1f)))
-        assert(reply.op == Op.Error && reply.text.contains("worker id -1"))
+        assert(reply.op == Op.Error, reply.text)
+        assert(
+          reply.text == "worker id -1 cannot join SYNC round 0: the workers are 0 to 1",
+          reply.text
+        )
       }
     }
   }

@@ -23,23 +23,33 @@ class TrainParamsSuite extends AnyFunSuite {
 
   test("an unknown mode lists the valid ones") {
     val e = intercept[IllegalArgumentException](TrainParams.fromJson("""{"mode": "downpour"}"""))
-    assert(e.getMessage.contains("mode"))
+    assert(e.getMessage.contains("mode: unknown mode 'downpour'"), e.getMessage)
     assert(
       e.getMessage.contains("single, synchronous, averaging, asynchronous, hogwild, easgd, aeasgd")
     )
   }
 
-  test("errors name the param") {
+  test("errors name the param and the value refused") {
     def msg(json: String): String =
       intercept[IllegalArgumentException](TrainParams.fromJson(json)).getMessage
-    assert(msg("""{"mode": "single", "num_workers": 2}""").contains("num_workers"))
-    assert(msg("""{"batch_size": 0}""").contains("batch_size"))
-    assert(msg("""{"epochs": 2, "initial_epoch": 2}""").contains("initial_epoch"))
-    assert(msg("""{"validation_split": 1.0}""").contains("validation_split"))
-    assert(msg("""{"frequency": "often"}""").contains("frequency"))
-    assert(msg("""{"batch_size": "big"}""").contains("batch_size must be an integer"))
-    assert(msg("""{"batch_sise": 3}""").contains("batch_sise"))
-    assert(msg("""{"communication_window": 0}""").contains("communication_window"))
-    assert(msg("""not json""").contains("not valid JSON"))
+    def check(json: String, facts: String*): Unit = {
+      val m = msg(json)
+      facts.foreach(f => assert(m.contains(f), s"'$f' is not in: $m"))
+    }
+    check(
+      """{"mode": "single", "num_workers": 2}""",
+      "num_workers: mode 'single' trains on one worker, got num_workers=2"
+    )
+    check("""{"batch_size": 0}""", "batch_size must be positive, got 0")
+    check(
+      """{"epochs": 2, "initial_epoch": 2}""",
+      "initial_epoch must be in 0 until epochs (2), got 2"
+    )
+    check("""{"validation_split": 1.0}""", "validation_split must be in [0, 1), got 1.0")
+    check("""{"frequency": "often"}""", "frequency must be 'epoch'", "got 'often'")
+    check("""{"batch_size": "big"}""", "batch_size must be an integer")
+    check("""{"batch_sise": 3}""", "unknown training param(s) batch_sise;", "batch_size")
+    check("""{"communication_window": 0}""", "communication_window must be at least 1, got 0")
+    check("""not json""", "the training params is not valid JSON")
   }
 }
