@@ -8,7 +8,7 @@ dyadic numbers, so float32 arithmetic in any order is exact."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -138,6 +138,25 @@ def test_averaging_averages_every_frequency_batches_and_at_the_end(
     assert sent == {"SYNC": N * rounds, "PULL": 1, "PUSH": 1}
 
 
+def _interleaved(w: list[np.ndarray], exchange: Callable[[int], None]) -> None:
+    """The reference of an asynchronous epoch with a window of 2, in _run's order: at each
+    step worker 0 then 1 takes its local step and, every second step, exchanges; then
+    each exchanges the rest (STEPS is odd)."""
+    for step in range(STEPS):
+        for i in range(N):
+            w[i] = w[i] + delta(i, step)
+            if (step + 1) % 2 == 0:
+                exchange(i)
+    for i in range(N):
+        exchange(i)
+
+
+def _assert_ends(replicas: list, center: np.ndarray, w: list, c: np.ndarray) -> None:
+    np.testing.assert_array_equal(center, c)
+    for got, want in zip(replicas, w, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize("mode", ["asynchronous", "hogwild"])
 def test_downpour_pushes_each_window_delta_and_pulls_the_center(
     server: ParameterServer, mode: str
@@ -153,16 +172,8 @@ def test_downpour_pushes_each_window_delta_and_pulls_the_center(
         c = c + (w[i] - anchor[i])
         w[i], anchor[i] = c.copy(), c.copy()
 
-    for step in range(STEPS):
-        for i in range(N):
-            w[i] = w[i] + delta(i, step)
-            if (step + 1) % 2 == 0:
-                exchange(i)
-    for i in range(N):
-        exchange(i)  # STEPS is odd: the rest of the epoch
-    np.testing.assert_array_equal(center, c)
-    for got, want in zip(replicas, w, strict=True):
-        np.testing.assert_array_equal(got, want)
+    _interleaved(w, exchange)
+    _assert_ends(replicas, center, w, c)
     push = "PUSH_HOGWILD" if mode == "hogwild" else "PUSH"
     assert sent == {push: N * 3, "PULL": N * 3}
 
@@ -187,17 +198,9 @@ def test_adag_and_dynsgd_scale_each_push_on_the_server(server: ParameterServer, 
         pulled[i] = updates
         w[i], anchor[i] = c.copy(), c.copy()
 
-    for step in range(STEPS):
-        for i in range(N):
-            w[i] = w[i] + delta(i, step)
-            if (step + 1) % 2 == 0:
-                exchange(i)
-    for i in range(N):
-        exchange(i)
+    _interleaved(w, exchange)
     assert staleness_seen == [0, 1, 1, 1, 1, 1]  # worker 1 always pushes after worker 0
-    np.testing.assert_array_equal(center, c)
-    for got, want in zip(replicas, w, strict=True):
-        np.testing.assert_array_equal(got, want)
+    _assert_ends(replicas, center, w, c)
     push = "PUSH_ADAG" if mode == "adag" else "PUSH_DYNSGD"
     assert sent == {push: N * 3, "PULL": N * 3}
 
