@@ -48,16 +48,17 @@ _REGRESSION_LOSSES = frozenset(
         "huber",
     }
 )
-# Elephas's settings the native params cannot hold, with Elephas's defaults.
+# Elephas's settings the native params cannot hold, with Elephas's defaults
+# (its estimator also defaulted to epochs=10, validation_split=0.1, num_workers=8).
 _ELEPHAS_DEFAULTS: dict[str, Any] = {
     "keras_model_config": None,
     "optimizer_config": None,
     "loss": None,
-    "metrics": None,
+    "metrics": ["acc"],
     "mode": "asynchronous",
     "frequency": "epoch",
-    "categorical": False,
-    "nb_classes": None,
+    "categorical": True,
+    "nb_classes": 10,
     "verbose": 0,
 }
 # Elephas's keyword -> (native param, or None for an Elephas-only setting).
@@ -133,7 +134,7 @@ class ElephasEstimator(KerasEstimator):
     def __init__(self, model: keras.Model | None = None, **kwargs: Any) -> None:
         super().__init__()
         self._elephas: dict[str, Any] = dict(_ELEPHAS_DEFAULTS)
-        self._set(outputMode="raw")
+        self._set(outputMode="raw", epochs=10, validationSplit=0.1)  # Elephas's defaults
         self._apply_schedule()
         if model is not None:
             self.setModel(model)
