@@ -18,7 +18,12 @@ The sub-modules ``spark_model``, ``ml_model``, ``utils.rdd_utils`` and
 """
 
 from loxodon.compat.elephas.ml_model import ElephasEstimator, ElephasTransformer
-from loxodon.compat.elephas.spark_model import SparkMLlibModel, SparkModel, load_spark_model
+from loxodon.compat.elephas.spark_model import (
+    AsynchronousSparkModel,
+    SparkMLlibModel,
+    SparkModel,
+    load_spark_model,
+)
 from loxodon.utils.rdd_utils import (
     from_labeled_point,
     to_data_frame,
@@ -27,6 +32,7 @@ from loxodon.utils.rdd_utils import (
 )
 
 __all__ = [
+    "AsynchronousSparkModel",
     "ElephasEstimator",
     "ElephasTransformer",
     "SparkMLlibModel",

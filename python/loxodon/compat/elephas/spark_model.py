@@ -212,6 +212,35 @@ class SparkMLlibModel(SparkModel, native_mllib.SparkMLlibModel):
         return SparkModel.predict(self, data, **kwargs)
 
 
+class AsynchronousSparkModel(SparkModel):
+    """Elephas 7's name for its parameter-server model, with its argument order
+    (``model, num_workers, custom_objects, batch_size, mode, frequency, ...``)."""
+
+    def __init__(
+        self,
+        model: keras.Model,
+        num_workers: int | None = None,
+        custom_objects: dict[str, Any] | None = None,
+        batch_size: int = 32,
+        mode: str = "asynchronous",
+        frequency: str | int = "epoch",
+        parameter_server_mode: str = "http",
+        port: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            model,
+            mode=mode,
+            frequency=frequency,
+            parameter_server_mode=parameter_server_mode,
+            num_workers=num_workers,
+            custom_objects=custom_objects,
+            batch_size=batch_size,
+            port=port,
+            **kwargs,
+        )
+
+
 def elephas_h5_bytes(model: keras.Model, class_name: str, config: dict[str, Any]) -> bytes:
     """The bytes of an Elephas ``.h5`` file: ``model`` in Keras's legacy HDF5 format
     with ``{"class_name", "config"}`` as JSON in the ``distributed_config`` attribute."""
@@ -283,7 +312,8 @@ def load_spark_model(
         from loxodon.keras_io import load_model
 
         model = load_model(data, custom_objects)
-    cls = SparkMLlibModel if class_name == "SparkMLlibModel" else SparkModel
+    classes = {"SparkMLlibModel": SparkMLlibModel, "AsynchronousSparkModel": AsynchronousSparkModel}
+    cls = classes.get(class_name, SparkModel)
     extra = {"spark": spark} if spark is not None else {}
     return cls(
         model, custom_objects=custom_objects, **_elephas_settings(class_name, config), **extra
