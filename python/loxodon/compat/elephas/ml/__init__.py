@@ -1,0 +1,1 @@
+"""Elephas's ``elephas.ml`` package (its ``adapter`` module)."""
