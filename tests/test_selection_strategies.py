@@ -72,9 +72,12 @@ def drive(strategy, value, order: str = "fifo", max_reports: int = 10_000) -> Ru
         live = {t: run.epochs[t] for t in run.epochs if t not in run.reasons}
         for trial in actions.add:
             assert trial.trial_id == len(run.epochs), "trial ids go 0, 1, 2 ... in order"
+            if trial.parent is not None:  # it continues the paused parent's last state
+                assert trial.parent in live and trial.parent not in training, trial
+                assert live[trial.parent] == trial.start_epoch, trial
             run.params[trial.trial_id] = trial.params
             run.brackets[trial.trial_id] = trial.bracket
-            run.epochs[trial.trial_id] = 0
+            run.epochs[trial.trial_id] = trial.start_epoch
             start(trial.trial_id)
         for t in actions.run:
             assert t in live and t not in training, f"run {t}: not a paused live trial"

@@ -1,0 +1,138 @@
+"""Population-based training: on scripted metrics (no Spark, under the
+strategies' test engine ``drive``) the bottom quantile exploits the top one at
+every boundary, perturbed params stay in bounds and a seed reproduces the
+search; on Spark, a MOP search on digits starts every exploited child from its
+donor's state bit for bit and finds a good model."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from loxodon.selection import PBT, choice, loguniform, randint, uniform
+from test_selection_strategies import drive
+
+SPACE = {
+    "units": 16,
+    "learning_rate": loguniform(1e-4, 1e-1),
+    "batch_size": choice([16, 32, 64, 128]),
+}
+
+
+def closeness(run, t, epoch):
+    """The nearer a trial's learning rate to 1e-2, the better; it improves with epochs."""
+    return -abs(math.log10(run.params[t]["learning_rate"]) + 2) + 0.01 * epoch
+
+
+def exploits(pbt: PBT) -> list[dict]:
+    return [d for d in pbt.decisions if d["action"] == "exploit"]
+
+
+@pytest.mark.parametrize("mode", ["max", "min"])
+def test_the_bottom_quantile_exploits_the_top_at_every_boundary(mode):
+    sign = 1.0 if mode == "max" else -1.0
+    pbt = PBT(SPACE, population_size=8, max_epochs=6, ready_epochs=2, quantile=0.25, mode=mode)
+    run = drive(pbt, lambda r, t, e: sign * closeness(r, t, e))
+
+    # Two boundaries (epochs 2 and 4) x ceil(8 * 0.25) = 2 losers: 4 children, 12 trials.
+    assert len(run.epochs) == 12
+    done = exploits(pbt)
+    assert [d["rung"] for d in done] == [0, 0, 1, 1]
+    for d in done:
+        child = d["trial_id"]
+        start = d["epoch"] + 1
+        assert start in (2, 4) and run.epochs[child] == 6
+        loser, donor = d["replaced"], d["donor"]
+        assert run.epochs[loser] == start and "continues trial" in run.reasons[loser]
+        assert run.params[child] == d["params"]
+        # Everyone live was at the boundary; the donor was in the top 2, the loser in the bottom 2.
+        _, _, live = next(s for s in run.stops if s[0] == loser)
+        assert set(live.values()) == {start}
+        ranked = sorted(live, key=lambda t: (-sign * pbt.values[t][start - 1 - _first(pbt, t)], t))
+        assert donor in ranked[:2] and loser in ranked[-2:]
+    # The final population trained to max_epochs and completed; the losers did not.
+    completed = {t for t, reason in run.reasons.items() if reason == "completed"}
+    assert len(completed) == 8 and all(run.epochs[t] == 6 for t in completed)
+    assert pbt.best() in completed
+
+
+def _first(pbt: PBT, t: int) -> int:
+    """The first epoch a trial reported (a child starts at its boundary)."""
+    starts = {d["trial_id"]: d["epoch"] + 1 for d in exploits(pbt)}
+    return starts.get(t, 0)
+
+
+def test_explore_multiplies_or_resamples_within_the_bounds():
+    space = {
+        "learning_rate": loguniform(1e-3, 2e-3),
+        "batch_size": randint(16, 20),
+    }
+    pbt = PBT(
+        space, population_size=8, max_epochs=40, ready_epochs=1, quantile=0.5, seed=3,
+        resample_probability=0.0,
+    )  # fmt: skip
+    drive(pbt, lambda r, t, e: r.params[t]["batch_size"] + e)
+    assert len(exploits(pbt)) == 39 * 4
+    clipped = 0
+    for d in exploits(pbt):
+        donor = pbt.params[d["donor"]]
+        lr, batch = d["params"]["learning_rate"], d["params"]["batch_size"]
+        assert 1e-3 <= lr <= 2e-3 and 16 <= batch <= 19
+        if lr in (1e-3, 2e-3):
+            clipped += 1
+        else:
+            assert lr / donor["learning_rate"] == pytest.approx(0.8) or lr / donor[
+                "learning_rate"
+            ] == pytest.approx(1.2)
+        assert batch == min(max(round(donor["batch_size"] * 0.8), 16), 19) or batch == min(
+            max(round(donor["batch_size"] * 1.2), 16), 19
+        )
+    assert clipped > 0  # the narrow range makes some products leave it
+
+    resampled = PBT(
+        {"learning_rate": uniform(0.1, 0.2), "batch_size": choice([8, 16, 32])},
+        population_size=4, max_epochs=20, ready_epochs=1, resample_probability=1.0,
+    )  # fmt: skip
+    drive(resampled, lambda r, t, e: r.params[t]["learning_rate"])
+    values = [d["params"]["learning_rate"] for d in exploits(resampled)]
+    assert all(0.1 <= v < 0.2 for v in values) and len(set(values)) == len(values)
+
+
+def test_a_choice_moves_to_a_neighbour():
+    pbt = PBT(
+        {"learning_rate": 1e-2, "batch_size": choice([8, 16, 32, 64])},
+        population_size=4, max_epochs=30, ready_epochs=1, resample_probability=0.0, seed=1,
+    )  # fmt: skip
+    drive(pbt, lambda r, t, e: float(np.sin(t + e)))
+    values = (8, 16, 32, 64)
+    for d in exploits(pbt):
+        i = values.index(pbt.params[d["donor"]]["batch_size"])
+        j = values.index(d["params"]["batch_size"])
+        assert j in (max(i - 1, 0), min(i + 1, 3))
+        assert d["params"]["learning_rate"] == 1e-2
+
+
+def test_a_seed_reproduces_the_search_and_the_decisions_give_the_lineage():
+    def search(seed: int) -> PBT:
+        pbt = PBT(SPACE, population_size=4, max_epochs=6, ready_epochs=2, seed=seed)
+        drive(pbt, closeness)
+        return pbt
+
+    a, b, c = search(7), search(7), search(8)
+    assert a.decisions == b.decisions and a.params == b.params
+    assert a.params != c.params
+    # Each child's decision names its donor; following them gives each trial's ancestors.
+    parent = {d["trial_id"]: d["donor"] for d in exploits(a)}
+    assert set(parent) == {4, 5}  # population 4: one loser at epochs 2 and 4
+    assert all(p < child for child, p in parent.items())
+
+
+def test_only_training_time_params_may_be_searched():
+    with pytest.raises(ValueError, match=r"only training-time params .* not 'units'"):
+        PBT({"units": choice([8, 16]), "learning_rate": 1e-2}, 4, max_epochs=4, ready_epochs=2)
+    with pytest.raises(ValueError, match="quantile"):
+        PBT(SPACE, 4, max_epochs=4, ready_epochs=2, quantile=0.6)
+    with pytest.raises(ValueError, match="ready_epochs"):
+        PBT(SPACE, 4, max_epochs=4, ready_epochs=5)
