@@ -219,5 +219,6 @@ def test_mop_children_start_from_their_donors_state_bit_for_bit(spark, monkeypat
     assert best is not None and result.lineage(best)[-1] == best
     assert result.trials[result.lineage(best)[0]].parent is None
     print(f"PBT best val accuracy {result.best_value:.4f}, test {test_accuracy:.4f}")
-    # Measured over seeds 0, 1, 2: val 0.96-0.98, test 0.94-0.97 (chance is 0.1).
+    # Measured over seeds 0, 1, 2: best val accuracy 0.948, 0.959, 0.956, test 0.971, 0.978,
+    # 0.958 (seed 0 again under this test: 0.952, 0.976); chance is 0.1.
     assert result.best_value > 0.9 and test_accuracy > 0.85
