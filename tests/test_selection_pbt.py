@@ -1,11 +1,14 @@
 """Population-based training: on scripted metrics (no Spark, under the
 strategies' test engine ``drive``) the bottom quantile exploits the top one at
 every boundary, perturbed params stay in bounds and a seed reproduces the
-search; on Spark, a MOP search on digits starts every exploited child from its
-donor's state bit for bit and finds a good model."""
+search; the driver builds a child's first state from its paused parent's
+committed one (a stand-in job and store, no Spark); on Spark, a MOP search on
+digits starts every exploited child from its donor's state bit for bit and
+finds a good model."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -14,8 +17,9 @@ import pytest
 from fixtures import digits_mlp
 from loxodon.datasets import digits
 from loxodon.ps_client import PSClient
-from loxodon.selection import PBT, ModelSelection, choice, loguniform, randint, uniform
-from loxodon.worker.model_state import ModelState
+from loxodon.selection import PBT, ModelSelection, Trial, choice, loguniform, randint, uniform
+from loxodon.selection.search import _SearchRun
+from loxodon.worker.model_state import ModelState, architecture_key
 from test_selection_strategies import drive
 
 SPACE = {
@@ -140,6 +144,63 @@ def test_only_training_time_params_may_be_searched():
         PBT(SPACE, 4, max_epochs=4, ready_epochs=2, quantile=0.6)
     with pytest.raises(ValueError, match="ready_epochs"):
         PBT(SPACE, 4, max_epochs=4, ready_epochs=5)
+
+
+class _Job:
+    """The two SelectionJob calls a child's state needs: the logged schedule
+    (a lost unit's output never committed) and the first-state blob names."""
+
+    def scheduleJson(self) -> str:  # noqa: N802 (the JVM's name)
+        units = [(0, 0, "done"), (1, 1, "done"), (2, 0, "done"), (3, 0, "lost")]
+        return json.dumps(
+            [{"seq": q, "trial_id": t, "kind": "train", "status": s} for q, t, s in units]
+            + [{"seq": 4, "trial_id": 0, "kind": "eval", "status": "done"}]
+        )
+
+    def initialStateBlob(self, trial_id: int) -> str:  # noqa: N802
+        return f"sel/{trial_id}/initial"
+
+
+class _Store(dict):
+    def get_blob(self, name: str) -> bytes:
+        return self[name]
+
+
+def test_the_engine_continues_a_child_from_its_paused_parents_committed_state():
+    """No Spark: the driver's half of an exploit against a stand-in job and store."""
+    parent = digits_mlp({"units": 8, "learning_rate": 1e-2})
+    rng = np.random.default_rng(0)
+    parent.fit(rng.random((64, 64)), rng.integers(0, 10, 64), verbose=0)  # Adam's slots move
+    run = _SearchRun.__new__(_SearchRun)  # only the state _inherited_state reads
+    run.job, run.ps = _Job(), _Store({"sel/0/state/2": bytes(ModelState(parent).pack_eager())})
+    run.trials = {0: Trial(0, {"units": 8, "learning_rate": 1e-2})}
+    run.epochs_done, run.requested, run.running = {0: 2}, {0: 2}, set()
+    run.arch = {0: architecture_key(parent)}
+
+    def inherit(params: dict, start: int = 2) -> ModelState:
+        trial = Trial(1, params, parent=0, start_epoch=start)
+        model = digits_mlp(params)
+        unit = {"learning_rate": params["learning_rate"], "arch": architecture_key(model)}
+        state = run._inherited_state(trial, model, unit)
+        fresh = digits_mlp(params)
+        ModelState(fresh).unpack_eager(state)
+        return fresh
+
+    child = inherit({"units": 8, "learning_rate": 5e-3})
+    assert child.optimizer.learning_rate.numpy() == np.float32(5e-3)
+    assert child.optimizer.iterations.numpy() == parent.optimizer.iterations.numpy() == 2
+    lr = child.optimizer.learning_rate.path
+    for a, b in zip(parent.weights + parent.optimizer.variables,
+                    child.weights + child.optimizer.variables, strict=True):  # fmt: skip
+        assert b.path == lr or np.array_equal(a.numpy(), b.numpy()), a.path
+
+    with pytest.raises(ValueError, match="another architecture than its parent 0"):
+        inherit({"units": 16, "learning_rate": 5e-3})
+    with pytest.raises(ValueError, match="has reported 2 epochs"):
+        inherit({"units": 8, "learning_rate": 5e-3}, start=1)
+    run.requested[0] = 4
+    with pytest.raises(ValueError, match="was asked for 4"):
+        inherit({"units": 8, "learning_rate": 5e-3})
 
 
 def pbt_on_digits(spark, seed: int, monkeypatch: pytest.MonkeyPatch | None = None):
