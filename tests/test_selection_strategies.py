@@ -72,9 +72,12 @@ def drive(strategy, value, order: str = "fifo", max_reports: int = 10_000) -> Ru
         live = {t: run.epochs[t] for t in run.epochs if t not in run.reasons}
         for trial in actions.add:
             assert trial.trial_id == len(run.epochs), "trial ids go 0, 1, 2 ... in order"
+            if trial.parent is not None:  # it continues the paused parent's last state
+                assert trial.parent in live and trial.parent not in training, trial
+                assert live[trial.parent] == trial.start_epoch, trial
             run.params[trial.trial_id] = trial.params
             run.brackets[trial.trial_id] = trial.bracket
-            run.epochs[trial.trial_id] = 0
+            run.epochs[trial.trial_id] = trial.start_epoch
             start(trial.trial_id)
         for t in actions.run:
             assert t in live and t not in training, f"run {t}: not a paused live trial"
@@ -477,10 +480,10 @@ def test_the_mlflow_tracker_nests_a_run_per_trial_with_params_and_stepped_metric
     assert isinstance(t, MlflowTracker)
     t.start_search("search", {"strategy": "ASHA", "num_workers": 2})
     t.start_trial(Trial(0, {"lr": 0.1}))
-    t.start_trial(Trial(1, {"lr": 0.2, "units": 16}, bracket=1))
+    t.start_trial(Trial(1, {"lr": 0.2, "units": 16}, bracket=1, parent=0, start_epoch=1))
     t.log_epoch(0, 0, {"val_accuracy": 0.5})
     t.log_epoch(0, 1, {"val_accuracy": 0.75, "loss": 0.25})
-    t.log_epoch(1, 0, {"val_accuracy": 0.25})
+    t.log_epoch(1, 1, {"val_accuracy": 0.25})
     t.end_trial(1, "rung 0 at epoch 1: below the top 1/3 of 2")
     t.end_trial(0, "completed")
     t.end_search()
@@ -495,10 +498,16 @@ def test_the_mlflow_tracker_nests_a_run_per_trial_with_params_and_stepped_metric
         assert trial.data.tags["mlflow.parentRunId"] == search.info.run_id
         assert trial.info.status == "FINISHED"
     assert first.data.params == {"lr": "0.1", "bracket": "0"}
-    assert second.data.params == {"lr": "0.2", "units": "16", "bracket": "1"}
+    assert second.data.params == {
+        "lr": "0.2",
+        "units": "16",
+        "bracket": "1",
+        "parent": "0",  # a PBT child: its donor and the epoch it continues from
+        "start_epoch": "1",
+    }
     assert _steps(client, first.info.run_id, "val_accuracy") == [(0, 0.5), (1, 0.75)]
     assert _steps(client, first.info.run_id, "loss") == [(1, 0.25)]
-    assert _steps(client, second.info.run_id, "val_accuracy") == [(0, 0.25)]
+    assert _steps(client, second.info.run_id, "val_accuracy") == [(1, 0.25)]
     assert first.data.metrics == {"val_accuracy": 0.75, "loss": 0.25}  # the latest
     assert second.data.metrics == {"val_accuracy": 0.25}
     assert first.data.tags["loxodon.status"] == "completed"

@@ -1,5 +1,5 @@
 """Model selection with model hopper parallelism: search spaces, strategies
-(grid, random, TPE, Hyperband, ASHA), plots, tracking, the Spark engine and
+(grid, random, TPE, Hyperband, ASHA, PBT), plots, tracking, the Spark engine and
 its result.
 
 The search logic imports neither Spark nor Keras; the engine's names
@@ -9,6 +9,7 @@ The search logic imports neither Spark nor Keras; the engine's names
 
 from loxodon._lazy import lazy_names as _lazy_names
 from loxodon.selection.halving import ASHA, Hyperband, hyperband_brackets
+from loxodon.selection.pbt import PBT
 from loxodon.selection.plots import gantt, learning_curves
 from loxodon.selection.space import (
     Dimension,
@@ -42,6 +43,7 @@ __all__ = [
     "GridSearch",
     "Hyperband",
     "ModelSelection",
+    "PBT",
     "RandomSearch",
     "SearchStrategy",
     "SelectionResult",

@@ -21,9 +21,11 @@ class SelectionResult:
     """The outcome of :meth:`loxodon.selection.ModelSelection.fit`.
 
     Attributes:
-        trials: every trial, by id.
+        trials: every trial, by id (a PBT child names its ``parent``; see
+            :meth:`lineage`).
         history: one row per trial and epoch: ``{"trial_id", "epoch", <logs>}``.
-        decisions: the strategy's decisions (which trials stopped at which rung).
+        decisions: the strategy's decisions (which trials stopped at which rung;
+            PBT's ``exploit`` records name the ``donor`` and the new ``params``).
         schedule: every unit the scheduler handed out (worker, trial, epoch,
             partition, kind, start/end seconds, status); pass it as
             ``fit(..., replay=...)`` to reproduce the weights exactly.
@@ -87,6 +89,14 @@ class SelectionResult:
 
         return KerasModel.fromKerasModel(self.best_model(), **params)
 
+    def lineage(self, trial_id: int) -> list[int]:
+        """The trial and its ancestors (PBT: each a donor whose state it continued),
+        oldest first; ``[trial_id]`` for a trial that started from scratch."""
+        chain = [trial_id]
+        while (parent := self.trials[chain[0]].parent) is not None:
+            chain.insert(0, parent)
+        return chain
+
     # -- tables and pictures -------------------------------------------------------------
     def metric_rows(self) -> list[tuple[int, int, str, float]]:
         """Every (trial_id, epoch, metric, value), in the order they happened."""
@@ -138,4 +148,7 @@ class SelectionResult:
                 f"best: trial {self.best_trial} {self.objective}={self.best_value:.4f} "
                 f"params={self.best_params}"
             )
+            ancestors = self.lineage(self.best_trial)[:-1]
+            if ancestors:
+                lines.append(f"continued from trials {' -> '.join(map(str, ancestors))}")
         return "\n".join(lines)

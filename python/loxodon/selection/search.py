@@ -26,6 +26,7 @@ from loxodon._jvm import java_session, python_api, running_session
 from loxodon.inputs import driver_placement, prepare
 from loxodon.keras_io import load_model, model_to_archive
 from loxodon.ps_client import PSClient
+from loxodon.selection.inherit import committed_state_blob, continued_state
 from loxodon.selection.result import SelectionResult
 from loxodon.selection.strategies import Actions, SearchStrategy, Trial
 from loxodon.selection.tracking import tracker as make_tracker
@@ -46,7 +47,7 @@ class ModelSelection:
     Args:
         model_fn: ``params -> compiled keras.Model`` for one configuration.
         strategy: a :class:`~loxodon.selection.strategies.SearchStrategy`
-            (GridSearch, RandomSearch, TPESearch, Hyperband, ASHA).
+            (GridSearch, RandomSearch, TPESearch, Hyperband, ASHA, PBT).
         num_workers: workers (task slots) of the barrier stage; each holds
             1/N of the data (``execution="mop"``) or all of it (``"task"``).
         objective: the epoch log the strategy optimises, e.g. ``val_accuracy``.
@@ -267,6 +268,7 @@ class _SearchRun:
         self.running: set[int] = set()
         self.requested: dict[int, int] = {}  # epochs asked of the scheduler, per trial
         self.epochs_done: dict[int, int] = {}
+        self.arch: dict[int, str] = {}  # each trial's architecture key
         self.tracker = make_tracker(owner.tracking, owner.tensorboard_dir)
         self.tracker.start_search(
             "loxodon-selection",
@@ -274,26 +276,34 @@ class _SearchRun:
         )
 
     def apply(self, actions: Actions) -> None:
+        # Children first read their parents' states: a parent run in the same actions
+        # must not have trained on yet.
         for trial in actions.add:
             model = self.built.pop(trial.trial_id, None) or self.owner._build(trial)
             unit = {"batch_size": int(trial.params.get("batch_size", self.owner.batch_size))}
             if "learning_rate" in trial.params:
                 unit["learning_rate"] = float(trial.params["learning_rate"])
             if self.owner.learning_rate_schedule is not None:
-                unit["learning_rates"] = epoch_rates(
+                rates = epoch_rates(
                     self.owner.learning_rate_schedule, model, trial, self.owner.strategy.max_epochs
                 )
+                unit["learning_rates"] = rates[trial.start_epoch :]  # a worker's epochs start at 0
             # Workers that compiled this architecture take the trial without loading its
             # archive: the unit names the architecture and the first state is a blob.
-            unit["arch"] = architecture_key(model)
+            unit["arch"] = self.arch[trial.trial_id] = architecture_key(model)
             archive = model_to_archive(model)
-            state = initial_state(model, unit)
+            if trial.parent is None:
+                state = initial_state(model, unit)
+            else:
+                state = self._inherited_state(trial, model, unit)
             # Over the search's own parameter-server connection: Py4J would carry the bytes
             # as base64 text (about 0.1 s per MB each way).
             self.ps.put_blob(str(self.job.archiveBlob(trial.trial_id)), archive)
             self.ps.put_blob(str(self.job.initialStateBlob(trial.trial_id)), state)
             self.job.addStoredModel(trial.trial_id, True, json.dumps(unit))
             self.trials[trial.trial_id] = trial
+            # The scheduler counts a trial's epochs from 0; the search from start_epoch.
+            self.requested[trial.trial_id] = self.epochs_done[trial.trial_id] = trial.start_epoch
             self.tracker.start_trial(trial)
             self._run(trial.trial_id)
         for trial_id in actions.run:
@@ -306,6 +316,29 @@ class _SearchRun:
             self.tracker.end_trial(trial_id, reason)
             if self.owner.verbose:
                 print(f"trial {trial_id}: stopped ({reason})", flush=True)
+
+    def _inherited_state(self, trial: Trial, model: keras.Model, unit: dict[str, Any]) -> bytes:
+        """The child's first state: its parent's current one (see :mod:`.inherit`)."""
+        parent, start = trial.parent, trial.start_epoch
+        if parent not in self.trials:
+            raise ValueError(f"trial {trial.trial_id}'s parent {parent} is no trial of this search")
+        done, asked = self.epochs_done[parent], self.requested[parent]
+        if start != done or asked != done or parent in self.running:
+            raise ValueError(
+                f"trial {trial.trial_id} continues trial {parent} after epoch {start}, but trial "
+                f"{parent} has reported {done} epochs and was asked for {asked}: a child starts "
+                "from its parent's state after the parent's last reported epoch, with no more "
+                "epochs asked of the parent until the child is added"
+            )
+        if unit["arch"] != self.arch[parent]:
+            raise ValueError(
+                f"trial {trial.trial_id} ({trial.params}) has another architecture than its "
+                f"parent {parent} ({self.trials[parent].params}): a child continues its parent's "
+                "weights, so only training-time params (learning_rate, batch_size) may differ"
+            )
+        schedule = json.loads(self.job.scheduleJson())
+        name = committed_state_blob(schedule, parent) or str(self.job.initialStateBlob(parent))
+        return continued_state(model, bytes(self.ps.get_blob(name)), unit)
 
     def _run(self, trial_id: int) -> None:
         """Asks for the trial's epochs up to the strategy's next decision about it."""
@@ -321,7 +354,8 @@ class _SearchRun:
         objective = self.owner.objective
         while self.running:
             event = self.wait_for("epoch")
-            trial_id, epoch = int(event["trial_id"]), int(event["epoch"])
+            trial_id = int(event["trial_id"])
+            epoch = self.trials[trial_id].start_epoch + int(event["epoch"])
             logs = {k: float(v) for k, v in event["logs"].items()}
             if objective not in logs:
                 raise ValueError(

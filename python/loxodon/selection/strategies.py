@@ -8,8 +8,17 @@ one more epoch, ``stop`` trials end. A trial neither run nor stopped waits
 (e.g. at a synchronous rung) until a later report resumes or stops it. The
 search ends when no trial trains and the last actions were empty.
 
+An added trial with a ``parent`` (population-based training's exploit) does
+not start from scratch: it continues from a copy of the parent's state (its
+weights and optimizer variables) after the parent's ``start_epoch`` epochs,
+its last reported one, with its own training-time params; its epochs are
+numbered on from ``start_epoch``. The parent must be paused there (neither
+training nor asked for more epochs), and may be run or stopped in the same
+actions.
+
 This module holds the fixed-budget strategies (grid, random, TPE);
-:mod:`loxodon.selection.halving` holds Hyperband and ASHA.
+:mod:`loxodon.selection.halving` holds Hyperband and ASHA,
+:mod:`loxodon.selection.pbt` population-based training.
 """
 
 from __future__ import annotations
@@ -38,11 +47,14 @@ INSTALL_SELECTION = "pip install 'loxodon[selection]'"
 
 @dataclass(frozen=True)
 class Trial:
-    """One configuration of a search."""
+    """One configuration of a search; with a ``parent``, a continuation of the
+    parent's state after its first ``start_epoch`` epochs (see the module docstring)."""
 
     trial_id: int
     params: dict[str, Any]
     bracket: int = 0
+    parent: int | None = None
+    start_epoch: int = 0
 
 
 @dataclass
@@ -108,14 +120,29 @@ class SearchStrategy(ABC):
         return min(self.values, key=lambda t: (-sign * self.values[t][-1], t))
 
     # -- helpers for subclasses ----------------------------------------------------------
-    def _new_trial(self, params: dict[str, Any], bracket: int = 0) -> Trial:
-        trial = Trial(self._next_id, dict(params), bracket)
+    def _new_trial(
+        self,
+        params: dict[str, Any],
+        bracket: int = 0,
+        parent: int | None = None,
+        start_epoch: int = 0,
+    ) -> Trial:
+        trial = Trial(self._next_id, dict(params), bracket, parent, start_epoch)
         self._next_id += 1
         return trial
 
     def _decide(
-        self, trial_id: int, epoch: int, action: str, reason: str, rung: int = 0, bracket: int = 0
+        self,
+        trial_id: int,
+        epoch: int,
+        action: str,
+        reason: str,
+        rung: int = 0,
+        bracket: int = 0,
+        **extra: Any,
     ) -> None:
+        """Records a decision; ``extra`` keys (e.g. PBT's ``donor`` and ``params``)
+        join the record."""
         last = self.values.get(trial_id, [float("nan")])[-1]
         self._decisions.append(
             {
@@ -126,6 +153,7 @@ class SearchStrategy(ABC):
                 "action": action,
                 "value": last,
                 "reason": reason,
+                **extra,
             }
         )
 

@@ -60,6 +60,9 @@ class MlflowTracker(Tracker):
         for key, value in trial.params.items():
             self.client.log_param(run_id, key, value)
         self.client.log_param(run_id, "bracket", trial.bracket)
+        if trial.parent is not None:  # a PBT child: whose state it continued, from when
+            self.client.log_param(run_id, "parent", trial.parent)
+            self.client.log_param(run_id, "start_epoch", trial.start_epoch)
 
     def log_epoch(self, trial_id: int, epoch: int, metrics: dict[str, float]) -> None:
         run_id = self.open_runs[trial_id]
