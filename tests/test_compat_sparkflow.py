@@ -310,3 +310,44 @@ def test_param_defaults_and_optimizer_mapping() -> None:
         keras_optimizer("adam", 0.1, json.dumps({"beta9": 1}), compiled)
     with pytest.raises(TypeError, match="keras.Model"):
         SparkAsyncDL(tensorflowGraph='{"meta_info_def": {}}')
+
+
+def test_autoencoder_example_predicts_the_bottleneck(data: tuple[Any, ...]) -> None:
+    """SparkFlow's autoencoder example: no labels (the input is the target) and
+    tfOutput='out/Sigmoid:0' predicts the 'out' layer's output as a DenseVector."""
+    import keras
+
+    *_, train, _ = data
+
+    def small_model() -> Any:
+        model = keras.Sequential(
+            [
+                keras.Input((64,), name="x"),
+                keras.layers.Dense(32, activation="relu"),
+                keras.layers.Dense(16, activation="sigmoid", name="out"),
+                keras.layers.Dense(32, activation="relu"),
+                keras.layers.Dense(64, activation="sigmoid"),
+            ]
+        )
+        model.compile("adam", "mean_squared_error")
+        return model
+
+    features = VectorAssembler(inputCols=PIXELS, outputCol="features").transform(train)
+    spark_model = SparkAsyncDL(
+        inputCol="features",
+        tensorflowGraph=build_graph(small_model),
+        tfInput="x:0",
+        tfLabel=None,
+        tfOutput="out/Sigmoid:0",
+        tfOptimizer="adam",
+        tfLearningRate=0.001,
+        iters=3,
+        predictionCol="predicted",
+        partitions=4,
+        miniBatchSize=256,
+        verbose=1,
+    ).fit(features)
+    losses = spark_model.history["loss"]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    t = spark_model.transform(features).take(1)
+    assert isinstance(t[0]["predicted"], DenseVector) and len(t[0]["predicted"]) == 16
