@@ -291,6 +291,12 @@ def test_param_defaults_and_optimizer_mapping() -> None:
         "tfOptimizer": None, "tfLearningRate": None,
     }  # fmt: skip
     assert {name: est.getOrDefault(name) for name in defaults} == defaults
+    model = SparkAsyncDLModel()
+    model_defaults = {
+        "inputCol": "encoded", "predictionCol": "predicted", "tfInput": None, "tfOutput": None,
+        "tfDropout": None, "toKeepDropout": False, "outputMode": "auto",
+    }  # fmt: skip
+    assert {name: model.getOrDefault(name) for name in model_defaults} == model_defaults
 
     compiled = keras.optimizers.Adam(0.01, beta_1=0.8)
     assert keras_optimizer(None, None, None, compiled) is compiled

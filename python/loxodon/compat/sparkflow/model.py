@@ -146,6 +146,7 @@ class SparkAsyncDLModel(Model, SparkFlowModelParams, StageReadWrite):
     ) -> None:
         super().__init__()
         self._set_model_defaults()
+        self._setDefault(inputCol="encoded", tfInput=None, tfOutput=None)  # SparkFlow's
         self._set(**self._input_kwargs)
         self.kerasStage: Any = None
         self.history: dict[str, list[float]] = {}

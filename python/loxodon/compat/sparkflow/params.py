@@ -65,13 +65,13 @@ class SparkFlowModelParams(HasInputCol, HasPredictionCol):
     """The params SparkFlow's ``SparkAsyncDLModel`` had, plus ``outputMode``."""
 
     tfInput = _p(
-        "tfInput", "SparkFlow: the graph's input tensor; accepted, unused", TypeConverters.toString
+        "tfInput", "SparkFlow: the graph's input tensor; accepted, unused", _optional_string
     )
     tfOutput = _p(
         "tfOutput",
         "SparkFlow: the tensor predicted; here a layer name ('out' of 'out/Sigmoid:0') "
         "whose output is predicted when the model has such a layer, else the model's output",
-        TypeConverters.toString,
+        _optional_string,
     )
     tfDropout = _p(
         "tfDropout", "SparkFlow: the dropout placeholder; accepted, unused", _optional_string
@@ -98,10 +98,10 @@ class SparkFlowModelParams(HasInputCol, HasPredictionCol):
             outputMode="auto",
         )
 
-    def getTfInput(self) -> str:
+    def getTfInput(self) -> str | None:
         return self.getOrDefault(self.tfInput)
 
-    def getTfOutput(self) -> str:
+    def getTfOutput(self) -> str | None:
         return self.getOrDefault(self.tfOutput)
 
     def getTfDropout(self) -> str | None:
