@@ -24,9 +24,8 @@ class TrainParamsSuite extends AnyFunSuite {
   test("an unknown mode lists the valid ones") {
     val e = intercept[IllegalArgumentException](TrainParams.fromJson("""{"mode": "downpour"}"""))
     assert(e.getMessage.contains("mode: unknown mode 'downpour'"), e.getMessage)
-    assert(
-      e.getMessage.contains("single, synchronous, averaging, asynchronous, hogwild, easgd, aeasgd")
-    )
+    assert(e.getMessage.contains(TrainParams.Modes.mkString(", ")), e.getMessage)
+    assert(e.getMessage.contains("hogwild, adag, dynsgd, easgd"), e.getMessage)
   }
 
   test("errors name the param and the value refused") {
