@@ -7,6 +7,9 @@ LabelIndexTransformer -> AccuracyEvaluator). Each must land within 2 points
 of plain Keras trained in the same test on the same rows, initial weights,
 optimizer, batch size and epochs.
 
+The trainers the README does not show run in the positional form of
+dist-keras's later releases, against the same bar.
+
 ``LOXODON_DISTKERAS_RUNS`` (default 1) repeats every example with other
 initial weights; the mean over runs is compared."""
 
@@ -21,10 +24,15 @@ import pytest
 from pyspark.ml.linalg import Vectors
 
 from loxodon.compat.distkeras import (
+    ADAG,
+    AEASGD,
     DOWNPOUR,
+    EAMSGD,
     EASGD,
     AccuracyEvaluator,
     AsynchronousEASGD,
+    AveragingTrainer,
+    DynSGD,
     EnsembleTrainer,
     LabelIndexTransformer,
     ModelPredictor,
@@ -69,6 +77,31 @@ EXAMPLES = {
     ),
 }  # fmt: skip
 
+# The other trainers, in the positional form of dist-keras's later releases
+# (keras_model, worker_optimizer, loss, metrics, num_workers, batch_size, ...).
+LATER = {
+    "AveragingTrainer": lambda keras_model: AveragingTrainer(
+        keras_model, optimizer(), "categorical_crossentropy", ["accuracy"],
+        num_epoch=EPOCHS, batch_size=1000, num_workers=2,
+    ),
+    "ADAG": lambda keras_model: ADAG(
+        keras_model, optimizer(), "categorical_crossentropy", ["accuracy"], 2, 1000,
+        num_epoch=EPOCHS, communication_window=2,
+    ),
+    "DynSGD": lambda keras_model: DynSGD(
+        keras_model, optimizer(), "categorical_crossentropy", ["accuracy"], 2, 1000,
+        num_epoch=EPOCHS, communication_window=2,
+    ),
+    "AEASGD": lambda keras_model: AEASGD(
+        keras_model, optimizer(), "categorical_crossentropy", ["accuracy"], 2, 1000,
+        num_epoch=EPOCHS, communication_window=2, rho=5.0, learning_rate=0.01,
+    ),
+    "EAMSGD": lambda keras_model: EAMSGD(
+        keras_model, optimizer(), "categorical_crossentropy", ["accuracy"], 2, 1000,
+        num_epoch=EPOCHS, communication_window=2, rho=5.0, learning_rate=0.01, momentum=0.5,
+    ),
+}  # fmt: skip
+
 
 @pytest.fixture(scope="module")
 def frames(spark):
@@ -101,24 +134,37 @@ def dist_keras_accuracy(model: keras.Model, test) -> float:
     )
 
 
-def plain_keras_accuracy(initial: keras.Model, arrays, batch_size: int) -> float:
+def plain_keras_accuracy(initial: keras.Model, arrays, trainer) -> float:
+    """Plain Keras from the same weights with the trainer's optimizer settings."""
     x, y, x_test, y_test = arrays
     model = keras.models.clone_model(initial)
     model.set_weights(initial.get_weights())
-    model.compile(optimizer(), "categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x, keras.utils.to_categorical(y, 10), epochs=EPOCHS, batch_size=batch_size, verbose=0)
+    compiled = trainer.master_model.optimizer
+    model.compile(
+        compiled.__class__.from_config(compiled.get_config()),
+        "categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    model.fit(
+        x,
+        keras.utils.to_categorical(y, 10),
+        epochs=EPOCHS,
+        batch_size=trainer.batch_size,
+        verbose=0,
+    )
     return float(np.mean(np.argmax(model.predict(x_test, verbose=0), axis=1) == y_test))
 
 
-@pytest.mark.parametrize("name", list(EXAMPLES))
+@pytest.mark.parametrize("name", [*EXAMPLES, *LATER])
 def test_readme_example(spark, frames, name: str) -> None:
     train, test, arrays = frames
+    example = EXAMPLES.get(name) or LATER[name]
     ours, plain, seconds = [], [], []
     for run in range(RUNS):
         keras.utils.set_random_seed(run)
         keras_model = mlp()
         before = [w.copy() for w in keras_model.get_weights()]
-        trainer = EXAMPLES[name](keras_model)
+        trainer = example(keras_model)
         started = time.perf_counter()
         trained = trainer.train(train)
         seconds.append(time.perf_counter() - started)
@@ -131,7 +177,7 @@ def test_readme_example(spark, frames, name: str) -> None:
             trained = merge_models(trained)
         assert trainer.get_training_time() > 0 and trainer.get_history()["loss"]
         ours.append(dist_keras_accuracy(trained, test))
-        plain.append(plain_keras_accuracy(keras_model, arrays, trainer.batch_size))
+        plain.append(plain_keras_accuracy(keras_model, arrays, trainer))
     print(
         f"\n{name}: loxodon {[round(a, 4) for a in ours]} plain keras "
         f"{[round(a, 4) for a in plain]} train seconds {[round(s, 1) for s in seconds]}"
