@@ -92,6 +92,8 @@ class Ensemble:
         self.members: list[keras.Model] = []
         # Member i's Keras-style history: metric -> one value per epoch.
         self.history: list[dict[str, list[float]]] = []
+        # The rows each member trained on (data="partition" only: with "all", every row).
+        self.member_rows: list[int] = []
         self._merged: keras.Model | None = None
 
     @property
@@ -132,6 +134,7 @@ class Ensemble:
             raise ValueError(f"epochs must be at least 1, got {epochs}")
         built = [self.build_member(i) for i in range(self.num_models)]
         self._merged = None
+        self.member_rows = []
         if self.data == "all":
             self._fit_hopper(built, data, y, epochs, validation_split, features_col, label_col)
         else:
@@ -147,8 +150,9 @@ class Ensemble:
                 seed=self.seed,
                 verbose=self.verbose,
             )
-            self.members = [load_model(archive) for archive, _ in trained]
-            self.history = [history for _, history in trained]
+            self.members = [load_model(archive) for archive, _, _ in trained]
+            self.history = [history for _, history, _ in trained]
+            self.member_rows = [rows for _, _, rows in trained]
         return self.history
 
     def _fit_hopper(

@@ -37,10 +37,10 @@ def fit_partitions(
     validation_split: float,
     seed: int,
     verbose: int = 0,
-) -> list[tuple[bytes, dict[str, list[float]]]]:
+) -> list[tuple[bytes, dict[str, list[float]], int]]:
     """Trains member i (``archives[i]``, a compiled ``.keras`` archive) on share
     i of ``inputs`` (data, y, features_col, label_col); returns each member's
-    trained archive and Keras history, in member order."""
+    trained archive, Keras history and row count, in member order."""
     n = len(archives)
     sc = spark.sparkContext
     shared = sc.broadcast(archives)
@@ -68,7 +68,7 @@ def fit_partitions(
             lambda i, it: _train(i, _frame_share(it), shared.value[i], config)
         )
     try:
-        trained = dict((i, (archive, history)) for i, archive, history in rows.collect())
+        trained = {i: (archive, history, count) for i, archive, history, count in rows.collect()}
     finally:
         shared.unpersist()
     if verbose:
@@ -127,7 +127,7 @@ def _frame_share(items: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:
 
 def _train(
     index: int, share: tuple[np.ndarray, np.ndarray], archive: bytes, config: dict[str, Any]
-) -> Iterator[tuple[int, bytes, dict[str, list[float]]]]:
+) -> Iterator[tuple[int, bytes, dict[str, list[float]], int]]:
     """Runs in the member's Spark task: plain Keras ``fit`` on its share."""
     import keras
 
@@ -149,4 +149,4 @@ def _train(
         verbose=0,
     )
     logs = {k: [float(v) for v in vs] for k, vs in history.history.items()}
-    yield index, model_to_archive(model), logs
+    yield index, model_to_archive(model), logs, len(x)

@@ -87,7 +87,8 @@ class EASGD(AEASGD):
     default_window = 1
 
     def __init__(self, keras_model: keras.Model, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("learning_rate", 0.01)  # the README's default
+        if len(args) < 11:  # learning_rate not given positionally: the README's default
+            kwargs.setdefault("learning_rate", 0.01)
         super().__init__(keras_model, *args, **kwargs)
 
 
