@@ -15,9 +15,12 @@ _LAZY = {
     "SparkModel": "loxodon.spark_model",
     "load_spark_model": "loxodon.spark_model",
     "TrainingError": "loxodon.training_job",
+    "Ensemble": "loxodon.ensemble",
+    "load_ensemble": "loxodon.ensemble",
 }
 
 __all__ = [
+    "Ensemble",
     "LoxodonJarMissingError",
     "PSClient",
     "PSError",
@@ -26,6 +29,7 @@ __all__ = [
     "TrainingError",
     "__version__",
     "jar_path",
+    "load_ensemble",
     "load_spark_model",
     "spark_session",
     "start_parameter_server",
