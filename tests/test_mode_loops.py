@@ -180,18 +180,21 @@ def test_downpour_pushes_each_window_delta_and_pulls_the_center(
 
 @pytest.mark.parametrize("mode", ["adag", "dynsgd"])
 def test_adag_and_dynsgd_scale_each_push_on_the_server(server: ParameterServer, mode: str) -> None:
-    """adag: the center takes delta / window. dynsgd: delta / (1 + the updates applied
-    since this worker's last pull)."""
+    """adag: the center takes delta / the local steps it holds (the window, or the rest
+    of the epoch). dynsgd: delta / (1 + the updates applied since this worker's last pull)."""
     replicas, center, sent = _run(server, mode, {"communication_window": 2}, together=False)
     c = W0.copy()
     w, anchor = [W0.copy() for _ in range(N)], [W0.copy() for _ in range(N)]
     updates = 1  # the driver's set_center
     pulled = [updates] * N
+    pushes: list[list[int]] = [[] for _ in range(N)]
     staleness_seen = []
 
     def exchange(i: int) -> None:
         nonlocal c, updates
-        divisor = 2 if mode == "adag" else 1 + updates - pulled[i]
+        # adag: the local steps the delta holds: the window of 2, or 1 for the epoch's rest.
+        divisor = (2 if len(pushes[i]) < 2 else 1) if mode == "adag" else 1 + updates - pulled[i]
+        pushes[i].append(divisor)
         staleness_seen.append(updates - pulled[i])
         c = c + (w[i] - anchor[i]) / np.float32(divisor)
         updates += 1

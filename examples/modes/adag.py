@@ -1,4 +1,4 @@
-"""ADAG: as asynchronous, but the server divides each pushed delta by the window."""
+"""ADAG: as asynchronous, but the server divides each pushed delta by the local steps it holds."""
 
 from common import run
 

@@ -227,9 +227,10 @@ class PSClient:
         self._send(Op.PUSH_HOGWILD, as_f32(delta))
         return struct.unpack(">q", self._expect_ok_bytes())[0]
 
-    def push_adag(self, delta: np.ndarray, window: int) -> int:
-        """ADAG: add ``delta / window`` to the center under the lock; returns the update count."""
-        self._send(Op.PUSH_ADAG, as_f32(delta), round=window)
+    def push_adag(self, delta: np.ndarray, steps: int) -> int:
+        """ADAG: add ``delta / steps`` (the local steps it accumulates) to the center under the
+        lock; returns the update count."""
+        self._send(Op.PUSH_ADAG, as_f32(delta), round=steps)
         return struct.unpack(">q", self._expect_ok_bytes())[0]
 
     def push_dynsgd(self, delta: np.ndarray) -> int:

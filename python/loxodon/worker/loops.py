@@ -132,10 +132,20 @@ class Hogwild(Downpour):
 
 
 class Adag(Downpour):
-    """ADAG (Hermans 2017): the server adds the window's delta divided by the window."""
+    """ADAG (Hermans 2017): the server adds the delta divided by the local steps it holds (the
+    window, or fewer for the rest of an epoch)."""
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.steps = 0
+
+    def step(self, epoch: int, step: int, x: np.ndarray, y: np.ndarray) -> None:
+        self.steps += 1
+        super().step(epoch, step, x, y)
 
     def _push(self, delta: np.ndarray) -> None:
-        self.ctx.ps.push_adag(delta, self.window)
+        self.ctx.ps.push_adag(delta, self.steps)
+        self.steps = 0
 
 
 class DynSgd(Downpour):

@@ -274,7 +274,7 @@ class DOWNPOUR(AsynchronousDistributedTrainer):
 
 
 class ADAG(AsynchronousDistributedTrainer):
-    """Native ``adag``: the server adds delta / ``communication_window``."""
+    """Native ``adag``: the server adds delta / its local steps (``communication_window``)."""
 
     mode = "adag"
     default_window = 12

@@ -40,8 +40,8 @@ object Op {
     */
   final val NextUnit = 22
 
-  /** client -> server (ADAG): c += delta / w under the lock, w = the communication window, carried
-    * in the round field (>= 1).
+  /** client -> server (ADAG): c += delta / k under the lock, k = the local steps the delta holds
+    * (the communication window, or the rest of an epoch), carried in the round field (>= 1).
     */
   final val PushAdag = 23
 

@@ -72,7 +72,7 @@ final class ParameterServerHandler(context: ParameterServerContext)
       if (frame.round < 1 || frame.round > (1 << 24)) {
         error(
           frame,
-          s"PUSH_ADAG: the round field carries the window (1 to 2^24), got ${frame.round}"
+          s"PUSH_ADAG: the round field carries the delta's steps (1 to 2^24), got ${frame.round}"
         )
       } else {
         withVector(frame) { p =>
