@@ -43,9 +43,10 @@ from loxodon.datasets import digits
 from loxodon.ensemble import merge_models
 
 # At 40 epochs (one step of batch 1000 per worker and epoch) the asynchronous trainers were
-# still in the noisy part: 7 runs of DOWNPOUR ranged from 0.958 to 0.978 and ADAG's (the same
-# exchange here) from 0.951 to 0.980, against Keras's 0.978: two fell over 2 points short. At 100 epochs 3 runs of each asynchronous trainer stayed within
-# 0.5 points of Keras (0.9756 to 0.9867 against 0.98 to 0.9822).
+# still in the noisy part: 7 runs of DOWNPOUR ranged from 0.958 to 0.978 and ADAG's (the
+# same exchange here) from 0.951 to 0.980, against Keras's 0.978: two fell over 2 points
+# short. At 100 epochs 3 runs of each asynchronous trainer stayed within 0.5 points of
+# Keras (0.9756 to 0.9867 against 0.98 to 0.9822).
 EPOCHS = 100
 RUNS = int(os.environ.get("LOXODON_DISTKERAS_RUNS", "1"))
 
