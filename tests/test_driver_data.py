@@ -8,6 +8,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from pyspark.errors import IllegalArgumentException
 from pyspark.sql import SparkSession
 
 import loxodon
@@ -70,7 +71,9 @@ def test_driver_route_refuses_nan_labels_like_a_dataframe(spark: SparkSession) -
     x, y = np.ones((32, 64)), np.zeros(32)
     y[[3, 9]] = np.nan
     model = loxodon.SparkModel(make_mlp(), num_workers=2, spark=spark)
-    with pytest.raises(Exception, match="label_col: 2 rows of the training data have a NaN"):
+    with pytest.raises(
+        IllegalArgumentException, match="label_col: 2 rows of the training data have a NaN"
+    ):
         model.fit(x, y, verbose=0)
 
 

@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 import pytest
+from pyspark.errors import IllegalArgumentException
 
 from fixtures import digits_mlp, partition_rows
 from loxodon._jvm import java_session, python_api
@@ -250,13 +251,13 @@ def test_trials_are_added_from_blobs_the_driver_put(spark):
         java_session(spark), placed.layout_json(), archive, json.dumps(params), None, None, False
     )
     try:
-        with pytest.raises(Exception, match="no blob 'sel/0/archive'"):
+        with pytest.raises(IllegalArgumentException, match="model 0: no blob 'sel/0/archive'"):
             job.addStoredModel(0, False, '{"batch_size": 8}')
         with PSClient(job.psHost(), int(job.psPort()), job.psSecretHex()) as ps:
             ps.put_blob(str(job.archiveBlob(0)), archive)
             job.addStoredModel(0, False, '{"batch_size": 8}')
             ps.put_blob(str(job.archiveBlob(1)), archive)
-            with pytest.raises(Exception, match="no blob 'sel/1/initial'"):
+            with pytest.raises(IllegalArgumentException, match="model 1: no blob 'sel/1/initial'"):
                 job.addStoredModel(1, True, '{"batch_size": 8}')
             assert bytes(ps.get_blob(str(job.archiveBlob(0)))) == archive
     finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from pyspark.errors import IllegalArgumentException
 from pyspark.sql import SparkSession
 
 import loxodon
@@ -33,5 +34,7 @@ def test_warm_up_starts_pooled_workers_that_fits_reuse(spark: SparkSession) -> N
 
 
 def test_warm_up_needs_free_slots(spark: SparkSession) -> None:
-    with pytest.raises(Exception, match="slot"):
+    with pytest.raises(
+        IllegalArgumentException, match="num_workers=64 but the cluster has only 2 free task slots"
+    ):
         loxodon.warm_up(spark, 64)
