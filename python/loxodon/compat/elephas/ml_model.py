@@ -16,23 +16,19 @@ settings are saved beside the native stage as ``elephas.json``.
 
 from __future__ import annotations
 
-import json
-import pickle
 from typing import Any
 
 import keras
-from py4j.protocol import Py4JJavaError
 from pyspark.ml.util import JavaMLWriter
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from loxodon._jvm import java_session, python_api, running_session
+from loxodon.compat.elephas.ml_persistence import ElephasWriter, EstimatorReader, TransformerReader
 from loxodon.compat.elephas.modes import native_schedule
 from loxodon.ml.estimator import KerasEstimator
 from loxodon.ml.model import KerasModel
 from loxodon.ml.params import LoxodonMLReader
 
-_SIDECAR = "elephas.json"
 _REGRESSION_LOSSES = frozenset(
     {
         "mean_squared_error",
@@ -118,7 +114,7 @@ class ElephasTransformer(KerasModel):
 
     @classmethod
     def read(cls) -> LoxodonMLReader:
-        return _TransformerReader(cls)
+        return TransformerReader(cls)
 
 
 class ElephasEstimator(KerasEstimator):
@@ -349,83 +345,11 @@ class ElephasEstimator(KerasEstimator):
 
     # -- persistence ---------------------------------------------------------------
     def write(self) -> JavaMLWriter:
-        return _ElephasWriter(self)
+        return ElephasWriter(self)
 
     @classmethod
     def read(cls) -> LoxodonMLReader:
-        return _EstimatorReader(cls)
+        return EstimatorReader(cls)
 
 
 _SETTER = {"categorical": "set_categorical_labels", "verbose": "set_verbosity"}
-
-
-def _session() -> Any:
-    spark = running_session()
-    if spark is None:
-        raise RuntimeError("saving or loading an Elephas stage needs an active SparkSession")
-    return spark
-
-
-def _sidecar_settings(stage: ElephasEstimator) -> bytes:
-    settings = dict(stage._elephas)
-    loss = settings["loss"]
-    if loss is not None and not isinstance(loss, str):
-        settings["loss"] = keras.losses.serialize(loss)
-    return json.dumps(settings).encode("utf8")
-
-
-class _ElephasWriter(JavaMLWriter):
-    """The native stage's files, plus ``elephas.json`` with Elephas's settings."""
-
-    def __init__(self, instance: ElephasEstimator) -> None:
-        super().__init__(instance)
-        self._stage = instance
-
-    def save(self, path: str) -> None:
-        super().save(path)
-        spark = _session()
-        python_api(spark).writeFile(
-            java_session(spark),
-            f"{path.rstrip('/')}/{_SIDECAR}",
-            _sidecar_settings(self._stage),
-            True,
-        )
-
-
-class _ElephasReader(LoxodonMLReader):
-    """Loads the native JVM stage into an Elephas stage, with ``elephas.json``
-    when one was saved beside it (a stage saved natively has none)."""
-
-    _jvm_class = ""
-
-    @classmethod
-    def _java_loader_class(cls, clazz: type) -> str:  # type: ignore[override]
-        return cls._jvm_class
-
-    def load(self, path: str) -> Any:
-        java_obj = self._jread.load(path)
-        stage = self._clazz()
-        stage._java_obj = java_obj
-        stage._resetUid(java_obj.uid())
-        stage._transfer_params_from_java()
-        if isinstance(stage, ElephasEstimator):
-            spark = _session()
-            try:
-                data = python_api(spark).readFile(
-                    java_session(spark), f"{path.rstrip('/')}/{_SIDECAR}"
-                )
-                stage._elephas.update(json.loads(bytes(data)))
-            except Py4JJavaError:
-                pass  # saved by the native KerasEstimator: Elephas's defaults
-            pickled = java_obj.getCustomObjects()
-            # cloudpickle written by this user's own driver (as a PySpark closure)
-            stage._custom_objects = pickle.loads(bytes(pickled)) if pickled is not None else {}
-        return stage
-
-
-class _EstimatorReader(_ElephasReader):
-    _jvm_class = "loxodon.ml.KerasEstimator"
-
-
-class _TransformerReader(_ElephasReader):
-    _jvm_class = "loxodon.ml.KerasModel"
