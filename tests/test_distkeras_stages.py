@@ -109,10 +109,12 @@ def test_trainers_map_onto_native_modes(spark) -> None:
         trainer = cls(model, sgd, "categorical_crossentropy")
         options = trainer._spark_model_options()
         assert options["mode"] == mode and extra.items() <= options.items(), (cls, options)
-        assert "parallelism_factor" not in options
+        assert options.get("parallelism_factor", 1) == 1
         assert getattr(model, "optimizer", None) is None  # the caller's model stays uncompiled
         assert trainer.master_model.loss == "categorical_crossentropy"
     assert AsynchronousEASGD is AEASGD
+    factored = DOWNPOUR(uncompiled(), sgd, "mse", parallelism_factor=3)._spark_model_options()
+    assert factored["parallelism_factor"] == 3
     # dist-keras's elastic rate, alpha = learning_rate x rho, whatever the optimizer's rate.
     trainer = AEASGD(uncompiled(), sgd, "mse", rho=5.0, learning_rate=0.1)
     native = SparkModel(trainer.master_model, spark=spark, **trainer._spark_model_options())

@@ -239,6 +239,12 @@ class PSClient:
         self._send(Op.PUSH_DYNSGD, as_f32(delta))
         return struct.unpack(">q", self._expect_ok_bytes())[0]
 
+    def claim_shard(self, round: int) -> int:
+        """The next shard this worker trains in the pass ``round`` (a fit with a parallelism
+        factor): its own first, then a slower worker's; -1 once every shard is claimed."""
+        self._send(Op.CLAIM_SHARD, round=round)
+        return struct.unpack(">i", self._expect_ok_bytes())[0]
+
     def sync(self, round: int, vector: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Send ``vector`` for sync round ``round``; returns the mean over all workers."""
         self._send(Op.SYNC, as_f32(vector), round=round)

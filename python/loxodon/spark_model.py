@@ -66,6 +66,10 @@ class SparkModel:
     NumPy arrays given to ``fit`` are placed by the driver and fetched by the
     workers from the job's parameter server when they fit in a quarter of the
     driver JVM's heap (``driver_upload=False`` sends them through a DataFrame).
+    ``parallelism_factor`` k > 1 (the asynchronous modes without rounds:
+    ``asynchronous``, ``hogwild``, ``adag``, ``dynsgd``, ``aeasgd``, ``eamsgd``)
+    places the rows in k x N shards that the workers claim in turn each epoch,
+    their own first, then a slower worker's, so a straggler holds up no one.
     """
 
     def __init__(
@@ -79,6 +83,7 @@ class SparkModel:
         *,
         easgd_rho: float | None = None,
         momentum: float = 0.9,
+        parallelism_factor: int = 1,
         seed: int = 0,
         sync_timeout: float = 120.0,
         imports: list[str] | None = None,
@@ -91,6 +96,7 @@ class SparkModel:
         require_valid("frequency", str(frequency), "frequency")
         require_valid("communicationWindow", communication_window, "communication_window")
         require_valid("momentum", float(momentum))
+        require_valid("parallelismFactor", parallelism_factor, "parallelism_factor")
         if num_workers is not None:
             require_valid("numWorkers", num_workers, "num_workers")
         if mode == "single" and num_workers not in (None, 1):
@@ -109,6 +115,7 @@ class SparkModel:
         self.driver_upload = driver_upload
         self.easgd_rho = easgd_rho
         self.momentum = momentum
+        self.parallelism_factor = parallelism_factor
         self.seed = seed
         self.sync_timeout = sync_timeout
         self._spark = spark
@@ -155,8 +162,8 @@ class SparkModel:
     ) -> DriverFit | None:
         """A driver-side placement when ``fit`` got NumPy arrays that fit the driver
         JVM comfortably (see ``loxodon.driver_data``); None for the DataFrame route."""
-        if not self.driver_upload:
-            return None
+        if not self.driver_upload or self.parallelism_factor > 1:
+            return None  # shards are read from Spark's block manager
         return driver_placement(
             self.spark, data, y, validation_data, self.num_workers, self.seed, validation_split
         )
@@ -204,6 +211,7 @@ class SparkModel:
             "sync_timeout_ms": int(self.sync_timeout * 1000),
             "imports": self.imports,
             "scale_learning_rate": self.scale_learning_rate,
+            "parallelism_factor": self.parallelism_factor,
         }
         archive = model_to_archive(self.model)
         custom = _custom_objects_bytes(self.custom_objects)
@@ -329,6 +337,7 @@ class SparkModel:
             "communication_window": self.communication_window,
             "easgd_rho": self.easgd_rho,
             "momentum": self.momentum,
+            "parallelism_factor": self.parallelism_factor,
             "seed": self.seed,
             "sync_timeout": self.sync_timeout,
         }
@@ -365,6 +374,7 @@ def load_spark_model(
         custom_objects=custom_objects,
         easgd_rho=config["easgd_rho"],
         momentum=config.get("momentum", 0.9),
+        parallelism_factor=config.get("parallelism_factor", 1),
         seed=config["seed"],
         sync_timeout=config["sync_timeout"],
         spark=session,

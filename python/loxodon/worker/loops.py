@@ -20,6 +20,7 @@ from loxodon.ps_client import PSClient, PSError
 from loxodon.worker.data import Partition, epoch_rng
 from loxodon.worker.model_state import follows_learning_rate_schedule
 from loxodon.worker.replica import Replica
+from loxodon.worker.shards import ShardFeed
 
 INITIALIZED = "loxodon/initialized"
 NEXT_EPOCH = "loxodon/next_epoch"
@@ -40,6 +41,8 @@ class Context:
     num_workers: int
     attempt: int
     spec: dict[str, Any]
+    # The shards this worker claims each epoch, with a parallelism factor (else None).
+    shards: ShardFeed | None = None
 
     def set_center_from_model(self) -> None:
         """Make the center equal this replica's weights (others are idle then)."""
@@ -259,20 +262,31 @@ def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) 
     seed, shuffle = int(spec.get("seed", 0)), bool(spec.get("shuffle", True))
     initial_epoch = _start(ctx, int(spec.get("initial_epoch", 0)))
     mode = MODE_CLASSES[mode_name](ctx)
-    epochs_run, epoch_seconds, epoch_waits = 0, [], []
+    epochs_run, total_steps, epoch_seconds, epoch_waits = 0, 0, [], []
+    shards_claimed: list[list[int]] = []
     for epoch in range(initial_epoch, int(spec["epochs"])):
         rng = epoch_rng(seed, epoch, ctx.worker) if shuffle else None
         ctx.replica.reset_metrics()
         started, waited = time.perf_counter(), ctx.ps.wait_seconds
-        for step, (x, y) in enumerate(train_rows.batches(batch_size, steps, rng)):
+        feed = ctx.shards
+        if feed is None:
+            batches = train_rows.batches(batch_size, steps, rng)
+        else:
+            batches = feed.batches(
+                round_id(ctx.attempt, epoch, 0), epoch, batch_size, seed, shuffle
+            )
+        epoch_steps = 0
+        for step, (x, y) in enumerate(batches):
             mode.step(epoch, step, x, y)
-        mode.end_epoch(epoch, steps)
+            epoch_steps = step + 1
+        mode.end_epoch(epoch, epoch_steps)
         seconds = time.perf_counter() - started
         epoch_seconds.append(seconds)
         epoch_waits.append(ctx.ps.wait_seconds - waited)
         report = {
-            "rows": train_rows.rows,
-            "samples": steps * batch_size,
+            "rows": train_rows.rows if feed is None else feed.rows,
+            "samples": epoch_steps * batch_size,
+            **({} if feed is None else {"shards": len(feed.claimed)}),
             "seconds": seconds,
             **ctx.replica.metrics(),
             "val_rows": val.rows,
@@ -280,6 +294,9 @@ def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) 
         }
         send_event({"epoch": epoch, **report})
         epochs_run += 1
+        total_steps += epoch_steps
+        if feed is not None:
+            shards_claimed.append(feed.claimed)
         ctx.ps.epoch_end(epoch, report)
         if ctx.ps.stop_requested:
             break
@@ -289,14 +306,16 @@ def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) 
         _publish_final_model(ctx)
     return {
         "epochs_run": epochs_run,
-        "rows": train_rows.rows,
+        "rows": train_rows.rows if ctx.shards is None else ctx.shards.own_rows(),
         # Where the time of the epochs went: steps, seconds, and of those the seconds spent
         # sending to and waiting on the server (per epoch: the first one also traces).
-        "steps": epochs_run * steps,
+        "steps": total_steps,
         "epoch_seconds": epoch_seconds,
         "epoch_wait_seconds": epoch_waits,
         "bytes_sent": ctx.ps.bytes_sent,
         "bytes_received": ctx.ps.bytes_received,
+        # With a parallelism factor: the shards this worker trained, per epoch, in order.
+        **({"shards": shards_claimed} if ctx.shards is not None else {}),
     }
 
 

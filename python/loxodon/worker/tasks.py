@@ -23,6 +23,7 @@ from loxodon.worker import loops
 from loxodon.worker.data import Partition, read_stream
 from loxodon.worker.protocol import Channel, MessageType
 from loxodon.worker.replica import Replica
+from loxodon.worker.shards import ShardFeed
 
 _MODEL_CACHE: OrderedDict[str, Any] = OrderedDict()
 _CACHE_SIZE = 4
@@ -101,6 +102,9 @@ def run_task(channel: Channel, spec: dict[str, Any]) -> None:
     model = _model(attachments["model"], custom_objects, fresh=(kind == "train"))
     input_shape = _input_shape(model)
     sparse = _sparse_labels(model)
+    if kind == "train" and spec.get("num_shards"):
+        channel.write_json(MessageType.RESULT, _train(channel, spec, model, None, None))
+        return
     if kind == "train":
         train_table, val_table = _fit_tables(channel, spec)
         first = Partition.from_table(train_table, input_shape, sparse)
@@ -132,9 +136,15 @@ def _fit_tables(channel: Channel, spec: dict[str, Any]) -> tuple[pa.Table, pa.Ta
 
 
 def _train(
-    channel: Channel, spec: dict[str, Any], model: Any, rows: Partition, val: Partition
+    channel: Channel,
+    spec: dict[str, Any],
+    model: Any,
+    rows: Partition | None,
+    val: Partition | None,
 ) -> dict[str, Any]:
-    if rows.rows == 0:
+    """Trains on ``rows`` and ``val``, or, when both are None, on the shards the worker claims
+    (a parallelism factor, :mod:`loxodon.worker.shards`)."""
+    if rows is not None and rows.rows == 0:
         raise ValueError(f"partition {spec['partition']} received no training rows")
     ps_spec = spec["ps"]
     worker = int(spec["partition"])
@@ -150,6 +160,17 @@ def _train(
         ctx = loops.Context(
             replica, ps, worker, int(spec["num_workers"]), int(spec.get("attempt", 0)), spec
         )
+        if rows is None:
+            ctx.shards = ShardFeed(
+                channel,
+                ps,
+                worker,
+                ctx.num_workers,
+                int(spec["num_shards"]),
+                _input_shape(model),
+                _sparse_labels(model),
+            )
+            rows, val = Partition(np.zeros((0, 1), np.float32), None), ctx.shards.validation()
         result = loops.train(ctx, rows, val, lambda e: channel.write_json(MessageType.EVENT, e))
         result |= {"ps_peer": ps.peer, "local_address": ps.local_address}
     return result

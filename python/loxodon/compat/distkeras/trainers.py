@@ -10,7 +10,6 @@ left as it was, and ``train`` returns the trained copy.
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -199,17 +198,11 @@ class DistributedTrainer(Trainer):
         return self.parallelism_factor
 
     def _spark_model_options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {"mode": self.mode, "num_workers": self.num_workers}
-        if self.parallelism_factor != 1:
-            from loxodon.spark_model import SparkModel
-
-            if "parallelism_factor" not in inspect.signature(SparkModel).parameters:
-                raise NotImplementedError(
-                    "this Loxodon's SparkModel has no parallelism_factor yet: "
-                    "use parallelism_factor=1 (one partition per worker)"
-                )
-            options["parallelism_factor"] = self.parallelism_factor
-        return options
+        return {
+            "mode": self.mode,
+            "num_workers": self.num_workers,
+            "parallelism_factor": self.parallelism_factor,
+        }
 
 
 class AveragingTrainer(DistributedTrainer):

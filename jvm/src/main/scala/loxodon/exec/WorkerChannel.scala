@@ -89,12 +89,17 @@ object WorkerChannel {
   final val Result: Int = 11
   final val Error: Int = 12
 
+  /** worker -> JVM, during a fit with a parallelism factor: `{"shard": j}`, asking for the Arrow
+    * streams (training rows, validation rows) of shard j.
+    */
+  final val Rows: Int = 13
+
   /** The message types by name (Python's `MessageType` is built from these, see
     * [[loxodon.Contract]]).
     */
   val MessageTypes: Seq[(String, Int)] =
     Seq("TASK" -> Task, "ATTACHMENT" -> Attachment, "EVENT" -> Event, "RESULT" -> Result) :+
-      ("ERROR" -> Error)
+      ("ERROR" -> Error) :+ ("ROWS" -> Rows)
 
   /** Slice of a wait for the next message between checks. */
   final val PollMs: Int = 2000

@@ -35,6 +35,9 @@ object WorkerSession {
     *   the longest wait for any one message of the worker
     * @param python
     *   the interpreter (by default the executor's, see [[PythonExec]])
+    * @param serveShard
+    *   answers the worker's ROWS requests: writes the Arrow streams of shard j on the socket (fits
+    *   with a parallelism factor); null: the worker may not ask
     * @param writeRows
     *   writes the Arrow stream(s) of the task on the socket
     */
@@ -43,7 +46,8 @@ object WorkerSession {
       spec: ObjectNode,
       attachments: Seq[(String, Array[Byte])],
       messageTimeoutMs: Long,
-      python: String = PythonWorkerPool.executorPython()
+      python: String = PythonWorkerPool.executorPython(),
+      serveShard: (Int, OutputStream) => Unit = null
   )(writeRows: OutputStream => Unit)(onResult: (Message, WorkerChannel) => T): T = {
     // Modules shipped with --files / addFile land in this executor's SparkFiles directory; the
     // worker puts it on sys.path, so `imports` can name them.
@@ -96,6 +100,9 @@ object WorkerSession {
           case WorkerChannel.Event  => log.info(s"partition $partition: ${m.text}")
           case WorkerChannel.Result => result = Some(onResult(m, channel))
           case WorkerChannel.Error  => throw failure(partition, m)
+          case WorkerChannel.Rows if serveShard != null =>
+            serveShard(m.json.path("shard").asInt(-1), channel.out)
+            channel.out.flush()
           case other =>
             throw new IllegalStateException(s"unexpected message type $other from the worker")
         }

@@ -42,6 +42,7 @@ class KerasEstimator(override val uid: String)
   def setCommunicationWindow(v: Int): this.type = setChecked(communicationWindow, v)
   def setEasgdAlpha(v: Double): this.type = setChecked(easgdAlpha, v)
   def setMomentum(v: Double): this.type = setChecked(momentum, v)
+  def setParallelismFactor(v: Int): this.type = setChecked(parallelismFactor, v)
   def setNumWorkers(v: Int): this.type = setChecked(numWorkers, v)
   def setEpochs(v: Int): this.type = setChecked(epochs, v)
   def setBatchSize(v: Int): this.type = setChecked(batchSize, v)
@@ -80,7 +81,8 @@ class KerasEstimator(override val uid: String)
       labelCol = $(labelCol),
       syncTimeoutMs = $(syncTimeoutMs),
       imports = $(imports).toSeq,
-      scaleLearningRate = $(scaleLearningRate)
+      scaleLearningRate = $(scaleLearningRate),
+      parallelismFactor = $(parallelismFactor)
     )
   }
 

@@ -46,6 +46,14 @@ trait KerasParams extends Params {
     "momentum of the local steps in eamsgd mode, in [0, 1)",
     valid[Double]("momentum")
   )
+  final val parallelismFactor: IntParam = new IntParam(
+    this,
+    "parallelismFactor",
+    "k: the rows are placed in k x numWorkers shards that the workers claim in turn each epoch, " +
+      "so a fast worker trains more of them (>= 1; above 1 only in the modes " +
+      s"${TrainParams.ShardedModes.mkString(", ")})",
+    valid[Int]("parallelismFactor")
+  )
   final val numWorkers: IntParam = new IntParam(
     this,
     "numWorkers",
@@ -135,6 +143,7 @@ trait KerasParams extends Params {
     frequency -> "epoch",
     communicationWindow -> 1,
     momentum -> 0.9,
+    parallelismFactor -> 1,
     epochs -> 1,
     batchSize -> 32,
     validationSplit -> 0.0,
@@ -156,6 +165,7 @@ trait KerasParams extends Params {
   def getCommunicationWindow: Int = $(communicationWindow)
   def getEasgdAlpha: Double = $(easgdAlpha)
   def getMomentum: Double = $(momentum)
+  def getParallelismFactor: Int = $(parallelismFactor)
   def getNumWorkers: Int = $(numWorkers)
   def getEpochs: Int = $(epochs)
   def getBatchSize: Int = $(batchSize)
@@ -289,6 +299,7 @@ object KerasParams {
       "communicationWindow" -> AtLeast(1),
       "easgdAlpha" -> Positive,
       "momentum" -> InRange(0, 1),
+      "parallelismFactor" -> AtLeast(1),
       "numWorkers" -> AtLeast(1),
       "epochs" -> AtLeast(1),
       "batchSize" -> AtLeast(1),

@@ -50,6 +50,11 @@ object Op {
     */
   final val PushDynSgd = 24
 
+  /** client -> server: the worker's next shard of the pass in the round field (parallelism factor k
+    * > 1, see [[ShardClaims]]); the OK carries the shard as int32, -1 when the pass is done.
+    */
+  final val ClaimShard = 25
+
   private val names: Map[Int, String] = Map(
     Challenge -> "CHALLENGE",
     Auth -> "AUTH",
@@ -69,7 +74,8 @@ object Op {
     EpochEnd -> "EPOCH_END",
     NextUnit -> "NEXT_UNIT",
     PushAdag -> "PUSH_ADAG",
-    PushDynSgd -> "PUSH_DYNSGD"
+    PushDynSgd -> "PUSH_DYNSGD",
+    ClaimShard -> "CLAIM_SHARD"
   )
 
   /** The protocol name of `op`, e.g. "PUSH_HOGWILD", or "op 99" for an unknown code. */

@@ -30,6 +30,8 @@ package loxodon.ps
   * @param ioThreads
   *   event-loop threads; each reads, decodes, runs the operations of its connections, encodes and
   *   writes
+  * @param numShards
+  *   the shards the workers claim each epoch (CLAIM_SHARD); 0: none (parallelism factor 1)
   * @param authTimeoutMs
   *   a connection that has not authenticated by then is closed; 0 disables
   */
@@ -46,7 +48,8 @@ final case class ParameterServerConf(
     portRetries: Int = 0,
     advertisedHost: Option[String] = None,
     ioThreads: Int = ParameterServerConf.DefaultIoThreads,
-    authTimeoutMs: Long = 30000L
+    authTimeoutMs: Long = 30000L,
+    numShards: Int = 0
 ) {
   require(numWorkers >= 1, s"numWorkers must be at least 1, got $numWorkers")
   require(numParams >= 0, s"numParams must not be negative, got $numParams")

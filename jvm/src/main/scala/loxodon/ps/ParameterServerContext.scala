@@ -83,6 +83,9 @@ final class ParameterServerContext(
 
   val blobs: BlobStore = new BlobStore
 
+  /** The shards of a fit with a parallelism factor, claimed by the workers each epoch. */
+  val shards: ShardClaims = new ShardClaims(conf.numWorkers, conf.numShards)
+
   /** Hands out model-selection units (op NEXT_UNIT); null when the job is not a search. */
   @volatile var units: UnitSource = _
   val stats: ServerStats = new ServerStats

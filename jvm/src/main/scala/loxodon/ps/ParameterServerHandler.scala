@@ -107,6 +107,9 @@ final class ParameterServerHandler(context: ParameterServerContext)
     case Op.Stats    => ok(frame, Unpooled.wrappedBuffer(context.statsJson.getBytes(UTF_8)))
     case Op.EpochEnd => epochEnd(ctx, frame)
     case Op.NextUnit => nextUnit(ctx, frame)
+    case Op.ClaimShard =>
+      val shard = context.shards.claim(frame.round, frame.worker)
+      ok(frame, ctx.alloc().buffer(4).writeInt(shard))
     case Op.Stop =>
       context.requestStop()
       ok(frame, Unpooled.EMPTY_BUFFER)

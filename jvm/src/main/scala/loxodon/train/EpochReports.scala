@@ -9,11 +9,11 @@ import loxodon.io.Json
   * callbacks see: Keras-style logs, weighted means across workers.
   *
   * A metric `m` is weighted by the worker's `rows`; a validation metric `val_m` by its `val_rows`;
-  * `rows`, `val_rows`, `samples` and `seconds` are bookkeeping, not logs.
+  * `rows`, `val_rows`, `samples`, `seconds` and `shards` are bookkeeping, not logs.
   */
 object EpochReports {
 
-  private val Bookkeeping = Set("rows", "val_rows", "samples", "seconds")
+  private val Bookkeeping = Set("rows", "val_rows", "samples", "seconds", "shards")
 
   /** Weighted means of the metrics of `reports` (parsed JSON objects). */
   def logs(reports: Seq[JsonNode]): Map[String, Double] = {

@@ -13,8 +13,8 @@ import loxodon.model.KerasArchive
 object FitInput {
 
   /** Checks `df` (and `validation`) against the compiled `archive` and places the rows in
-    * `params.numWorkers` balanced partitions ([[BalancedPartitioning.partition]]); the caller
-    * releases them.
+    * `params.numShards` balanced partitions ([[BalancedPartitioning.partition]]: one per worker, or
+    * k per worker with a parallelism factor k); the caller releases them.
     */
   def place(
       spark: SparkSession,
@@ -31,7 +31,7 @@ object FitInput {
     val parts = BalancedPartitioning.partition(
       train,
       valPrepared,
-      params.numWorkers,
+      params.numShards,
       params.seed,
       params.validationSplit
     )

@@ -17,6 +17,10 @@ import loxodon.io.Json
   * @param imports
   *   Python modules the workers import before loading the model (custom objects registered with
   *   `keras.saving.register_keras_serializable`)
+  * @param parallelismFactor
+  *   k: the rows are placed in k x `numWorkers` shards that the workers claim in turn each epoch,
+  *   their own first, then a slower worker's (the asynchronous modes of
+  *   [[TrainParams.ShardedModes]])
   * @param scaleLearningRate
   *   whether the workers multiply the optimizer's learning rate by `numWorkers` in the modes of
   *   [[TrainParams.LearningRateScaledModes]] (see [[learningRateScale]])
@@ -39,7 +43,8 @@ final case class TrainParams(
     syncTimeoutMs: Long = 120000L,
     releaseTimeoutMs: Long = 600000L,
     imports: Seq[String] = Seq.empty,
-    scaleLearningRate: Boolean = true
+    scaleLearningRate: Boolean = true,
+    parallelismFactor: Int = 1
 ) {
   import TrainParams._
 
@@ -83,6 +88,16 @@ final case class TrainParams(
   require(syncTimeoutMs > 0, s"sync_timeout_ms must be positive, got $syncTimeoutMs")
   require(releaseTimeoutMs > 0, s"release_timeout_ms must be positive, got $releaseTimeoutMs")
   require(
+    parallelismFactor >= 1,
+    s"parallelism_factor must be at least 1, got $parallelismFactor"
+  )
+  require(
+    parallelismFactor == 1 || ShardedModes.contains(mode),
+    s"parallelism_factor: mode '$mode' exchanges in rounds that every worker reaches after the " +
+      s"same steps, so its workers cannot claim shards in turn; use parallelism_factor=1, or one " +
+      s"of the modes ${ShardedModes.mkString(", ")}"
+  )
+  require(
     imports != null && imports.forall(m => m != null && m.nonEmpty),
     "imports must be a list of Python module names"
   )
@@ -95,6 +110,9 @@ final case class TrainParams(
     */
   def learningRateScale: Double =
     if (scaleLearningRate && LearningRateScaledModes.contains(mode)) numWorkers.toDouble else 1.0
+
+  /** The partitions the rows are placed in: k x N shards. */
+  def numShards: Int = numWorkers * parallelismFactor
 
   /** How long a task waits for the worker's next message: an epoch may be slow, but no fit waits
     * forever (10 sync timeouts, at least 10 minutes).
@@ -131,6 +149,12 @@ object TrainParams {
     */
   val LearningRateScaledModes: Seq[String] = Seq("averaging", "easgd", "aeasgd", "eamsgd")
 
+  /** The modes whose workers exchange with the server alone (no rounds every worker joins), so a
+    * worker may train any number of shards in an epoch: those that take a parallelism factor.
+    */
+  val ShardedModes: Seq[String] =
+    Seq("asynchronous", "hogwild", "adag", "dynsgd", "aeasgd", "eamsgd")
+
   private val Known = Set(
     "mode",
     "num_workers",
@@ -149,7 +173,8 @@ object TrainParams {
     "sync_timeout_ms",
     "release_timeout_ms",
     "imports",
-    "scale_learning_rate"
+    "scale_learning_rate",
+    "parallelism_factor"
   )
 
   /** `spec` with an `imports` list when `imports` is not empty (TASK JSON of every kind). */
@@ -195,7 +220,8 @@ object TrainParams {
       syncTimeoutMs = long(node, "sync_timeout_ms", d.syncTimeoutMs),
       releaseTimeoutMs = long(node, "release_timeout_ms", d.releaseTimeoutMs),
       imports = columns(node, "imports", d.imports),
-      scaleLearningRate = bool(node, "scale_learning_rate", d.scaleLearningRate)
+      scaleLearningRate = bool(node, "scale_learning_rate", d.scaleLearningRate),
+      parallelismFactor = int(node, "parallelism_factor", d.parallelismFactor)
     )
   }
 

@@ -2,7 +2,8 @@ package loxodon.train
 
 import com.fasterxml.jackson.databind.JsonNode
 import com.fasterxml.jackson.databind.node.ObjectNode
-import org.apache.spark.BarrierTaskContext
+import org.apache.spark.{BarrierTaskContext, Partition}
+import org.apache.spark.rdd.RDD
 
 import loxodon.data.{ArrowBatches, DriverData, Example}
 import loxodon.exec.{TaskSpec, WorkerSession}
@@ -35,6 +36,7 @@ final case class TrainTaskSpec(
       .put("easgd_alpha", p.easgdAlpha)
       .put("momentum", p.momentum)
       .put("learning_rate_scale", p.learningRateScale)
+      .put("num_shards", if (p.parallelismFactor > 1) p.numShards else 0)
       // The PS client waits at most this long for a reply: a round's missing workers plus the
       // driver's callbacks at an epoch gate, with a margin.
       .put("client_timeout", (p.syncTimeoutMs + p.releaseTimeoutMs) / 1000.0 + 60.0)
@@ -75,6 +77,44 @@ object TrainTask {
         ArrowBatches.writeFitRows(out, rows, spec.featureWidth, spec.labelWidth)
       }
     }((m, _) => m.text)
+    Iterator(result)
+  }
+
+  /** Runs the task of the current barrier partition of a fit with a parallelism factor: the worker
+    * claims shards from the parameter server and asks for each one's rows, which come from the
+    * persisted, placed `rows` (read from Spark's block manager, on this executor or another).
+    */
+  def runShards(
+      spec: TrainTaskSpec,
+      run: Int,
+      archive: Array[Byte],
+      customObjects: Array[Byte],
+      rows: RDD[((Int, Long), Example)],
+      shards: Array[Partition]
+  ): Iterator[String] = {
+    val context = BarrierTaskContext.get()
+    val partition = context.partitionId()
+    val task = spec.taskJson(partition, attempt(run, context.stageAttemptNumber()))
+    val serve = (shard: Int, out: java.io.OutputStream) => {
+      if (shard < 0 || shard >= shards.length) {
+        throw new IllegalStateException(
+          s"the worker of partition $partition asked for shard $shard of ${shards.length}"
+        )
+      }
+      ArrowBatches.writeFitRows(
+        out,
+        rows.iterator(shards(shard), context),
+        spec.featureWidth,
+        spec.labelWidth
+      )
+    }
+    val result = WorkerSession.run(
+      partition,
+      task,
+      WorkerSession.modelAttachments(archive, customObjects),
+      spec.params.messageTimeoutMs,
+      serveShard = serve
+    )(_ => ())((m, _) => m.text)
     Iterator(result)
   }
 

@@ -7,6 +7,7 @@ import scala.util.control.NonFatal
 
 import org.apache.spark.broadcast.Broadcast
 import org.apache.spark.sql.{DataFrame, SparkSession}
+import org.apache.spark.storage.StorageLevel
 import org.slf4j.{Logger, LoggerFactory}
 
 import loxodon.data.{DriverData, TrainingData}
@@ -37,6 +38,10 @@ object Trainer {
       try open(spark, archive, customObjects, params, parts.trainRows, parts.valRows, shape, None)
       catch { case NonFatal(e) => parts.release(); throw e }
     val (job, spec, archiveBc, customBc) = opened
+    if (params.parallelismFactor > 1) {
+      launchShards(spark, job, spec, archiveBc, customBc, parts)
+      return job
+    }
     val rdd = parts.rdd
     job.launch(
       attempt =>
@@ -55,6 +60,41 @@ object Trainer {
     job
   }
 
+  /** Launches a fit with a parallelism factor: the k x N placed shards are persisted and computed
+    * by a plain job first (again before a retried stage, recomputing what a lost executor held),
+    * then N barrier tasks claim them in turn ([[TrainTask.runShards]]).
+    */
+  private def launchShards(
+      spark: SparkSession,
+      job: TrainingJob,
+      spec: TrainTaskSpec,
+      archiveBc: Broadcast[Array[Byte]],
+      customBc: Broadcast[Array[Byte]],
+      parts: loxodon.data.Partitioned
+  ): Unit = {
+    val sc = spark.sparkContext
+    val n = spec.params.numWorkers
+    val placed = parts.rdd.persist(StorageLevel.MEMORY_AND_DISK)
+    val shards = placed.partitions
+    job.launch(
+      attempt => {
+        placed.foreachPartition(_ => ())
+        sc.parallelize(0 until n, n)
+          .barrier()
+          .mapPartitions(_ =>
+            TrainTask.runShards(spec, attempt, archiveBc.value, customBc.value, placed, shards)
+          )
+          .collect()
+      },
+      () => {
+        placed.unpersist(blocking = false)
+        parts.release()
+        archiveBc.destroy()
+        customBc.destroy()
+      }
+    )
+  }
+
   /** Prepares a fit on rows the driver holds and uploads itself ([[DriverData]]): checks the model,
     * the measured rows and the slots, and starts the parameter server. The returned job is not
     * running yet: the caller stores the row chunks in the job's parameter server, then calls
@@ -67,6 +107,11 @@ object Trainer {
       customObjects: Option[Array[Byte]],
       params: TrainParams
   ): TrainingJob = {
+    require(
+      params.parallelismFactor == 1,
+      "parallelism_factor: rows the driver uploads are placed one part per worker; send them " +
+        "through a DataFrame for a parallelism factor"
+    )
     val shape = FitInput.check(spark, data, archive, params, params.numWorkers)
     val (job, spec, archiveBc, customBc) =
       open(spark, archive, customObjects, params, data.trainRows, data.valRows, shape, Some(data))
@@ -109,7 +154,8 @@ object Trainer {
         numParams = 0, // the workers, who hold the model, announce its size and layout
         syncTimeoutMs = params.syncTimeoutMs,
         easgdAlpha = params.easgdAlpha,
-        releaseTimeoutMs = params.releaseTimeoutMs
+        releaseTimeoutMs = params.releaseTimeoutMs,
+        numShards = if (params.parallelismFactor > 1) params.numShards else 0
       )
     )
     try {
