@@ -78,6 +78,11 @@ MODES = [
     Fit("averaging", "averaging", {"frequency": "epoch"}),
     Fit("asynchronous", "asynchronous", {"communication_window": 4}),
     Fit("hogwild", "hogwild", {"communication_window": 4}),
+    # 6 shards for 2 workers: a worker reads the shards cached on the other host from Spark's
+    # block manager over the network.
+    Fit(
+        "asynchronous-shards", "asynchronous", {"communication_window": 4, "parallelism_factor": 3}
+    ),
     Fit("easgd", "easgd", {"communication_window": 4}),
     Fit("aeasgd", "aeasgd", {"communication_window": 4}),
 ]

@@ -1,7 +1,9 @@
 """Every training mode on the namespace cluster, from a client-mode driver on
 its own host: fit, predict and evaluate reach the accuracy of the same fit on
 local[2] (within 2 points), and the workers on the worker hosts reached the
-parameter server at the driver host's address, never over loopback."""
+parameter server at the driver host's address, never over loopback. With a
+parallelism factor, every shard is trained once per epoch, read from the block
+manager of whichever host cached it."""
 
 from __future__ import annotations
 
@@ -31,3 +33,9 @@ def test_mode_matches_local(
 
     assert_reached_driver(model.last_fit, cluster, fit.workers)
     assert model.last_fit["attempts"] == 1, model.last_fit
+    factor = fit.options.get("parallelism_factor", 1)
+    if factor > 1:
+        workers = model.last_fit["workers"]
+        for epoch in range(fit.epochs):
+            trained = sorted(j for w in workers for j in w["shards"][epoch])
+            assert trained == list(range(factor * fit.workers)), (epoch, workers)
