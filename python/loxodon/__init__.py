@@ -17,6 +17,8 @@ _LAZY = {
     "TrainingError": "loxodon.training_job",
     "Ensemble": "loxodon.ensemble",
     "load_ensemble": "loxodon.ensemble",
+    "image_folder": "loxodon.images",
+    "class_names": "loxodon.images",
 }
 
 __all__ = [
@@ -28,6 +30,8 @@ __all__ = [
     "SparkModel",
     "TrainingError",
     "__version__",
+    "class_names",
+    "image_folder",
     "jar_path",
     "load_ensemble",
     "load_spark_model",

@@ -6,7 +6,7 @@ import org.apache.spark.sql.types._
 import loxodon.exec.WorkerWarmUp
 import loxodon.infer.{Evaluator, InferenceParams, Predictor}
 import loxodon.io.HadoopFiles
-import loxodon.data.{BalancedPartitioning, DriverData, TrainingData}
+import loxodon.data.{BalancedPartitioning, DriverData, ImageFolder, TrainingData}
 import loxodon.ps.{ParameterServer, ParameterServerConf}
 import loxodon.select.{SearchOptions, Selection, SelectionJob}
 import loxodon.train.{TrainParams, Trainer, TrainingJob}
@@ -183,6 +183,9 @@ object PythonAPI {
       TrainParams.fromJson(paramsJson),
       SearchOptions(Option(scheduleJson), Option(faultsJson), taskParallel)
     )
+
+  /** The labelled images of a folder of class sub-folders ([[ImageFolder]]). */
+  def imageFolder(spark: SparkSession, root: String): DataFrame = ImageFolder.load(spark, root)
 
   /** The rows each worker of a fit or search with these params holds, in the order it holds them:
     * columns `partition`, `part` (0 training, 1 validation), `features`, `label`.

@@ -31,10 +31,17 @@ object TrainingData {
   /** Width of features and labels, as measured on the data. */
   final case class Shape(rows: Long, featureWidth: Int, labelWidth: Option[Int])
 
-  /** `df` reduced to [`__loxodon_row`], `features`, [`label`] as float arrays. */
-  def prepare(df: DataFrame, featuresCols: Seq[String], labelCol: Option[String]): DataFrame = {
+  /** `df` reduced to [`__loxodon_row`], `features`, [`label`] as float arrays; image columns are
+    * decoded to `inputShape` (the model's, without the batch: [[ImageColumns]]).
+    */
+  def prepare(
+      df: DataFrame,
+      featuresCols: Seq[String],
+      labelCol: Option[String],
+      inputShape: Option[Seq[Int]] = None
+  ): DataFrame = {
     require(featuresCols.nonEmpty, "features_col is empty: name a column or a list of columns")
-    val features = featuresColumn(df, featuresCols).as(Features)
+    val features = featuresColumn(df, featuresCols, inputShape).as(Features)
     val label = labelCol.map(c => labelColumn(df, c).as(Label))
     val index =
       if (df.columns.contains(RowIndex)) Seq(col(RowIndex).cast(LongType).as(RowIndex))
@@ -53,18 +60,26 @@ object TrainingData {
 
   private def isNumeric(t: DataType): Boolean = t.isInstanceOf[NumericType]
 
-  /** The expression of the prepared features column over `df`'s own columns. */
-  private[loxodon] def featuresColumn(df: DataFrame, cols: Seq[String]): Column = {
+  /** The expression of the prepared features column over `df`'s own columns (image columns decoded
+    * and resized to `inputShape`).
+    */
+  private[loxodon] def featuresColumn(
+      df: DataFrame,
+      cols: Seq[String],
+      inputShape: Option[Seq[Int]] = None
+  ): Column = {
     val fields = cols.map(field(df, _, "features_col"))
     if (fields.size == 1 && !isNumeric(fields.head.dataType)) {
       val f = fields.head
       f.dataType match {
+        case t if ImageColumns.isImage(t)    => ImageColumns.features(f.name, t, inputShape)
         case SQLDataTypes.VectorType         => vector_to_array(col(f.name), "float32")
         case ArrayType(e, _) if isNumeric(e) => col(f.name).cast(ArrayType(FloatType))
         case other =>
           throw new IllegalArgumentException(
             s"features_col: column '${f.name}' has type ${other.simpleString}; it must be an ML " +
-              "Vector, an array of numbers, or numeric (pass a list of numeric columns)"
+              "Vector, an array of numbers, an image (Spark's image source, or binaryFile's " +
+              "content), or numeric (pass a list of numeric columns)"
           )
       }
     } else {
@@ -246,10 +261,10 @@ object TrainingData {
       labelCol: String,
       model: KerasArchive
   ): (DataFrame, Shape, Option[DataFrame]) = {
-    val train = prepare(df, featuresCols, Some(labelCol))
+    val train = prepare(df, featuresCols, Some(labelCol), model.inputShape)
     val shape = validate(train, Some(model), "training data")
     val valPrepared = validation.map { v =>
-      val p = prepare(v, featuresCols, Some(labelCol))
+      val p = prepare(v, featuresCols, Some(labelCol), model.inputShape)
       checkValidation(shape, validate(p, Some(model), "validation data"))
       p
     }

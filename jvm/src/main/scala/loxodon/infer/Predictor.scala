@@ -33,7 +33,7 @@ object Predictor {
           "another prediction_col"
       )
     }
-    val features = TrainingData.featuresColumn(df, params.featuresCol)
+    val features = TrainingData.featuresColumn(df, params.featuresCol, model.inputShape)
     val withFeatures = df.withColumn(FeaturesTmp, features)
     val featurePos = withFeatures.columns.length - 1
     val outSchema = StructType(
