@@ -19,6 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from loxodon._jvm import java_session, python_api, running_session
 from loxodon.contract import require_valid
+from loxodon.driver_callbacks import DriverCallbacks
 from loxodon.driver_data import DriverFit
 from loxodon.inputs import ROW_INDEX, Prepared, driver_placement, prepare
 from loxodon.keras_io import load_model, model_to_archive
@@ -205,6 +206,8 @@ class SparkModel:
             "imports": self.imports,
             "scale_learning_rate": self.scale_learning_rate,
         }
+        driver_callbacks = DriverCallbacks(callbacks or [], self.model, epochs)
+        driver_callbacks.begin(initial_epoch)  # a rate set here goes out in the archive
         archive = model_to_archive(self.model)
         custom = _custom_objects_bytes(self.custom_objects)
         driver = self._driver_fit(data, y, validation_data, validation_split)
@@ -215,7 +218,7 @@ class SparkModel:
             )
             driver.start(job)
             return run_training(
-                job, self.model, params, callbacks or [], verbose, self._new_fit_record()
+                job, self.model, params, driver_callbacks, verbose, self._new_fit_record()
             )
         train = self._prepare(data, y, features_col, label_col)
         val = None
@@ -234,7 +237,7 @@ class SparkModel:
             json.dumps(params),
         )
         return run_training(
-            job, self.model, params, callbacks or [], verbose, self._new_fit_record()
+            job, self.model, params, driver_callbacks, verbose, self._new_fit_record()
         )
 
     def _new_fit_record(self) -> dict[str, Any]:
