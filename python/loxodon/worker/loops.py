@@ -45,12 +45,13 @@ class Context:
         """Make the center equal this replica's weights (others are idle then)."""
         weights = self.replica.get_flat()
         center = self.ps.pull()
-        self.ps.push(weights - center)
-        # c + (w - c) can miss w by an ulp; the residual is then exact (Sterbenz), so a
-        # second push lands on w: an epoch that moved nothing leaves the center as it was.
-        center = self.ps.pull(out=center)
-        if not np.array_equal(center, weights):
-            self.ps.push(weights - center)
+        delta = weights - center
+        self.ps.push(delta)
+        # The server's float32 c + (w - c) can miss w by an ulp; the residual is then exact
+        # (Sterbenz), so its push lands on w: an epoch that moved nothing leaves the center.
+        residual = weights - (center + delta)
+        if residual.any():
+            self.ps.push(residual)
 
 
 class Mode:
