@@ -28,7 +28,10 @@ class Replica(WeightLayout):
         self._trainable_ids = {id(v) for v in model.trainable_weights}
         self.trainable_mask = [id(v) in self._trainable_ids for v in self.variables]
         self._tf = tf
-        self._train_step = OpenBatchFunction(lambda x, y: model.train_step((x, y)))
+        # y is the labels, or (labels, sample weights) for weighted rows.
+        self._train_step = OpenBatchFunction(
+            lambda x, y: model.train_step((x, *y) if isinstance(y, tuple) else (x, y))
+        )
         self._grad_step = OpenBatchFunction(self._gradients)
         self._apply_step = tf.function(self._apply, reduce_retracing=True)
 
@@ -48,13 +51,14 @@ class Replica(WeightLayout):
         tf, model = self._tf, self.model
         frozen = [v for v in self.variables if id(v) not in self._trainable_ids]
         before = [tf.identity(v) for v in frozen]
+        y, weights = y if isinstance(y, tuple) else (y, None)
         with tf.GradientTape() as tape:
             y_pred = model(x, training=True)
-            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
+            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=weights, training=True)
         tracker = getattr(model, "_loss_tracker", None)
         if tracker is not None:
             tracker.update_state(loss, sample_weight=tf.shape(x)[0])
-        model.compute_metrics(x, y, y_pred)
+        model.compute_metrics(x, y, y_pred, sample_weight=weights)
         grads = dict(
             zip(
                 (id(v) for v in model.trainable_weights),

@@ -49,6 +49,7 @@ class KerasEstimator(override val uid: String)
   def setSeed(v: Long): this.type = setChecked(seed, v)
   def setShuffle(v: Boolean): this.type = setChecked(shuffle, v)
   def setLabelCol(v: String): this.type = setChecked(labelCol, v)
+  def setSampleWeightCol(v: String): this.type = setChecked(sampleWeightCol, v)
   def setSyncTimeoutMs(v: Long): this.type = setChecked(syncTimeoutMs, v)
   def setScaleLearningRate(v: Boolean): this.type = setChecked(scaleLearningRate, v)
 
@@ -80,7 +81,8 @@ class KerasEstimator(override val uid: String)
       labelCol = $(labelCol),
       syncTimeoutMs = $(syncTimeoutMs),
       imports = $(imports).toSeq,
-      scaleLearningRate = $(scaleLearningRate)
+      scaleLearningRate = $(scaleLearningRate),
+      sampleWeightCol = get(sampleWeightCol)
     )
   }
 
