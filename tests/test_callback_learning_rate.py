@@ -123,3 +123,20 @@ def test_epoch_callbacks_of_keras_are_accepted() -> None:
             keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: None),
         ]
     )
+
+
+def test_models_of_several_inputs_or_outputs_are_refused_before_any_task(
+    data: tuple[np.ndarray, np.ndarray],
+) -> None:
+    from loxodon.ml import KerasEstimator  # noqa: F401  (imports the contract's params)
+    from loxodon.ml.estimator import _archive_of
+
+    left, right = keras.Input((32,)), keras.Input((32,))
+    merged = keras.layers.Concatenate()([left, right])
+    model = keras.Model([left, right], keras.layers.Dense(10, activation="softmax")(merged))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x, y = data
+    with pytest.raises(ValueError, match="2 inputs and 1 outputs.*one Input of all features"):
+        loxodon.SparkModel(model, num_workers=2).fit([x[:, :32], x[:, 32:]], y)
+    with pytest.raises(ValueError, match="KerasEstimator.setModel: the model has 2 inputs"):
+        _archive_of(model, "KerasEstimator.setModel")

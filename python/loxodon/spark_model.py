@@ -29,7 +29,7 @@ from loxodon.inputs import (
     prepare,
     weighted_labels,
 )
-from loxodon.keras_io import load_model, model_to_archive
+from loxodon.keras_io import load_model, model_to_archive, require_one_input_and_output
 from loxodon.training_job import run_training
 
 _SAVED_MODEL = "model.keras"
@@ -232,6 +232,7 @@ class SparkModel:
         (NumPy ``x``; for a DataFrame name its column: ``sample_weight_col``) and
         ``class_weight`` (class index to weight) weigh the training rows' loss."""
         _require_compiled(self.model)
+        require_one_input_and_output(self.model, "SparkModel.fit")
         if epochs < 1 or initial_epoch < 0 or initial_epoch >= epochs:
             raise ValueError(f"need 0 <= initial_epoch < epochs, got {initial_epoch} and {epochs}")
         if batch_size < 1:
