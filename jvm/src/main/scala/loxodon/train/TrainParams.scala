@@ -234,7 +234,7 @@ object TrainParams {
 
   private def classWeights(v: JsonNode): Map[Int, Double] = {
     require(v.isObject, s"class_weight must be a dict of class index to weight, got $v")
-    v.fields()
+    v.properties()
       .asScala
       .map { e =>
         val k = e.getKey.toIntOption.getOrElse {
