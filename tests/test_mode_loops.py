@@ -18,7 +18,8 @@ import pytest
 from pyspark.sql import SparkSession
 
 from loxodon.parameter_server import ParameterServer, start_parameter_server
-from loxodon.worker.loops import MODE_CLASSES, Context, Mode, scale_learning_rate
+from loxodon.worker.learning_rate import scale_learning_rate
+from loxodon.worker.loops import MODE_CLASSES, Context, Mode
 
 N = 2  # workers
 STEPS = 5  # batches in the epoch: with a window of 2, exchanges after steps 2, 4 and the rest

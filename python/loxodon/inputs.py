@@ -31,6 +31,17 @@ class Prepared:
     indexed: bool = False
 
 
+# The column NumPy sample weights travel in (``SparkModel.fit(..., sample_weight=...)``).
+SAMPLE_WEIGHT = "sample_weight"
+
+
+def weighted_labels(y: Any, sample_weight: np.ndarray) -> np.ndarray:
+    """Labels as rows of float32 ending with the row's weight: what the Scala side makes
+    of a ``label`` and a sample-weight column, for rows the driver places itself."""
+    y = np.asarray(y, np.float32)
+    return np.concatenate([y.reshape(len(y), -1), sample_weight.reshape(-1, 1)], axis=1)
+
+
 def check_arrays(x: Any, y: Any, names: tuple[str, str] = ("x", "y")) -> None:
     """Arrays of rows: ``x`` numeric with a row axis, ``y`` (when given) numeric and as long."""
     x = np.asarray(x)
@@ -77,8 +88,14 @@ def driver_placement(
     return DriverFit(x, y, validation, num_workers, seed, validation_split)  # type: ignore[arg-type]
 
 
-def numpy_frame(spark: SparkSession, x: np.ndarray, y: np.ndarray | None) -> DataFrame:
-    """A DataFrame of ``features`` (and ``label``) from arrays, with a row index."""
+def numpy_frame(
+    spark: SparkSession,
+    x: np.ndarray,
+    y: np.ndarray | None,
+    sample_weight: np.ndarray | None = None,
+) -> DataFrame:
+    """A DataFrame of ``features`` (and ``label``, ``sample_weight``) from arrays, with a
+    row index."""
     x = np.asarray(x)
     check_arrays(x, y)
     columns: dict[str, Any] = {ROW_INDEX: pa.array(np.arange(len(x), dtype=np.int64))}
@@ -86,6 +103,8 @@ def numpy_frame(spark: SparkSession, x: np.ndarray, y: np.ndarray | None) -> Dat
     if y is not None:
         y = np.asarray(y)
         columns["label"] = fixed_list(y.reshape(len(y), -1))
+    if sample_weight is not None:
+        columns[SAMPLE_WEIGHT] = pa.array(np.asarray(sample_weight, np.float32))
     # One Arrow table, sliced into partitions by Spark; the Trainer does the
     # balanced repartitioning itself, so no shuffle here.
     return spark.createDataFrame(pa.table(columns))
@@ -121,8 +140,10 @@ def prepare(
     y: Any,
     features_col: str | list[str],
     label_col: str | None,
+    sample_weight: np.ndarray | None = None,
 ) -> Prepared:
-    """Normalise ``data`` (DataFrame, RDD or NumPy) for the Scala side."""
+    """Normalise ``data`` (DataFrame, RDD or NumPy) for the Scala side; NumPy rows'
+    ``sample_weight`` becomes the column :data:`SAMPLE_WEIGHT`."""
     if isinstance(data, DataFrame):
         if y is not None:
             raise ValueError("y must be None when data is a DataFrame: name label_col instead")
@@ -130,7 +151,7 @@ def prepare(
     if isinstance(data, RDD):
         return Prepared(rdd_frame(spark, data), "features", "label" if label_col else None)
     if isinstance(data, np.ndarray) or hasattr(data, "__array__"):
-        frame = numpy_frame(spark, np.asarray(data), y)
+        frame = numpy_frame(spark, np.asarray(data), y, sample_weight)
         return Prepared(frame, "features", "label" if y is not None else None, indexed=True)
     raise TypeError(
         "data must be a Spark DataFrame, an RDD of (x, y) or LabeledPoint, or a NumPy array; "

@@ -35,6 +35,18 @@ def model_to_archive(model: Any) -> bytes:
             return f.read()
 
 
+def require_one_input_and_output(model: Any, where: str) -> None:
+    """Refuses a model with several inputs or outputs: rows carry one features array and
+    one label array, so such a model would be fed wrongly, not refused, by the workers."""
+    inputs, outputs = getattr(model, "inputs", None) or [], getattr(model, "outputs", None) or []
+    if len(inputs) > 1 or len(outputs) > 1:
+        raise ValueError(
+            f"{where}: the model has {len(inputs)} inputs and {len(outputs)} outputs; Loxodon "
+            "trains models of one input and one output. Give the model one Input of all "
+            "features, split inside it (slicing layers), and train one output at a time"
+        )
+
+
 def archive_digest(archive: bytes) -> str:
     return hashlib.sha256(archive).hexdigest()
 

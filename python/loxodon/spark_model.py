@@ -19,9 +19,17 @@ from pyspark.sql import DataFrame, SparkSession
 
 from loxodon._jvm import java_session, python_api, running_session
 from loxodon.contract import require_valid
+from loxodon.driver_callbacks import DriverCallbacks
 from loxodon.driver_data import DriverFit
-from loxodon.inputs import ROW_INDEX, Prepared, driver_placement, prepare
-from loxodon.keras_io import load_model, model_to_archive
+from loxodon.inputs import (
+    ROW_INDEX,
+    SAMPLE_WEIGHT,
+    Prepared,
+    driver_placement,
+    prepare,
+    weighted_labels,
+)
+from loxodon.keras_io import load_model, model_to_archive, require_one_input_and_output
 from loxodon.training_job import run_training
 
 _SAVED_MODEL = "model.keras"
@@ -42,6 +50,38 @@ def _custom_objects_bytes(custom_objects: dict[str, Any] | None) -> bytes | None
     from pyspark import cloudpickle
 
     return cloudpickle.dumps(custom_objects)
+
+
+def _sample_weights(data: Any, sample_weight: Any, column: str | None) -> np.ndarray | None:
+    """NumPy ``sample_weight`` checked against NumPy ``data`` (None when not given)."""
+    if column is not None and not isinstance(data, DataFrame):
+        raise ValueError("sample_weight_col names a DataFrame column: pass sample_weight= instead")
+    if sample_weight is None:
+        return None
+    if not isinstance(data, np.ndarray):
+        raise ValueError(
+            "sample_weight= goes with NumPy x; for a DataFrame name its column: sample_weight_col="
+        )
+    weights = np.asarray(sample_weight, np.float32).reshape(-1)
+    if len(weights) != len(data):
+        raise ValueError(f"sample_weight has {len(weights)} values for {len(data)} rows of x")
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise ValueError("sample_weight must be finite and >= 0 for every row")
+    return weights
+
+
+def _class_weights(class_weight: dict[int, float]) -> dict[str, float]:
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"class_weight must be a dict of class to weight, got {class_weight!r}")
+    return {str(int(k)): float(v) for k, v in class_weight.items()}
+
+
+def _unweighted_validation(validation_data: Any) -> Any:
+    """``(x, y)`` validation rows with weight 1 (validation is not weighted)."""
+    if not (isinstance(validation_data, tuple) and len(validation_data) == 2):
+        return validation_data
+    x, y = validation_data
+    return x, weighted_labels(y, np.ones(len(x), np.float32))
 
 
 class SparkModel:
@@ -154,8 +194,15 @@ class SparkModel:
         lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         return lr * self.easgd_rho
 
-    def _prepare(self, data: Any, y: Any, features_col: Any, label_col: str | None) -> Prepared:
-        return prepare(self.spark, data, y, features_col, label_col)
+    def _prepare(
+        self,
+        data: Any,
+        y: Any,
+        features_col: Any,
+        label_col: str | None,
+        sample_weight: np.ndarray | None = None,
+    ) -> Prepared:
+        return prepare(self.spark, data, y, features_col, label_col, sample_weight)
 
     def _driver_fit(
         self, data: Any, y: Any, validation_data: Any, validation_split: float
@@ -183,10 +230,16 @@ class SparkModel:
         label_col: str = "label",
         shuffle: bool = True,
         initial_epoch: int = 0,
+        sample_weight: np.ndarray | None = None,
+        class_weight: dict[int, float] | None = None,
+        sample_weight_col: str | None = None,
     ) -> keras.callbacks.History:
         """Train on ``data`` (DataFrame, RDD of (x, y) or LabeledPoint, or NumPy
-        ``x`` with ``y``); returns Keras's ``History``."""
+        ``x`` with ``y``); returns Keras's ``History``. As in Keras, ``sample_weight``
+        (NumPy ``x``; for a DataFrame name its column: ``sample_weight_col``) and
+        ``class_weight`` (class index to weight) weigh the training rows' loss."""
         _require_compiled(self.model)
+        require_one_input_and_output(self.model, "SparkModel.fit")
         if epochs < 1 or initial_epoch < 0 or initial_epoch >= epochs:
             raise ValueError(f"need 0 <= initial_epoch < epochs, got {initial_epoch} and {epochs}")
         if batch_size < 1:
@@ -195,6 +248,7 @@ class SparkModel:
             raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
         if isinstance(data, np.ndarray) and y is None:
             raise ValueError("fit(x) with a NumPy x needs y")
+        weights = _sample_weights(data, sample_weight, sample_weight_col)
         params = {
             "mode": self.mode,
             "num_workers": self.num_workers,
@@ -213,9 +267,28 @@ class SparkModel:
             "scale_learning_rate": self.scale_learning_rate,
             "parallelism_factor": self.parallelism_factor,
         }
+        if weights is not None or sample_weight_col:
+            params["sample_weight_col"] = sample_weight_col or SAMPLE_WEIGHT
+        if class_weight:
+            if "sample_weight_col" in params:  # as Keras refuses both
+                raise ValueError(
+                    "pass class_weight or sample weights, not both (as Keras): fold the class "
+                    "weights into the sample weights"
+                )
+            params["class_weight"] = _class_weights(class_weight)
+        driver_callbacks = DriverCallbacks(callbacks or [], self.model, epochs)
+        driver_callbacks.begin(initial_epoch)  # a rate set here goes out in the archive
         archive = model_to_archive(self.model)
         custom = _custom_objects_bytes(self.custom_objects)
-        driver = self._driver_fit(data, y, validation_data, validation_split)
+        if weights is not None:  # the driver route's labels carry the weight as Scala's do
+            driver = self._driver_fit(
+                data,
+                weighted_labels(y, weights),
+                _unweighted_validation(validation_data),
+                validation_split,
+            )
+        else:
+            driver = self._driver_fit(data, y, validation_data, validation_split)
         if driver is not None:
             params |= {"features_col": "features", "label_col": "label"}
             job = python_api(self.spark).startDriverDataTraining(
@@ -223,9 +296,9 @@ class SparkModel:
             )
             driver.start(job)
             return run_training(
-                job, self.model, params, callbacks or [], verbose, self._new_fit_record()
+                job, self.model, params, driver_callbacks, verbose, self._new_fit_record()
             )
-        train = self._prepare(data, y, features_col, label_col)
+        train = self._prepare(data, y, features_col, label_col, weights)
         val = None
         if validation_data is not None:
             if isinstance(validation_data, tuple):
@@ -242,7 +315,7 @@ class SparkModel:
             json.dumps(params),
         )
         return run_training(
-            job, self.model, params, callbacks or [], verbose, self._new_fit_record()
+            job, self.model, params, driver_callbacks, verbose, self._new_fit_record()
         )
 
     def _new_fit_record(self) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import keras
 
+from loxodon.driver_callbacks import DriverCallbacks
 from loxodon.keras_io import WeightLayout
 from loxodon.progress import EpochProgress
 from loxodon.ps_client import PSClient
@@ -54,28 +55,23 @@ def run_training(
     job: Any,
     model: keras.Model,
     params: dict[str, Any],
-    callbacks: list[keras.callbacks.Callback],
+    callbacks: DriverCallbacks,
     verbose: int,
     result: dict[str, Any] | None = None,
 ) -> keras.callbacks.History:
     """Drives ``job`` to its end; ``result``, when given, receives the ``done``
-    event's result (``attempts``, ``epochs_run``, ``rows``, ``workers``)."""
+    event's result (``attempts``, ``epochs_run``, ``rows``, ``workers``). The callbacks
+    have begun (``DriverCallbacks.begin``, before the model was serialized)."""
     epochs, initial_epoch = int(params["epochs"]), int(params["initial_epoch"])
-    callback_list = keras.callbacks.CallbackList(
-        callbacks, add_history=True, add_progbar=False, model=model, verbose=0, epochs=epochs
-    )
+    callback_list = callbacks.list
     layout = WeightLayout(model)
     progress = EpochProgress(
         epochs, initial_epoch, verbose, f"loxodon {params['mode']} x{params['num_workers']}"
     )
     # An epoch may legitimately be slow; the workers' own sync deadlines catch hangs.
     epoch_deadline = max(600.0, 10 * params["sync_timeout_ms"] / 1000.0)
-    model.stop_training = False
     try:
         with PSClient(job.psHost(), int(job.psPort()), job.psSecretHex(), timeout=120) as ps:
-            callback_list.on_train_begin()
-            epoch = initial_epoch
-            callback_list.on_epoch_begin(epoch)
             while True:
                 event = _next_event(job, epoch_deadline)
                 kind = event.get("type")
@@ -96,6 +92,10 @@ def run_training(
                 callback_list.on_epoch_end(epoch, logs)
                 progress.epoch(epoch, epochs, logs, event.get("extra", {}))
                 stop = bool(model.stop_training) or epoch + 1 >= epochs
+                if not stop:
+                    # Before the release: a rate set here reaches the workers' next epoch.
+                    callback_list.on_epoch_begin(epoch + 1)
+                    callbacks.publish_rate(ps)
                 job.release(epoch, bool(model.stop_training))
                 if stop:
                     event = _next_event(job, epoch_deadline)
@@ -107,7 +107,6 @@ def run_training(
                     if result is not None:
                         result.update(event.get("result", {}))
                     break
-                callback_list.on_epoch_begin(epoch + 1)
             layout.set_flat(ps.pull())
             callback_list.on_train_end()
     except BaseException:

@@ -64,12 +64,32 @@ def column_matrix(table: pa.Table, name: str) -> np.ndarray:
     return np.ascontiguousarray(values, dtype=np.float32).reshape(len(column), width)
 
 
+def row_weights(
+    labels: np.ndarray, sparse: bool, weighted: bool, class_weight: dict[str, float] | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Labels without the sample weight a ``weighted`` label ends with, and the rows' weights
+    (times Keras's ``class_weight`` of each row's class: the index, or the one-hot argmax)."""
+    weights = None
+    if weighted:
+        labels, weights = labels[:, :-1], labels[:, -1].copy()
+    if class_weight:
+        classes = labels[:, 0] if labels.shape[1] == 1 else labels.argmax(axis=1)
+        by_class = np.ones(max(int(classes.max()) + 1, *(int(k) + 1 for k in class_weight)))
+        for k, w in class_weight.items():
+            by_class[int(k)] = w
+        per_class = by_class[classes.astype(np.int64)].astype(np.float32)
+        weights = per_class if weights is None else weights * per_class
+    return labels, weights
+
+
 @dataclass
 class Partition:
-    """Features shaped for the model and labels shaped for its loss."""
+    """Features shaped for the model and labels shaped for its loss (and, for weighted
+    training rows, each row's loss weight ``w``)."""
 
     x: np.ndarray
     y: np.ndarray | None
+    w: np.ndarray | None = None
 
     @property
     def rows(self) -> int:
@@ -77,7 +97,12 @@ class Partition:
 
     @classmethod
     def from_table(
-        cls, table: pa.Table, input_shape: tuple[int, ...], sparse_labels: bool
+        cls,
+        table: pa.Table,
+        input_shape: tuple[int, ...],
+        sparse_labels: bool,
+        weighted: bool = False,
+        class_weight: dict[str, float] | None = None,
     ) -> Partition:
         n = table.num_rows
         if n == 0:
@@ -90,17 +115,20 @@ class Partition:
                 f"shape {tuple(input_shape)} needs {expected}: check featuresCol"
             )
         x = features.reshape(n, *input_shape)
-        y = None
+        y, w = None, None
         if "label" in table.column_names:
-            labels = column_matrix(table, "label")
+            labels, w = row_weights(
+                column_matrix(table, "label"), sparse_labels, weighted, class_weight
+            )
             y = labels[:, 0].astype(np.int32) if sparse_labels and labels.shape[1] == 1 else labels
-        return cls(x, y)
+        return cls(x, y, w)
 
     def batches(
         self, batch_size: int, steps: int, rng: np.random.Generator | None
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    ) -> Iterator[tuple[np.ndarray, Any]]:
         """``steps`` batches of ``batch_size`` rows, wrapping around so every
-        worker runs the same number of steps; shuffled when ``rng`` is given."""
+        worker runs the same number of steps; shuffled when ``rng`` is given.
+        Weighted rows come as ``(x, (y, w))``."""
         order = rng.permutation(self.rows) if rng is not None else np.arange(self.rows)
         assert self.y is not None
         for step in range(steps):
@@ -108,7 +136,7 @@ class Partition:
             idx = order[start : start + batch_size]
             if len(idx) < batch_size and self.rows >= batch_size:
                 idx = np.concatenate([idx, order[: batch_size - len(idx)]])
-            yield self.x[idx], self.y[idx]
+            yield self.x[idx], (self.y[idx] if self.w is None else (self.y[idx], self.w[idx]))
 
 
 def epoch_rng(seed: int, epoch: int, partition: int) -> np.random.Generator:

@@ -18,7 +18,7 @@ from loxodon.contract import MODES
 from loxodon.keras_io import model_to_archive
 from loxodon.ps_client import PSClient, PSError
 from loxodon.worker.data import Partition, epoch_rng
-from loxodon.worker.model_state import follows_learning_rate_schedule
+from loxodon.worker.learning_rate import WorkerRate
 from loxodon.worker.replica import Replica
 from loxodon.worker.shards import ShardFeed
 
@@ -47,7 +47,14 @@ class Context:
     def set_center_from_model(self) -> None:
         """Make the center equal this replica's weights (others are idle then)."""
         weights = self.replica.get_flat()
-        self.ps.push(weights - self.ps.pull())
+        center = self.ps.pull()
+        delta = weights - center
+        self.ps.push(delta)
+        # The server's float32 c + (w - c) can miss w by an ulp; the residual is then exact
+        # (Sterbenz), so its push lands on w: an epoch that moved nothing leaves the center.
+        residual = weights - (center + delta)
+        if residual.any():
+            self.ps.push(residual)
 
 
 class Mode:
@@ -238,35 +245,24 @@ def _validation(ctx: Context, mode: Mode, val: Partition, batch_size: int) -> di
     return {f"val_{k}": v for k, v in result.items()}
 
 
-def scale_learning_rate(model: Any, scale: float) -> float | None:
-    """Multiplies the optimizer's learning rate by ``scale``; returns the original
-    (None when unchanged: scale 1, or a LearningRateSchedule, which is left alone)."""
-    import keras
-
-    optimizer = model.optimizer
-    if scale == 1.0 or follows_learning_rate_schedule(optimizer):
-        return None
-    original = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-    optimizer.learning_rate = original * scale
-    return original
-
-
 def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) -> dict[str, Any]:
     """The whole fit on this worker: epochs of the chosen mode, gated by the driver."""
     spec = ctx.spec
-    original_lr = scale_learning_rate(ctx.replica.model, float(spec.get("learning_rate_scale", 1)))
+    rate = WorkerRate(ctx.replica.model, float(spec.get("learning_rate_scale", 1)))
     mode_name = spec["mode"]
     if mode_name not in MODE_CLASSES:
         raise ValueError(f"unknown mode {mode_name!r}; choose one of {', '.join(MODES)}")
     batch_size, steps = int(spec["batch_size"]), int(spec["steps_per_epoch"])
     seed, shuffle = int(spec.get("seed", 0)), bool(spec.get("shuffle", True))
     initial_epoch = _start(ctx, int(spec.get("initial_epoch", 0)))
+    rate.follow_driver(ctx.ps)  # a resumed stage takes the rate its epochs ran at
     mode = MODE_CLASSES[mode_name](ctx)
     epochs_run, total_steps, epoch_seconds, epoch_waits = 0, 0, [], []
     shards_claimed: list[list[int]] = []
     for epoch in range(initial_epoch, int(spec["epochs"])):
         rng = epoch_rng(seed, epoch, ctx.worker) if shuffle else None
         ctx.replica.reset_metrics()
+        rate.epoch_started()
         started, waited = time.perf_counter(), ctx.ps.wait_seconds
         feed = ctx.shards
         if feed is None:
@@ -300,9 +296,9 @@ def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) 
         ctx.ps.epoch_end(epoch, report)
         if ctx.ps.stop_requested:
             break
+        rate.follow_driver(ctx.ps)
     if ctx.worker == 0:
-        if original_lr is not None:  # the published model keeps the user's learning rate
-            ctx.replica.model.optimizer.learning_rate = original_lr
+        rate.restore_unscaled()
         _publish_final_model(ctx)
     return {
         "epochs_run": epochs_run,
@@ -312,6 +308,7 @@ def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) 
         "steps": total_steps,
         "epoch_seconds": epoch_seconds,
         "epoch_wait_seconds": epoch_waits,
+        "learning_rates": rate.per_epoch,
         "bytes_sent": ctx.ps.bytes_sent,
         "bytes_received": ctx.ps.bytes_received,
         # With a parallelism factor: the shards this worker trained, per epoch, in order.

@@ -1,8 +1,11 @@
 """One worker's copy of the model: its flat weights (shared layout with the
 parameter server) and its compiled local-train and gradient steps.
 
-Gradients use the weights' layout, with zeros for non-trainable weights, so
-every vector on the wire has one length.
+Gradients use the weights' layout, so every vector on the wire has one length;
+a non-trainable weight's slot carries the change the step's forward pass made to
+it (BatchNormalization's moving statistics; zero for a frozen weight), so the
+synchronous mean applies the mean change: each step the replicas take the mean
+of the workers' values.
 """
 
 from __future__ import annotations
@@ -22,10 +25,13 @@ class Replica(WeightLayout):
         import tensorflow as tf
 
         super().__init__(model)
-        trainable_ids = {id(v) for v in model.trainable_weights}
-        self.trainable_mask = [id(v) in trainable_ids for v in self.variables]
+        self._trainable_ids = {id(v) for v in model.trainable_weights}
+        self.trainable_mask = [id(v) in self._trainable_ids for v in self.variables]
         self._tf = tf
-        self._train_step = OpenBatchFunction(lambda x, y: model.train_step((x, y)))
+        # y is the labels, or (labels, sample weights) for weighted rows.
+        self._train_step = OpenBatchFunction(
+            lambda x, y: model.train_step((x, *y) if isinstance(y, tuple) else (x, y))
+        )
         self._grad_step = OpenBatchFunction(self._gradients)
         self._apply_step = tf.function(self._apply, reduce_retracing=True)
 
@@ -43,13 +49,16 @@ class Replica(WeightLayout):
 
     def _gradients(self, x: Any, y: Any) -> Any:
         tf, model = self._tf, self.model
+        frozen = [v for v in self.variables if id(v) not in self._trainable_ids]
+        before = [tf.identity(v) for v in frozen]
+        y, weights = y if isinstance(y, tuple) else (y, None)
         with tf.GradientTape() as tape:
             y_pred = model(x, training=True)
-            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
+            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=weights, training=True)
         tracker = getattr(model, "_loss_tracker", None)
         if tracker is not None:
             tracker.update_state(loss, sample_weight=tf.shape(x)[0])
-        model.compute_metrics(x, y, y_pred)
+        model.compute_metrics(x, y, y_pred, sample_weight=weights)
         grads = dict(
             zip(
                 (id(v) for v in model.trainable_weights),
@@ -57,11 +66,13 @@ class Replica(WeightLayout):
                 strict=True,
             )
         )
+        changes = {}
+        for v, old in zip(frozen, before, strict=True):
+            changes[id(v)] = tf.reshape(tf.cast(v, tf.float32) - tf.cast(old, tf.float32), [-1])
+            v.assign(old)  # back to the value all replicas share; _apply adds the mean change
         parts = [
-            tf.reshape(grads[id(v)], [-1]) if trainable else tf.zeros([size], tf.float32)
-            for v, trainable, size in zip(
-                self.variables, self.trainable_mask, self.sizes, strict=True
-            )
+            tf.reshape(grads[id(v)], [-1]) if trainable else changes[id(v)]
+            for v, trainable in zip(self.variables, self.trainable_mask, strict=True)
         ]
         return tf.concat([tf.cast(p, tf.float32) for p in parts], axis=0)
 
@@ -76,8 +87,11 @@ class Replica(WeightLayout):
             self.shapes,
             strict=True,
         ):
+            part = tf.reshape(flat_grad[int(start) : int(end)], shape)
             if trainable:
-                pieces.append((tf.reshape(flat_grad[int(start) : int(end)], shape), v))
+                pieces.append((part, v))
+            else:
+                v.assign_add(tf.cast(part, v.dtype))
         model.optimizer.apply_gradients(pieces)
 
     # -- metrics ------------------------------------------------------------------------

@@ -107,8 +107,10 @@ def run_task(channel: Channel, spec: dict[str, Any]) -> None:
         return
     if kind == "train":
         train_table, val_table = _fit_tables(channel, spec)
-        first = Partition.from_table(train_table, input_shape, sparse)
-        val = Partition.from_table(val_table, input_shape, sparse)
+        weighted, class_weight = bool(spec.get("sample_weight")), spec.get("class_weight")
+        first = Partition.from_table(train_table, input_shape, sparse, weighted, class_weight)
+        # Validation rows are not weighted (as Keras's validation_split), only stripped.
+        val = Partition.from_table(val_table, input_shape, sparse, weighted)
         result = _train(channel, spec, model, first, val)
         channel.write_json(MessageType.RESULT, result)
         return

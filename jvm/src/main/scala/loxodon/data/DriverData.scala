@@ -47,14 +47,22 @@ final case class DriverData(
     * that they were placed in `partitions` partitions with a training row each; returns their
     * shape.
     */
-  def check(model: KerasArchive, partitions: Int, validationSplit: Double): TrainingData.Shape = {
+  def check(
+      model: KerasArchive,
+      partitions: Int,
+      validationSplit: Double,
+      weighted: Boolean = false
+  ): TrainingData.Shape = {
     require(
       numPartitions == partitions,
       s"driver data for $numPartitions partitions, but the job needs $partitions"
     )
-    val shape = TrainingData.check(train, Some(model), "training data")
+    val shape = TrainingData.check(train, Some(model), "training data", weighted)
     validation.foreach { v =>
-      TrainingData.checkValidation(shape, TrainingData.check(v, Some(model), "validation data"))
+      TrainingData.checkValidation(
+        shape,
+        TrainingData.check(v, Some(model), "validation data", weighted)
+      )
     }
     BalancedPartitioning.requireRowsPerWorker(
       trainRows.sum,

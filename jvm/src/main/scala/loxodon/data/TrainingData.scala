@@ -32,17 +32,22 @@ object TrainingData {
   final case class Shape(rows: Long, featureWidth: Int, labelWidth: Option[Int])
 
   /** `df` reduced to [`__loxodon_row`], `features`, [`label`] as float arrays; image columns are
-    * decoded to `inputShape` (the model's, without the batch: [[ImageColumns]]).
+    * decoded to `inputShape` (the model's, without the batch: [[ImageColumns]]); with `weightCol`
+    * the label ends with the row's sample weight (1 where `df` lacks the column: validation rows).
     */
   def prepare(
       df: DataFrame,
       featuresCols: Seq[String],
       labelCol: Option[String],
+      weightCol: Option[String] = None,
       inputShape: Option[Seq[Int]] = None
   ): DataFrame = {
     require(featuresCols.nonEmpty, "features_col is empty: name a column or a list of columns")
     val features = featuresColumn(df, featuresCols, inputShape).as(Features)
-    val label = labelCol.map(c => labelColumn(df, c).as(Label))
+    val label = labelCol.map { c =>
+      val l = labelColumn(df, c)
+      weightCol.fold(l)(w => concat(l, array(weightColumn(df, w)))).as(Label)
+    }
     val index =
       if (df.columns.contains(RowIndex)) Seq(col(RowIndex).cast(LongType).as(RowIndex))
       else Seq.empty
@@ -95,6 +100,19 @@ object TrainingData {
     }
   }
 
+  private def weightColumn(df: DataFrame, name: String): Column =
+    if (!df.columns.contains(name)) lit(1.0f)
+    else {
+      val t = field(df, name, "sample_weight_col").dataType
+      if (!isNumeric(t)) {
+        throw new IllegalArgumentException(
+          s"sample_weight_col: column '$name' has type ${t.simpleString}; it must be numeric " +
+            "(one weight per row)"
+        )
+      }
+      col(name).cast(FloatType)
+    }
+
   private def labelColumn(df: DataFrame, name: String): Column = {
     val f = field(df, name, "label_col")
     f.dataType match {
@@ -134,8 +152,13 @@ object TrainingData {
     * labels, and, when `model` is known, widths that fit the model. `what` names the data set in
     * messages ("training data", "validation data").
     */
-  def validate(prepared: DataFrame, model: Option[KerasArchive], what: String): Shape =
-    check(measure(prepared), model, what)
+  def validate(
+      prepared: DataFrame,
+      model: Option[KerasArchive],
+      what: String,
+      weighted: Boolean = false
+  ): Shape =
+    check(measure(prepared), model, what, weighted)
 
   /** One aggregation over `prepared`. */
   def measure(prepared: DataFrame): Measured = {
@@ -177,8 +200,15 @@ object TrainingData {
     }
   }
 
-  /** Checks what [[measure]] (or a driver holding the rows, see [[DriverData]]) measured. */
-  def check(m: Measured, model: Option[KerasArchive], what: String): Shape = {
+  /** Checks what [[measure]] (or a driver holding the rows, see [[DriverData]]) measured; a
+    * `weighted` label ends with its sample weight, which the model checks leave out.
+    */
+  def check(
+      m: Measured,
+      model: Option[KerasArchive],
+      what: String,
+      weighted: Boolean = false
+  ): Shape = {
     if (m.rows == 0) {
       return Shape(0, model.flatMap(_.inputWidth).getOrElse(0), None)
     }
@@ -207,7 +237,8 @@ object TrainingData {
     val labelWidth = m.label.map { l =>
       if (l.bad > 0) {
         throw new IllegalArgumentException(
-          s"label_col: ${l.bad} rows of the $what have a NaN or null label; drop them " +
+          s"label_col: ${l.bad} rows of the $what have a NaN or null label" +
+            (if (weighted) " or sample weight" else "") + "; drop them " +
             "(df.dropna(subset=[label_col])) or fill them (df.fillna(...)) before training"
         )
       }
@@ -217,7 +248,8 @@ object TrainingData {
             "every row must have the same number"
         )
       }
-      model.foreach(a => checkLabels(a, l.minWidth, l.maxFirst, l.minFirst, what))
+      val width = if (weighted) l.minWidth - 1 else l.minWidth
+      model.foreach(a => checkLabels(a, width, l.maxFirst, l.minFirst, what))
       l.minWidth
     }
     Shape(m.rows, minW, labelWidth)
@@ -259,13 +291,16 @@ object TrainingData {
       validation: Option[DataFrame],
       featuresCols: Seq[String],
       labelCol: String,
-      model: KerasArchive
+      model: KerasArchive,
+      weightCol: Option[String] = None
   ): (DataFrame, Shape, Option[DataFrame]) = {
-    val train = prepare(df, featuresCols, Some(labelCol), model.inputShape)
-    val shape = validate(train, Some(model), "training data")
+    val train = prepare(df, featuresCols, Some(labelCol), weightCol, model.inputShape)
+    weightCol.foreach(w => field(df, w, "sample_weight_col"))
+    val weighted = weightCol.isDefined
+    val shape = validate(train, Some(model), "training data", weighted)
     val valPrepared = validation.map { v =>
-      val p = prepare(v, featuresCols, Some(labelCol), model.inputShape)
-      checkValidation(shape, validate(p, Some(model), "validation data"))
+      val p = prepare(v, featuresCols, Some(labelCol), weightCol, model.inputShape)
+      checkValidation(shape, validate(p, Some(model), "validation data", weighted))
       p
     }
     (train, shape, valPrepared)

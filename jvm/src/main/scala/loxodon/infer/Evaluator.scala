@@ -23,7 +23,8 @@ object Evaluator {
     val labelCol = params.labelCol.getOrElse {
       throw new IllegalArgumentException("label_col: evaluate needs a label column")
     }
-    val prepared = TrainingData.prepare(df, params.featuresCol, Some(labelCol), model.inputShape)
+    val prepared =
+      TrainingData.prepare(df, params.featuresCol, Some(labelCol), inputShape = model.inputShape)
     val shape = TrainingData.validate(prepared, Some(model), "evaluation data")
     if (shape.rows == 0) throw new IllegalArgumentException("evaluate: the DataFrame has no rows")
     val task = InferenceTask(spark.sparkContext, "evaluate", archive, customObjects, params)

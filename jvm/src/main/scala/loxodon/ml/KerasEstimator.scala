@@ -50,6 +50,7 @@ class KerasEstimator(override val uid: String)
   def setSeed(v: Long): this.type = setChecked(seed, v)
   def setShuffle(v: Boolean): this.type = setChecked(shuffle, v)
   def setLabelCol(v: String): this.type = setChecked(labelCol, v)
+  def setSampleWeightCol(v: String): this.type = setChecked(sampleWeightCol, v)
   def setSyncTimeoutMs(v: Long): this.type = setChecked(syncTimeoutMs, v)
   def setScaleLearningRate(v: Boolean): this.type = setChecked(scaleLearningRate, v)
 
@@ -82,7 +83,8 @@ class KerasEstimator(override val uid: String)
       syncTimeoutMs = $(syncTimeoutMs),
       imports = $(imports).toSeq,
       scaleLearningRate = $(scaleLearningRate),
-      parallelismFactor = $(parallelismFactor)
+      parallelismFactor = $(parallelismFactor),
+      sampleWeightCol = get(sampleWeightCol)
     )
   }
 

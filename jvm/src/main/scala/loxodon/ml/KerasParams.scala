@@ -96,6 +96,13 @@ trait KerasParams extends Params {
     "label column: a class index or value, an array of numbers, or an ML Vector (one-hot)",
     valid[String]("labelCol")
   )
+  final val sampleWeightCol: Param[String] = new Param(
+    this,
+    "sampleWeightCol",
+    "numeric column of per-row loss weights (Keras's sample_weight); unset: every row weighs 1. " +
+      "For class weights, derive it from the label (F.when(...))",
+    valid[String]("sampleWeightCol")
+  )
   final val predictionCol: Param[String] =
     new Param(this, "predictionCol", "prediction column name", valid[String]("predictionCol"))
   final val probabilityCol: Param[String] = new Param(
@@ -175,6 +182,7 @@ trait KerasParams extends Params {
   def getFeaturesCol: String = $(featuresCol)
   def getFeaturesCols: Array[String] = $(featuresCols)
   def getLabelCol: String = $(labelCol)
+  def getSampleWeightCol: String = $(sampleWeightCol)
   def getPredictionCol: String = $(predictionCol)
   def getProbabilityCol: String = $(probabilityCol)
   def getOutputMode: String = $(outputMode)
@@ -309,6 +317,7 @@ object KerasParams {
       "featuresCol" -> ColumnName,
       "featuresCols" -> Names,
       "labelCol" -> ColumnName,
+      "sampleWeightCol" -> ColumnName,
       "predictionCol" -> ColumnName,
       "probabilityCol" -> ColumnName,
       "outputMode" -> OneOf(OutputModes),

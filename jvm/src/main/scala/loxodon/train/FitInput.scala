@@ -27,7 +27,14 @@ object FitInput {
     val model = KerasArchive.parseCompiled(archive)
     SlotCheck.require(spark.sparkContext, params.numWorkers)
     val (train, shape, valPrepared) =
-      TrainingData.prepareFit(df, validation, params.featuresCol, params.labelCol, model)
+      TrainingData.prepareFit(
+        df,
+        validation,
+        params.featuresCol,
+        params.labelCol,
+        model,
+        params.sampleWeightCol
+      )
     val parts = BalancedPartitioning.partition(
       train,
       valPrepared,
@@ -50,6 +57,6 @@ object FitInput {
   ): TrainingData.Shape = {
     val model = KerasArchive.parseCompiled(archive)
     SlotCheck.require(spark.sparkContext, params.numWorkers)
-    data.check(model, partitions, params.validationSplit)
+    data.check(model, partitions, params.validationSplit, params.sampleWeightCol.isDefined)
   }
 }

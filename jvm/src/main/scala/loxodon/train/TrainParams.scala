@@ -21,6 +21,12 @@ import loxodon.io.Json
   *   k: the rows are placed in k x `numWorkers` shards that the workers claim in turn each epoch,
   *   their own first, then a slower worker's (the asynchronous modes of
   *   [[TrainParams.ShardedModes]])
+  * @param sampleWeightCol
+  *   a numeric column of per-row weights for the loss (Keras's `sample_weight`); the prepared label
+  *   carries it as its last value
+  * @param classWeight
+  *   Keras's `class_weight`: class index to the weight of its rows (others weigh 1), applied by the
+  *   workers
   * @param scaleLearningRate
   *   whether the workers multiply the optimizer's learning rate by `numWorkers` in the modes of
   *   [[TrainParams.LearningRateScaledModes]] (see [[learningRateScale]])
@@ -44,7 +50,9 @@ final case class TrainParams(
     releaseTimeoutMs: Long = 600000L,
     imports: Seq[String] = Seq.empty,
     scaleLearningRate: Boolean = true,
-    parallelismFactor: Int = 1
+    parallelismFactor: Int = 1,
+    sampleWeightCol: Option[String] = None,
+    classWeight: Map[Int, Double] = Map.empty
 ) {
   import TrainParams._
 
@@ -101,6 +109,24 @@ final case class TrainParams(
     imports != null && imports.forall(m => m != null && m.nonEmpty),
     "imports must be a list of Python module names"
   )
+
+  require(
+    sampleWeightCol.forall(c => c != null && c.nonEmpty),
+    "sample_weight_col must name a column"
+  )
+  classWeight.foreach { case (k, w) =>
+    require(
+      k >= 0 && w >= 0 && !w.isInfinite && !w.isNaN,
+      s"class_weight must map class indices (>= 0) to finite weights >= 0, got $k -> $w"
+    )
+  }
+
+  /** The class weights as the worker's TASK JSON wants them: `{"<class>": weight}`. */
+  def classWeightJson: JsonNode = {
+    val node = Json.obj()
+    classWeight.foreach { case (k, w) => node.put(k.toString, w) }
+    node
+  }
 
   /** What the workers multiply the optimizer's learning rate by: `numWorkers` in the modes whose
     * model moves by the mean of N workers' local trajectories (the linear scaling rule, Goyal et
@@ -174,7 +200,9 @@ object TrainParams {
     "release_timeout_ms",
     "imports",
     "scale_learning_rate",
-    "parallelism_factor"
+    "parallelism_factor",
+    "sample_weight_col",
+    "class_weight"
   )
 
   /** `spec` with an `imports` list when `imports` is not empty (TASK JSON of every kind). */
@@ -221,8 +249,29 @@ object TrainParams {
       releaseTimeoutMs = long(node, "release_timeout_ms", d.releaseTimeoutMs),
       imports = columns(node, "imports", d.imports),
       scaleLearningRate = bool(node, "scale_learning_rate", d.scaleLearningRate),
-      parallelismFactor = int(node, "parallelism_factor", d.parallelismFactor)
+      parallelismFactor = int(node, "parallelism_factor", d.parallelismFactor),
+      sampleWeightCol = field(node, "sample_weight_col").map { v =>
+        require(v.isTextual, s"sample_weight_col must be a column name, got $v")
+        v.asText()
+      },
+      classWeight = field(node, "class_weight").map(classWeights).getOrElse(d.classWeight)
     )
+  }
+
+  private def classWeights(v: JsonNode): Map[Int, Double] = {
+    require(v.isObject, s"class_weight must be a dict of class index to weight, got $v")
+    v.properties()
+      .asScala
+      .map { e =>
+        val k = e.getKey.toIntOption.getOrElse {
+          throw new IllegalArgumentException(
+            s"class_weight: key '${e.getKey}' is not a class index"
+          )
+        }
+        require(e.getValue.isNumber, s"class_weight: the weight of class $k must be a number")
+        k -> e.getValue.asDouble()
+      }
+      .toMap
   }
 
   private def field(node: JsonNode, key: String): Option[JsonNode] =

@@ -41,6 +41,8 @@ final case class TrainTaskSpec(
       // driver's callbacks at an epoch gate, with a margin.
       .put("client_timeout", (p.syncTimeoutMs + p.releaseTimeoutMs) / 1000.0 + 60.0)
     spec.set[JsonNode]("frequency", p.frequencyJson)
+    spec.put("sample_weight", p.sampleWeightCol.isDefined)
+    if (p.classWeight.nonEmpty) spec.set[JsonNode]("class_weight", p.classWeightJson)
     TaskSpec.putDriverData(spec, driverData, partition)
     TaskSpec.putServer(spec, server)
   }

@@ -30,6 +30,24 @@ class TrainingDataSuite extends AnyFunSuite with LocalSpark {
     assert(pc.collect().head.getSeq[Float](0) == Seq(1f, 2f, 3.5f))
   }
 
+  test("a sample weight column ends the label; the model checks leave it out") {
+    val s = spark
+    import s.implicits._
+    val df = Seq((Seq(1.0, 2.0, 3.0), 1.0, 0.5), (Seq(4.0, 5.0, 6.0), 3.0, 2.0)).toDF("f", "y", "w")
+    val p = TrainingData.prepare(df, Seq("f"), Some("y"), Some("w"))
+    assert(p.collect().map(_.getSeq[Float](1)).toSeq == Seq(Seq(1f, 0.5f), Seq(3f, 2f)))
+    val shape = TrainingData.validate(p, Some(mlp), "training data", weighted = true)
+    assert(shape == TrainingData.Shape(2, 3, Some(2)))
+    // Without the weight column (validation rows) every row weighs 1.
+    val unweighted = TrainingData.prepare(df.drop("w"), Seq("f"), Some("y"), Some("w"))
+    assert(unweighted.collect().map(_.getSeq[Float](1)(1)).toSeq == Seq(1f, 1f))
+    val bad = Seq((Seq(1.0, 2.0, 3.0), 1.0, "x")).toDF("f", "y", "w")
+    val m = message(TrainingData.prepare(bad, Seq("f"), Some("y"), Some("w")))
+    assert(m.contains("sample_weight_col: column 'w' has type string"))
+    val missing = message(TrainingData.prepareFit(df, None, Seq("f"), "y", mlp, Some("nope")))
+    assert(missing.contains("sample_weight_col: no column 'nope'"))
+  }
+
   test("a missing column lists the available ones and names the param") {
     val s = spark
     import s.implicits._

@@ -21,6 +21,21 @@ class TrainParamsSuite extends AnyFunSuite {
     assert(q.frequencyJson.isTextual && q.featuresCol == Seq("f"))
   }
 
+  test("sample weights name a column; class weights map class indices to weights") {
+    val p = TrainParams.fromJson(
+      """{"sample_weight_col": "w", "class_weight": {"0": 2.0, "3": 0}}"""
+    )
+    assert(p.sampleWeightCol.contains("w") && p.classWeight == Map(0 -> 2.0, 3 -> 0.0))
+    assert(p.classWeightJson.toString == """{"0":2.0,"3":0.0}""")
+    assert(TrainParams.fromJson("{}").sampleWeightCol.isEmpty)
+    def msg(json: String): String =
+      intercept[IllegalArgumentException](TrainParams.fromJson(json)).getMessage
+    assert(msg("""{"class_weight": {"a": 1}}""").contains("key 'a' is not a class index"))
+    assert(msg("""{"class_weight": {"1": -1}}""").contains("finite weights >= 0, got 1 -> -1.0"))
+    assert(msg("""{"class_weight": [1]}""").contains("class_weight must be a dict"))
+    assert(msg("""{"sample_weight_col": 3}""").contains("sample_weight_col must be a column"))
+  }
+
   test("an unknown mode lists the valid ones") {
     val e = intercept[IllegalArgumentException](TrainParams.fromJson("""{"mode": "downpour"}"""))
     assert(e.getMessage.contains("mode: unknown mode 'downpour'"), e.getMessage)
