@@ -60,7 +60,12 @@ def test_killed_worker_loses_one_unit_and_replay_is_bit_identical(spark, data):
     def search() -> ModelSelection:
         return ModelSelection(digits_mlp, GridSearch(space, epochs=2), num_workers=2, seed=3)
 
-    faulty = search().fit(x, y, validation_split=0.2, keep_models=True, faults={"unit": 2})
+    # The test-only conf (not a user setting) makes the worker running unit 2 die once.
+    spark.conf.set("spark.loxodon.test.faults", json.dumps({"unit": 2}))
+    try:
+        faulty = search().fit(x, y, validation_split=0.2, keep_models=True)
+    finally:
+        spark.conf.unset("spark.loxodon.test.faults")
     statuses = [u["status"] for u in faulty.schedule]
     assert statuses.count("lost") == 1, faulty.schedule
     assert set(faulty.final_values()) == {0, 1}

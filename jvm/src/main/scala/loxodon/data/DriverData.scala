@@ -53,6 +53,7 @@ final case class DriverData(
       s"driver data for $numPartitions partitions, but the job needs $partitions"
     )
     val shape = TrainingData.check(train, Some(model), "training data")
+    TrainingData.requireRows(shape)
     validation.foreach { v =>
       TrainingData.checkValidation(shape, TrainingData.check(v, Some(model), "validation data"))
     }
@@ -116,7 +117,8 @@ object DriverData {
       node.path("min_width").asInt(),
       node.path("max_width").asInt(),
       node.path("null_features").asLong(),
-      label
+      label,
+      node.path("non_finite_features").asLong()
     )
   }
 }
