@@ -253,7 +253,7 @@ def test_trials_are_added_from_blobs_the_driver_put(spark):
     params = {"num_workers": 2, "seed": 0, "validation_split": 0.2}
     params |= {"features_col": "features", "label_col": "label"}
     job = python_api(spark).startDriverDataSelection(
-        java_session(spark), placed.layout_json(), archive, json.dumps(params), None, None, False
+        java_session(spark), placed.layout_json(), archive, json.dumps(params), None, False
     )
     try:
         with pytest.raises(IllegalArgumentException, match="model 0: no blob 'sel/0/archive'"):
