@@ -14,11 +14,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pyspark.errors import IllegalArgumentException
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.evaluation import MulticlassClassificationEvaluator
 from pyspark.ml.feature import OneHotEncoder, VectorAssembler
 from pyspark.sql import DataFrame, SparkSession
 
+import loxodon.ml.model
 from fixtures import PIXELS, digits_pipeline, digits_pixels, mlp
 from loxodon.ml import KerasEstimator, KerasModel
 
@@ -147,7 +149,9 @@ def test_one_hot_encoded_features(spark: SparkSession) -> None:
     assert _accuracy(out) > 0.9
 
 
-def test_custom_objects_fit_transform_save_load(spark: SparkSession, tmp_path: Path) -> None:
+def test_custom_objects_fit_transform_save_load(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import keras
     from pyspark import cloudpickle
 
@@ -190,9 +194,23 @@ def test_custom_objects_fit_transform_save_load(spark: SparkSession, tmp_path: P
     assert _accuracy(transformed) > 0.9
     before = [r.prediction for r in transformed.collect()]
     path = str(tmp_path / "custom")
-    fitted.save(path)
+    monkeypatch.setattr(loxodon.ml.model, "_warned_pickled_save", False)
+    with pytest.warns(UserWarning, match=r"pickled customObjects.*Prefer imports=") as warned:
+        fitted.save(path)
+        fitted.write().overwrite().save(path)  # once per process
+    assert len(warned) == 1
     assert (tmp_path / "custom" / "keras" / "custom_objects.pkl").is_file()
-    loaded = KerasModel.load(path)
+    # Loading unpickles (runs code from the path): refused unless the user opts in.
+    with pytest.raises(
+        IllegalArgumentException,
+        match=r"holds pickled custom objects .*spark.loxodon.allowPickledCustomObjects.*imports=",
+    ):
+        KerasModel.load(path)
+    spark.conf.set("spark.loxodon.allowPickledCustomObjects", "true")
+    try:
+        loaded = KerasModel.load(path)
+    finally:
+        spark.conf.unset("spark.loxodon.allowPickledCustomObjects")
     assert [r.prediction for r in loaded.transform(df).collect()] == before
     restored = loaded.getKerasModel()
     assert any(isinstance(layer, custom_layers.ScaleLayer) for layer in restored.layers)

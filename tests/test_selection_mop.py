@@ -60,7 +60,12 @@ def test_killed_worker_loses_one_unit_and_replay_is_bit_identical(spark, data):
     def search() -> ModelSelection:
         return ModelSelection(digits_mlp, GridSearch(space, epochs=2), num_workers=2, seed=3)
 
-    faulty = search().fit(x, y, validation_split=0.2, keep_models=True, faults={"unit": 2})
+    # The test-only conf (not a user setting) makes the worker running unit 2 die once.
+    spark.conf.set("spark.loxodon.test.faults", json.dumps({"unit": 2}))
+    try:
+        faulty = search().fit(x, y, validation_split=0.2, keep_models=True)
+    finally:
+        spark.conf.unset("spark.loxodon.test.faults")
     statuses = [u["status"] for u in faulty.schedule]
     assert statuses.count("lost") == 1, faulty.schedule
     assert set(faulty.final_values()) == {0, 1}
@@ -248,7 +253,7 @@ def test_trials_are_added_from_blobs_the_driver_put(spark):
     params = {"num_workers": 2, "seed": 0, "validation_split": 0.2}
     params |= {"features_col": "features", "label_col": "label"}
     job = python_api(spark).startDriverDataSelection(
-        java_session(spark), placed.layout_json(), archive, json.dumps(params), None, None, False
+        java_session(spark), placed.layout_json(), archive, json.dumps(params), None, False
     )
     try:
         with pytest.raises(IllegalArgumentException, match="model 0: no blob 'sel/0/archive'"):

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
 _JAR_DIR = Path(__file__).resolve().parent / "jars"
@@ -71,6 +72,9 @@ def running_session() -> SparkSession | None:
     default = SparkSession._instantiatedSession
     if default is not None and default.sparkContext._jsc is not None:
         return default
+    context = SparkContext._active_spark_context  # a context started without a session
+    if context is not None and context._jsc is not None:
+        return SparkSession.builder.getOrCreate()
     return None
 
 

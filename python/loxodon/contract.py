@@ -33,6 +33,8 @@ WORKER_MESSAGES: dict[str, int] = _CONTRACT["workerMessages"]
 MODES: tuple[str, ...] = tuple(_CONTRACT["modes"]["all"])
 LR_SCALED_MODES: tuple[str, ...] = tuple(_CONTRACT["modes"]["learningRateScaled"])
 OUTPUT_MODES: tuple[str, ...] = tuple(_CONTRACT["outputModes"])
+INDEX_LOSSES: frozenset[str] = frozenset(_CONTRACT["indexLosses"])
+"""Keras's names of the losses that take class indices (``LossLabels`` in Scala)."""
 PARAMS: list[dict[str, Any]] = _CONTRACT["params"]
 """One dict per param: name, type, doc, default (absent when none), rule (+ its
 arguments) and transform (whether a ``KerasModel`` sets it too)."""
@@ -40,6 +42,18 @@ arguments) and transform (whether a ``KerasModel`` sets it too)."""
 PARAM_SPECS: dict[str, dict[str, Any]] = {p["name"]: p for p in PARAMS}
 
 _STRUCT_CODES = {"uint8": "B", "uint16": "H", "int32": "i", "int64": "q"}
+
+
+def loss_name(loss: Any) -> str | None:
+    """The Keras name of a compiled loss, as ``LossLabels`` reads it from the saved
+    config: a string as given; a loss object or function defined by Keras itself, its
+    class or function name; None for anything else (a custom loss, several losses)."""
+    if isinstance(loss, str):
+        return loss
+    module = getattr(loss, "__module__", None) or type(loss).__module__
+    if not str(module).startswith("keras."):
+        return None
+    return getattr(loss, "__name__", None) or type(loss).__name__
 
 
 def header_format() -> str:

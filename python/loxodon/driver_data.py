@@ -80,12 +80,27 @@ def place(rows: int, n: int, seed: int, validation_split: float, val_rows: int |
 
 
 def label_matrix(y: np.ndarray) -> np.ndarray:
-    return np.asarray(y).reshape(len(y), -1)
+    y = np.asarray(y)
+    return y.reshape(len(y), int(np.prod(y.shape[1:])))  # -1 cannot be inferred with 0 rows
 
 
-def measure(width: int, labels: np.ndarray) -> dict[str, Any]:
+def non_finite_rows(x: np.ndarray) -> np.ndarray:
+    """Which rows of ``x`` hold a NaN or infinite value (integers never do), in
+    blocks of rows so that the mask of one block is all the extra memory used."""
+    bad = np.zeros(len(x), dtype=bool)
+    if not np.issubdtype(x.dtype, np.inexact):
+        return bad
+    flat = x.reshape(len(x), int(np.prod(x.shape[1:])))
+    step = max(1, (16 << 20) // max(1, flat.shape[1] * flat.itemsize))
+    for start in range(0, len(flat), step):
+        bad[start : start + step] = ~np.isfinite(flat[start : start + step]).all(axis=1)
+    return bad
+
+
+def measure(width: int, labels: np.ndarray, non_finite: int = 0) -> dict[str, Any]:
     """What ``TrainingData.measure`` reports for a DataFrame, for rows of ``width``
-    feature values and these labels (one row each)."""
+    feature values, these labels (one row each) and ``non_finite`` rows with a NaN
+    or infinite feature value."""
     rows = len(labels)
     if rows == 0:
         return {"rows": 0, "min_width": 0, "max_width": 0, "null_features": 0, "label": None}
@@ -97,6 +112,7 @@ def measure(width: int, labels: np.ndarray) -> dict[str, Any]:
         "min_width": width,
         "max_width": width,
         "null_features": 0,
+        "non_finite_features": int(non_finite),
         "label": {
             "min_width": floats.shape[1],
             "max_width": floats.shape[1],
@@ -187,10 +203,16 @@ class DriverFit:
         train_rows = np.concatenate(self.placement.train)
         val_rows = np.concatenate(self.placement.val)
         val_width = int(np.prod(self.val_x.shape[1:]))
-        validation = measure(val_width, self.val_y[val_rows]) if len(val_rows) else None
+        bad = non_finite_rows(self.x)
+        val_bad = non_finite_rows(self.val_x) if self.separate_validation else bad
+        validation = (
+            measure(val_width, self.val_y[val_rows], val_bad[val_rows].sum())
+            if len(val_rows)
+            else None
+        )
         return json.dumps(
             {
-                "train": measure(width, self.y[train_rows]),
+                "train": measure(width, self.y[train_rows], bad[train_rows].sum()),
                 "validation": validation,
                 "train_rows": [len(r) for r in self.placement.train],
                 "val_rows": [len(r) for r in self.placement.val],

@@ -29,7 +29,12 @@ from loxodon.inputs import (
     prepare,
     weighted_labels,
 )
-from loxodon.keras_io import load_model, model_to_archive, require_one_input_and_output
+from loxodon.keras_io import (
+    load_model,
+    model_to_archive,
+    require_loadable,
+    require_one_input_and_output,
+)
 from loxodon.training_job import run_training
 
 _SAVED_MODEL = "model.keras"
@@ -41,6 +46,20 @@ def _require_compiled(model: keras.Model) -> None:
         raise ValueError(
             "the Keras model is not compiled: call model.compile(optimizer=..., loss=..., "
             "metrics=[...]) before handing it to SparkModel"
+        )
+
+
+def _require_input_width(model: Any, x: np.ndarray) -> None:
+    """Rows of ``x`` must hold as many values as the model's input takes."""
+    shape = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else ()
+    if not shape or any(d is None for d in shape) or x.ndim < 1:
+        return
+    needed, width = int(np.prod(shape)), int(np.prod(x.shape[1:]))
+    if width != needed:
+        raise ValueError(
+            f"features_col: rows of the data to predict have {width} feature values but the "
+            f"model's input shape {tuple(int(d) for d in shape)} needs {needed}; pass rows of "
+            "that width or change the model's input"
         )
 
 
@@ -278,7 +297,7 @@ class SparkModel:
             params["class_weight"] = _class_weights(class_weight)
         driver_callbacks = DriverCallbacks(callbacks or [], self.model, epochs)
         driver_callbacks.begin(initial_epoch)  # a rate set here goes out in the archive
-        archive = model_to_archive(self.model)
+        archive = self._archive("fit")
         custom = _custom_objects_bytes(self.custom_objects)
         if weights is not None:  # the driver route's labels carry the weight as Scala's do
             driver = self._driver_fit(
@@ -318,6 +337,11 @@ class SparkModel:
             job, self.model, params, driver_callbacks, verbose, self._new_fit_record()
         )
 
+    def _archive(self, where: str) -> bytes:
+        """The model's ``.keras`` bytes, once the workers are known to be able to load it."""
+        require_loadable(self.model, self.custom_objects, self.imports, where)
+        return model_to_archive(self.model)
+
     def _new_fit_record(self) -> dict[str, Any]:
         self.last_fit = {}
         return self.last_fit
@@ -337,6 +361,8 @@ class SparkModel:
                 self._prepare(data, None, "features", "label"), batch_size, prediction_col
             )
             return frame.rdd.map(lambda row: np.asarray(row[prediction_col], np.float32))
+        if isinstance(data, np.ndarray):
+            _require_input_width(self.model, data)
         prepared = self._prepare(data, None, features_col, None)
         frame = self._predict_frame(prepared, batch_size, prediction_col)
         if not prepared.indexed:
@@ -359,7 +385,7 @@ class SparkModel:
         jdf = python_api(self.spark).predict(
             java_session(self.spark),
             prepared.frame._jdf,
-            model_to_archive(self.model),
+            self._archive("predict"),
             _custom_objects_bytes(self.custom_objects),
             json.dumps(params),
         )
@@ -387,7 +413,7 @@ class SparkModel:
             python_api(self.spark).evaluate(
                 java_session(self.spark),
                 prepared.frame._jdf,
-                model_to_archive(self.model),
+                self._archive("evaluate"),
                 _custom_objects_bytes(self.custom_objects),
                 json.dumps(params),
             )

@@ -8,9 +8,14 @@ Estimator, so it can sit in a ``Pipeline`` after ``VectorAssembler``,
     model = Pipeline(stages=[assembler, indexer, est]).fit(train)
 
 The Keras model is not a Param: it travels as the bytes of its ``.keras``
-archive (``setModel``); custom objects travel as a cloudpickle of a dict
-(``setCustomObjects``). Both are saved with the stage and survive
-``Pipeline.save``/``load`` in Python and Scala.
+archive (``setModel``), saved with the stage (``Pipeline.save``/``load`` in
+Python and Scala). Custom layers, losses and functions: the default path is
+``imports`` (modules that register them with
+``@keras.saving.register_keras_serializable()``, importable on the executors),
+which saves only module names. ``setCustomObjects`` (a cloudpickle of a dict)
+also works, but a saved stage holding one warns when saved and is refused by
+``load`` unless ``spark.loxodon.allowPickledCustomObjects=true``, since
+unpickling runs code from the saved path.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 from pyspark.ml.util import JavaMLWritable
 from pyspark.ml.wrapper import JavaEstimator
 
-from loxodon.ml.model import KerasModel, pickle_custom_objects
+from loxodon.ml.model import KerasModel, pickle_custom_objects, warn_pickled_save
 from loxodon.ml.params import KerasParams, LoxodonMLReadable, add_setters
 
 
@@ -79,6 +84,10 @@ class KerasEstimator(JavaEstimator[KerasModel], KerasParams, JavaMLWritable, Lox
         """Sets the Keras custom objects (cloudpickled; the workers unpickle them)."""
         self._java_obj.setCustomObjects(pickle_custom_objects(customObjects))
         return self
+
+    def _to_java(self) -> Any:  # what ML persistence (save, Pipeline.save) calls
+        warn_pickled_save(self._java_obj)
+        return super()._to_java()
 
     def _create_model(self, java_model: Any) -> KerasModel:
         return KerasModel(java_model)

@@ -12,12 +12,36 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 from typing import Any
 
 from pyspark.ml.util import JavaMLWritable
 from pyspark.ml.wrapper import JavaModel
 
 from loxodon.ml.params import KerasParams, LoxodonMLReadable, add_setters
+
+ALLOW_PICKLED_CONF = "spark.loxodon.allowPickledCustomObjects"
+"""The Spark conf that lets a saved stage's pickled custom objects be loaded
+(``KerasPersistence`` in Scala refuses them otherwise)."""
+
+_warned_pickled_save = False
+
+
+def warn_pickled_save(java_obj: Any) -> None:
+    """Warns, once per process, when a stage that holds pickled custom objects is
+    saved: loading it back will unpickle them, that is, run code from the saved path."""
+    global _warned_pickled_save
+    if _warned_pickled_save or java_obj.getCustomObjects() is None:
+        return
+    _warned_pickled_save = True
+    warnings.warn(
+        "saving a Keras stage with pickled customObjects: loading it runs code from the saved "
+        f"path, so KerasModel.load/KerasEstimator.load refuse it unless {ALLOW_PICKLED_CONF}"
+        "=true. Prefer imports=[...]: modules that register the objects with "
+        "@keras.saving.register_keras_serializable(), importable on the executors",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def pickle_custom_objects(custom_objects: dict[str, Any] | None) -> bytes | None:
@@ -70,6 +94,10 @@ class KerasModel(JavaModel, KerasParams, JavaMLWritable, LoxodonMLReadable):
         out._java_obj.setModelPath(path)
         out._java_obj.setCustomObjects(pickle_custom_objects(customObjects))
         return out._set_checked(**params)
+
+    def _to_java(self) -> Any:  # what ML persistence (save, Pipeline.save) calls
+        warn_pickled_save(self._java_obj)
+        return super()._to_java()
 
     @property
     def history(self) -> dict[str, list[float]]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -133,14 +133,11 @@ class ModelSelection:
         label_col: str = "label",
         keep_models: bool = False,
         replay: SelectionResult | list[dict[str, Any]] | None = None,
-        faults: Mapping[str, Any] | None = None,
     ) -> SelectionResult:
         """Run the search over ``data`` (DataFrame, RDD, or NumPy ``x`` with
         ``y``). ``keep_models`` also exports every trial's trained model;
         ``replay`` (a result or its ``schedule``) makes every model visit the
-        partitions in the logged order, which reproduces its weights exactly.
-        ``faults`` is a test hook (``{"unit": k}``: the worker running unit k
-        dies once, mid-unit)."""
+        partitions in the logged order, which reproduces its weights exactly."""
         schedule = replay.schedule if isinstance(replay, SelectionResult) else replay
         actions = self.strategy.start()
         if not actions.add:
@@ -152,7 +149,6 @@ class ModelSelection:
             validation_split,
             model_to_archive(first),
             json.dumps(schedule) if schedule is not None else None,
-            json.dumps(dict(faults)) if faults else None,
         )
         try:
             run = _SearchRun(self, job, {actions.add[0].trial_id: first}, keep_models)
@@ -193,7 +189,6 @@ class ModelSelection:
         validation_split: float,
         archive: bytes,
         schedule: str | None,
-        faults: str | None,
     ) -> Any:
         """Starts the search's job over ``inputs`` (data, y, validation_data,
         features_col, label_col): NumPy rows the driver can hold are placed and
@@ -212,7 +207,7 @@ class ModelSelection:
             params |= {"validation_split": validation_split, "features_col": "features"}
             params["label_col"] = "label"
             job = api.startDriverDataSelection(
-                session, driver.layout_json(), archive, json.dumps(params), schedule, faults, task
+                session, driver.layout_json(), archive, json.dumps(params), schedule, task
             )
             driver.start(job)
             return job
@@ -235,7 +230,6 @@ class ModelSelection:
             archive,
             json.dumps(params),
             schedule,
-            faults,
             task,
         )
 

@@ -276,7 +276,8 @@ def unit_rng(seed: int, model: int, epoch: int, partition: int) -> np.random.Gen
 
 
 def _die_now() -> None:
-    """Test hook (``fault_injection``): the process dies mid-unit, as a crash would."""
+    """Test hook (``fault_injection``, set only from the test-only Spark conf
+    ``spark.loxodon.test.faults``): the process dies mid-unit, as a crash would."""
     os._exit(3)
 
 

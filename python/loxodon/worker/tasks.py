@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from loxodon import driver_data
+from loxodon.contract import INDEX_LOSSES, loss_name
 from loxodon.keras_io import archive_digest, load_model
 from loxodon.ps_client import PSClient
 from loxodon.worker import loops
@@ -43,10 +44,9 @@ def _model(archive: bytes, custom_objects: dict[str, Any] | None, fresh: bool) -
 
 
 def _sparse_labels(model: Any) -> bool:
-    """Whether the compiled loss takes class indices rather than one-hot rows."""
-    loss = getattr(model, "loss", None)
-    name = loss if isinstance(loss, str) else type(loss).__name__ if loss is not None else ""
-    return "sparse" in str(name).lower().replace("_", "")
+    """Whether the compiled loss is one of Keras's losses that take class indices
+    (the list the Scala ``LossLabels`` owns); a custom loss gets the labels as floats."""
+    return loss_name(getattr(model, "loss", None)) in INDEX_LOSSES
 
 
 def _input_shape(model: Any) -> tuple[int, ...]:

@@ -10,6 +10,7 @@ import org.apache.spark.ml.param._
 import loxodon.exec.WorkerChannel
 import loxodon.io.Json
 import loxodon.ml.{KerasEstimator, KerasParams}
+import loxodon.model.LossLabels
 import loxodon.ps.{Frame, Op}
 import loxodon.train.TrainParams
 
@@ -20,6 +21,7 @@ import loxodon.train.TrainParams
   *   - the message types between an executor task and its Python worker
   *     ([[loxodon.exec.WorkerChannel]]);
   *   - the training modes, and those whose learning rate is scaled ([[TrainParams]]);
+  *   - the Keras losses that take class indices ([[loxodon.model.LossLabels]]);
   *   - every Spark ML param of the Keras stages: name, type, doc, default, [[loxodon.ml.ParamRule]]
   *     and whether a `KerasModel` sets it too ([[KerasParams]]).
   *
@@ -51,6 +53,7 @@ object Contract {
     strings(modes.putArray("all"), TrainParams.Modes)
     strings(modes.putArray("learningRateScaled"), TrainParams.LearningRateScaledModes)
     strings(out.putArray("outputModes"), KerasParams.OutputModes)
+    strings(out.putArray("indexLosses"), LossLabels.IndexLosses)
     val params = out.putArray("params")
     val stage = new KerasEstimator("contract")
     stage.params.foreach { p =>

@@ -140,8 +140,6 @@ object PythonAPI {
     *
     * @param scheduleJson
     *   a logged schedule to replay, or null
-    * @param faultsJson
-    *   test hook, or null
     * @param taskParallel
     *   every worker holds all rows and trains whole epochs (the task-parallel baseline)
     */
@@ -152,7 +150,6 @@ object PythonAPI {
       referenceArchive: Array[Byte],
       paramsJson: String,
       scheduleJson: String,
-      faultsJson: String,
       taskParallel: Boolean
   ): SelectionJob =
     Selection.start(
@@ -161,7 +158,7 @@ object PythonAPI {
       Option(valDf),
       referenceArchive,
       TrainParams.fromJson(paramsJson),
-      SearchOptions(Option(scheduleJson), Option(faultsJson), taskParallel)
+      SearchOptions(Option(scheduleJson), taskParallel)
     )
 
   /** A search over NumPy rows the driver places and uploads (`loxodon.driver_data`) before it calls
@@ -173,7 +170,6 @@ object PythonAPI {
       referenceArchive: Array[Byte],
       paramsJson: String,
       scheduleJson: String,
-      faultsJson: String,
       taskParallel: Boolean
   ): SelectionJob =
     Selection.startDriverData(
@@ -181,7 +177,7 @@ object PythonAPI {
       DriverData.fromJson(layoutJson),
       referenceArchive,
       TrainParams.fromJson(paramsJson),
-      SearchOptions(Option(scheduleJson), Option(faultsJson), taskParallel)
+      SearchOptions(Option(scheduleJson), taskParallel)
     )
 
   /** The labelled images of a folder of class sub-folders ([[ImageFolder]]). */

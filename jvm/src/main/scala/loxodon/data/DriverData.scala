@@ -58,6 +58,7 @@ final case class DriverData(
       s"driver data for $numPartitions partitions, but the job needs $partitions"
     )
     val shape = TrainingData.check(train, Some(model), "training data", weighted)
+    TrainingData.requireRows(shape)
     validation.foreach { v =>
       TrainingData.checkValidation(
         shape,
@@ -124,7 +125,8 @@ object DriverData {
       node.path("min_width").asInt(),
       node.path("max_width").asInt(),
       node.path("null_features").asLong(),
-      label
+      label,
+      node.path("non_finite_features").asLong()
     )
   }
 }

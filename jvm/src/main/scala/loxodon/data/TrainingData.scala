@@ -6,7 +6,7 @@ import org.apache.spark.sql.{Column, DataFrame, Row}
 import org.apache.spark.sql.functions._
 import org.apache.spark.sql.types._
 
-import loxodon.model.KerasArchive
+import loxodon.model.{KerasArchive, LossLabels}
 
 /** Turns a user's DataFrame into the two columns every task reads: `features: array<float>` and
   * `label: array<float>` (plus the row index column when present), and checks them against the
@@ -113,6 +113,28 @@ object TrainingData {
       col(name).cast(FloatType)
     }
 
+  /** Feature values per row when the schema states them (a list of numeric columns, or a Vector
+    * column whose ML attributes give its size), so inference can check them without reading rows.
+    */
+  def schemaWidth(df: DataFrame, cols: Seq[String]): Option[Int] = {
+    val fields = cols.map(field(df, _, "features_col"))
+    if (fields.forall(f => isNumeric(f.dataType))) Some(fields.size)
+    else if (fields.size == 1 && fields.head.dataType == SQLDataTypes.VectorType) {
+      Some(org.apache.spark.ml.attribute.AttributeGroup.fromStructField(fields.head).size)
+        .filter(_ >= 0)
+    } else None
+  }
+
+  /** Refuses data whose schema states a width other than the model's input needs. */
+  def requireInputWidth(df: DataFrame, cols: Seq[String], model: KerasArchive, what: String): Unit =
+    for (width <- schemaWidth(df, cols); needed <- model.inputWidth if width != needed) {
+      throw new IllegalArgumentException(
+        s"features_col: rows of the $what have $width feature values but the model's input " +
+          s"shape ${model.inputShape.get.mkString("(", ", ", ")")} needs $needed; choose the " +
+          "matching column(s) or change the model's input"
+      )
+    }
+
   private def labelColumn(df: DataFrame, name: String): Column = {
     val f = field(df, name, "label_col")
     f.dataType match {
@@ -129,14 +151,15 @@ object TrainingData {
   }
 
   /** What one pass over a data set measured: row count, feature widths, rows with null features,
-    * and (for labelled data) [[LabelStats]].
+    * (for labelled data) [[LabelStats]], and rows with a NaN or infinite feature value.
     */
   final case class Measured(
       rows: Long,
       minWidth: Int,
       maxWidth: Int,
       nullFeatures: Long,
-      label: Option[LabelStats]
+      label: Option[LabelStats],
+      nonFiniteFeatures: Long = 0
   )
 
   /** Label widths, rows with a NaN or null label, and the range of the first label value. */
@@ -165,11 +188,15 @@ object TrainingData {
     val labelled = prepared.columns.contains(Label)
     val f = col(Features)
     val badValue = (x: Column) => x.isNull || isnan(x)
+    // In the same aggregation as the widths: the NaN/Inf check costs no pass of its own.
+    val nonFinite = (x: Column) =>
+      isnan(x) || x === lit(Float.PositiveInfinity) || x === lit(Float.NegativeInfinity)
     val aggs = Seq(
       count(lit(1)),
       min(size(f)),
       max(size(f)),
-      sum(when(f.isNull, 1).otherwise(0))
+      sum(when(f.isNull, 1).otherwise(0)),
+      sum(when(exists(f, nonFinite), 1).otherwise(0))
     ) ++ (if (labelled) {
             val l = col(Label)
             Seq(
@@ -189,14 +216,14 @@ object TrainingData {
         else
           Some(
             LabelStats(
-              row.getInt(4),
               row.getInt(5),
-              row.getLong(6),
-              row.getFloat(7),
-              row.getFloat(8)
+              row.getInt(6),
+              row.getLong(7),
+              row.getFloat(8),
+              row.getFloat(9)
             )
           )
-      Measured(rows, row.getInt(1), row.getInt(2), row.getLong(3), label)
+      Measured(rows, row.getInt(1), row.getInt(2), row.getLong(3), label, row.getLong(4))
     }
   }
 
@@ -217,6 +244,13 @@ object TrainingData {
       throw new IllegalArgumentException(
         s"features_col: $nullFeatures rows of the $what have null features; drop them " +
           "(df.dropna(subset=[...])) or fill them first"
+      )
+    }
+    if (m.nonFiniteFeatures > 0) {
+      throw new IllegalArgumentException(
+        s"features_col: ${m.nonFiniteFeatures} rows of the $what have a NaN or infinite feature " +
+          "value; drop them (df.dropna(), or keep rows where every value is finite) or impute " +
+          "them (np.nan_to_num, Spark ML's Imputer) before training"
       )
     }
     if (minW != maxW) {
@@ -262,24 +296,33 @@ object TrainingData {
       minFirst: Float,
       what: String
   ): Unit = m.outputUnits.foreach { units =>
-    if (m.sparseLoss && width == 1) {
-      if (maxFirst >= units || minFirst < 0) {
+    val loss = m.loss.getOrElse("?")
+    m.labels match {
+      case LossLabels.Index if width != 1 =>
         throw new IllegalArgumentException(
-          s"label_col: class indices of the $what range from ${minFirst.toLong} to " +
-            s"${maxFirst.toLong} but the model's output layer has $units units (classes " +
-            s"0 to ${units - 1}); fix the labels or the output layer"
+          s"label_col: labels of the $what have $width values per row (one-hot?) but the loss " +
+            s"$loss takes one class index per row; pass class indices (argmax of the one-hot " +
+            "rows) or compile with loss=\"categorical_crossentropy\""
         )
-      }
-    } else if (!m.sparseLoss && units > 1 && width != units) {
-      val hint =
-        if (width == 1) {
-          "; for class-index labels compile with loss=\"sparse_categorical_crossentropy\", or " +
-            "one-hot encode them"
-        } else ""
-      throw new IllegalArgumentException(
-        s"label_col: labels of the $what have $width values per row but the model's output " +
-          s"layer has $units units (loss ${m.loss.getOrElse("?")})$hint"
-      )
+      case LossLabels.Index =>
+        if (maxFirst >= units || minFirst < 0) {
+          throw new IllegalArgumentException(
+            s"label_col: class indices of the $what range from ${minFirst.toLong} to " +
+              s"${maxFirst.toLong} but the model's output layer has $units units (classes " +
+              s"0 to ${units - 1}); fix the labels or the output layer"
+          )
+        }
+      case LossLabels.Values if width != units =>
+        val hint =
+          if (width == 1 && units > 1) {
+            "; for class-index labels compile with loss=\"sparse_categorical_crossentropy\", " +
+              "or one-hot encode them"
+          } else "; give one label value per output unit, or change the output layer"
+        throw new IllegalArgumentException(
+          s"label_col: labels of the $what have $width values per row but the model's output " +
+            s"layer has $units units (loss $loss)$hint"
+        )
+      case _ => // a custom loss: its labels may have any shape
     }
   }
 
@@ -298,6 +341,7 @@ object TrainingData {
     weightCol.foreach(w => field(df, w, "sample_weight_col"))
     val weighted = weightCol.isDefined
     val shape = validate(train, Some(model), "training data", weighted)
+    requireRows(shape)
     val valPrepared = validation.map { v =>
       val p = prepare(v, featuresCols, Some(labelCol), weightCol, model.inputShape)
       checkValidation(shape, validate(p, Some(model), "validation data", weighted))
@@ -305,6 +349,15 @@ object TrainingData {
     }
     (train, shape, valPrepared)
   }
+
+  /** The training data has rows (checked before `num_workers` is weighed against them). */
+  def requireRows(train: Shape): Unit =
+    if (train.rows == 0) {
+      throw new IllegalArgumentException(
+        "the training data is empty (0 rows): check the DataFrame's source and filters (or the " +
+          "arrays given to fit) before training"
+      )
+    }
 
   /** Validation rows must have the training rows' widths. */
   def checkValidation(train: Shape, validation: Shape): Unit =

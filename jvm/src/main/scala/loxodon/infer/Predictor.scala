@@ -34,6 +34,7 @@ object Predictor {
       )
     }
     val features = TrainingData.featuresColumn(df, params.featuresCol, model.inputShape)
+    TrainingData.requireInputWidth(df, params.featuresCol, model, "data to predict")
     val withFeatures = df.withColumn(FeaturesTmp, features)
     val featurePos = withFeatures.columns.length - 1
     val outSchema = StructType(
@@ -53,7 +54,8 @@ object Predictor {
         expected.foreach { w =>
           if (w != width) {
             throw new IllegalArgumentException(
-              s"features_col: rows have $width feature values but the model's input needs $w"
+              s"features_col: rows of the data to predict have $width feature values but the " +
+                s"model's input needs $w; choose the matching column(s) or change the model's input"
             )
           }
         }

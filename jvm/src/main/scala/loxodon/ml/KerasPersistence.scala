@@ -17,12 +17,19 @@ import loxodon.io.HadoopFiles
   *   <path>/history.json               per-epoch logs, Keras History style (models only)
   * }}}
   * Scala and Python read and write the same layout, so a stage saved from one loads in the other.
+  *
+  * Pickled custom objects are unpickled by the workers that use the stage: loading a stage that
+  * holds them from an untrusted path would run its code. [[load]] refuses them unless the session
+  * sets [[AllowPickledConf]]; `imports` (registered, importable modules) saves only module names.
   */
 private[ml] object KerasPersistence {
 
   final val ModelFile = "keras/model.keras"
   final val CustomObjectsFile = "keras/custom_objects.pkl"
   final val HistoryFile = "history.json"
+
+  /** The Spark conf that lets [[load]] accept pickled custom objects (default false). */
+  final val AllowPickledConf = "spark.loxodon.allowPickledCustomObjects"
 
   /** What a stage holds besides its params. */
   final case class Extra(
@@ -48,10 +55,21 @@ private[ml] object KerasPersistence {
       make: String => T
   ): (T, Extra) = {
     val instance = LoxodonMLShim.loadParams(path, spark, className)(make)
-    def get(name: String): Option[Array[Byte]] = {
+    def exists(name: String): Boolean = {
       val p = new Path(path, name)
-      val fs = p.getFileSystem(spark.sparkContext.hadoopConfiguration)
-      if (fs.exists(p)) Some(HadoopFiles.read(spark, p.toString)) else None
+      p.getFileSystem(spark.sparkContext.hadoopConfiguration).exists(p)
+    }
+    def get(name: String): Option[Array[Byte]] =
+      if (exists(name)) Some(HadoopFiles.read(spark, new Path(path, name).toString)) else None
+    if (exists(CustomObjectsFile) && !spark.conf.get(AllowPickledConf, "false").toBoolean) {
+      throw new IllegalArgumentException(
+        s"the ${className.split('.').last} stage saved at $path holds pickled custom objects " +
+          s"($CustomObjectsFile): loading them runs code from that path. If you trust it, " +
+          s"opt in with spark.conf.set(\"$AllowPickledConf\", \"true\"); better, save the " +
+          "stage with imports=[...] (modules that register the objects with " +
+          "@keras.saving.register_keras_serializable(), importable on the executors) instead " +
+          "of customObjects"
+      )
     }
     val extra = Extra(
       get(ModelFile),

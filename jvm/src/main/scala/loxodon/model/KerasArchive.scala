@@ -20,8 +20,8 @@ import loxodon.io.Json
   *   the model's input shape without the batch dimension, when the config states it
   * @param outputUnits
   *   units of the last layer when it is a Dense layer
-  * @param sparseLoss
-  *   the compiled loss takes class indices (its name contains "sparse")
+  * @param labels
+  *   what labels the compiled loss takes ([[LossLabels]], judged by Keras's own loss identities)
   * @param loss
   *   the compiled loss as written in the config (a name, or a JSON object as text)
   */
@@ -29,9 +29,12 @@ final case class KerasArchive(
     compiled: Boolean,
     inputShape: Option[Seq[Int]],
     outputUnits: Option[Int],
-    sparseLoss: Boolean,
+    labels: LossLabels,
     loss: Option[String]
 ) {
+
+  /** The compiled loss takes class indices. */
+  def sparseLoss: Boolean = labels == LossLabels.Index
 
   /** Values per row the model's input needs (the product of [[inputShape]]). */
   def inputWidth: Option[Int] = inputShape.map(_.product)
@@ -88,7 +91,8 @@ object KerasArchive {
       if (lossNode.isMissingNode || lossNode.isNull) None
       else if (lossNode.isTextual) Some(lossNode.asText())
       else Some(Json.write(lossNode))
-    val sparse = loss.exists(_.toLowerCase.replace("_", "").contains("sparse"))
+    val labels =
+      if (lossNode.isMissingNode || lossNode.isNull) LossLabels.Unknown else LossLabels.of(lossNode)
     val layers = root.path("config").path("layers")
     val layerList = if (layers.isArray) layers.elements().asScala.toSeq else Seq.empty
     val fromInputLayer = layerList
@@ -102,7 +106,7 @@ object KerasArchive {
       .map(_.path("config").path("units"))
       .filter(_.isInt)
       .map(_.asInt())
-    KerasArchive(compiled, inputShape, units, sparse, loss)
+    KerasArchive(compiled, inputShape, units, labels, loss)
   }
 
   /** A batch shape `[null, d1, d2, ...]` without its batch dimension, if all dims are known. */

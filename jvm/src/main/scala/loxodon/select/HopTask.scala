@@ -14,15 +14,15 @@ import loxodon.ps.ServerAddress
 import loxodon.train.TrainParams
 
 /** Everything a barrier task of a search needs besides its rows (serialisable, sent with the
-  * closure).
+  * closure). Internal: `testFaults` comes from the test-only conf [[Selection.TestFaultsConf]].
   */
-final case class HopTaskSpec(
+private[loxodon] final case class HopTaskSpec(
     params: TrainParams,
     featureWidth: Int,
     labelWidth: Int,
     server: ServerAddress,
     maxRestarts: Int,
-    faultInjection: Option[String],
+    testFaults: Option[String],
     driverData: Option[DriverData] = None,
     replicated: Boolean = false
 ) {
@@ -34,7 +34,9 @@ final case class HopTaskSpec(
       .put("restart", restart)
       .put("client_timeout", params.messageTimeoutMs / 1000.0)
       .put("replicated", replicated)
-    faultInjection.foreach(f => spec.set[JsonNode]("fault_injection", Json.parse(f, "faults")))
+    testFaults.foreach { f =>
+      spec.set[JsonNode]("fault_injection", Json.parse(f, Selection.TestFaultsConf))
+    }
     // Task-parallel workers all hold the one partition the driver placed (every row).
     TaskSpec.putDriverData(spec, driverData, if (replicated) 0 else partition)
     TaskSpec.putServer(spec, server)

@@ -17,8 +17,6 @@ import loxodon.train.{FitInput, TrainParams}
   *
   * @param scheduleJson
   *   a logged schedule to replay (each model then visits the partitions in its logged order)
-  * @param faultsJson
-  *   test hook: `{"unit": k}` makes the worker running unit k die once, mid-unit
   * @param taskParallel
   *   every worker holds ALL the rows and trains whole epochs of one model at a time (the
   *   task-parallel baseline), instead of 1/N of them with models hopping
@@ -27,7 +25,6 @@ import loxodon.train.{FitInput, TrainParams}
   */
 final case class SearchOptions(
     scheduleJson: Option[String] = None,
-    faultsJson: Option[String] = None,
     taskParallel: Boolean = false,
     maxRestarts: Int = 2
 )
@@ -38,6 +35,12 @@ final case class SearchOptions(
   */
 object Selection {
   private val log: Logger = LoggerFactory.getLogger(getClass)
+
+  /** Test-only Spark conf (not a user setting): `{"unit": k}` makes the worker running unit k of
+    * the next searches die once, mid-unit, as a crash would. Read from the session when a search
+    * starts; tests set it with `spark.conf.set` and unset it after.
+    */
+  final val TestFaultsConf: String = "spark.loxodon.test.faults"
 
   /** Starts a search over `df`; models are added to the returned job afterwards.
     *
@@ -162,7 +165,7 @@ object Selection {
       shape.labelWidth.getOrElse(1),
       ps.address,
       options.maxRestarts,
-      options.faultsJson,
+      spark.conf.getOption(TestFaultsConf).filter(_.trim.nonEmpty),
       driverData,
       taskParallel
     )

@@ -4,10 +4,16 @@ import org.apache.spark.ml.linalg.Vectors
 import org.scalatest.funsuite.AnyFunSuite
 
 import loxodon.LocalSpark
-import loxodon.model.KerasArchive
+import loxodon.model.{KerasArchive, LossLabels}
 
 class TrainingDataSuite extends AnyFunSuite with LocalSpark {
-  private val mlp = KerasArchive(true, Some(Seq(3)), Some(4), sparseLoss = true, Some("sparse"))
+  private val mlp = KerasArchive(
+    true,
+    Some(Seq(3)),
+    Some(4),
+    LossLabels.Index,
+    Some("sparse_categorical_crossentropy")
+  )
 
   private def message(body: => Any): String = intercept[IllegalArgumentException](body).getMessage
 
@@ -22,7 +28,7 @@ class TrainingDataSuite extends AnyFunSuite with LocalSpark {
 
     val arr = Seq((Seq(1.0, 2.0, 3.0), Seq(0, 1, 0, 0))).toDF("a", "onehot")
     val pa = TrainingData.prepare(arr, Seq("a"), Some("onehot"))
-    val oneHot = mlp.copy(sparseLoss = false)
+    val oneHot = mlp.copy(labels = LossLabels.Values)
     assert(TrainingData.validate(pa, Some(oneHot), "training data").labelWidth.contains(4))
 
     val cols = Seq((1, 2L, 3.5f, 0)).toDF("a", "b", "c", "y")
@@ -101,7 +107,7 @@ class TrainingDataSuite extends AnyFunSuite with LocalSpark {
       )
     )
     assert(b.contains("class indices") && b.contains("4 units"))
-    val oneHot = mlp.copy(sparseLoss = false, loss = Some("categorical_crossentropy"))
+    val oneHot = mlp.copy(labels = LossLabels.Values, loss = Some("categorical_crossentropy"))
     val o = message(
       TrainingData.validate(
         TrainingData.prepare(big, Seq("f"), Some("y")),

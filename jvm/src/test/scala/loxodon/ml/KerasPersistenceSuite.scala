@@ -30,7 +30,17 @@ class KerasPersistenceSuite extends AnyFunSuite with LocalSpark {
       .setImports(Array("my.layers"))
     val path = tmp("model")
     m.write.save(path)
-    val loaded = KerasModel.load(path)
+    // Pickled custom objects would run code from the path: refused unless the session opts in.
+    val refused = intercept[IllegalArgumentException](KerasModel.load(path)).getMessage
+    assert(
+      refused.contains("pickled custom objects") && refused.contains(
+        KerasPersistence.AllowPickledConf
+      )
+    )
+    spark.conf.set(KerasPersistence.AllowPickledConf, "true")
+    val loaded =
+      try KerasModel.load(path)
+      finally spark.conf.unset(KerasPersistence.AllowPickledConf)
     assert(loaded.uid == m.uid && loaded.getOutputMode == "raw")
     assert(loaded.getInferenceBatchSize == 64 && loaded.getImports.sameElements(Array("my.layers")))
     assert(loaded.getModelArchive.sameElements(fixture))

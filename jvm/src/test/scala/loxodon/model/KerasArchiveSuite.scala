@@ -34,4 +34,27 @@ class KerasArchiveSuite extends AnyFunSuite {
     val e = intercept[IllegalArgumentException](KerasArchive.parse("not a zip".getBytes))
     assert(e.getMessage.contains("not a Keras .keras archive"))
   }
+
+  test("the loss's labels are judged by Keras's own loss identities, not by names") {
+    def kind(json: String): LossLabels = LossLabels.of(loxodon.io.Json.parse(json, "loss"))
+    assert(kind("\"sparse_categorical_crossentropy\"") == LossLabels.Index)
+    assert(
+      kind(
+        """{"module": "keras.losses", "class_name": "SparseCategoricalCrossentropy", "config": {}}"""
+      ) == LossLabels.Index
+    )
+    val function = """{"module": "builtins", "class_name": "function", "config": "%s"}"""
+    assert(kind(function.format("sparse_categorical_crossentropy")) == LossLabels.Index)
+    assert(kind(function.format("my_sparse_index_loss")) == LossLabels.Unknown)
+    assert(kind("\"mse\"") == LossLabels.Values)
+    assert(
+      kind("""{"module": "keras.losses", "class_name": "MeanSquaredError", "config": {}}""") ==
+        LossLabels.Values
+    )
+    assert(
+      kind("""{"module": "my_losses", "class_name": "SparseIndexLoss", "config": {}}""") ==
+        LossLabels.Unknown
+    )
+    assert(kind("""{"out": "mse"}""") == LossLabels.Unknown)
+  }
 }
