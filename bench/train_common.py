@@ -51,6 +51,7 @@ def runner_args(description: str) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--window", type=int, default=1, help="communication window")
     parser.add_argument("--frequency", default="epoch")
+    parser.add_argument("--sync-transport", default=None, help="Loxodon synchronous transport")
     return parser.parse_args()
 
 
