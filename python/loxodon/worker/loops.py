@@ -48,15 +48,26 @@ class Context:
 
 
 class Mode:
-    """Local training between communications; subclasses talk to the server."""
+    """Local training between communications; subclasses talk to the server.
+
+    A mode with ``fused`` local steps exchanges only every ``period`` steps (at
+    multiples of it; None: only at the epoch's end), so :func:`train` runs the steps
+    up to the next exchange in one call, then calls ``after_local`` for the last of
+    them: the same steps and exchanges as ``step`` called once per batch."""
 
     evaluates_center = False
+    fused = True
+    period: int | None = None
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
     def step(self, epoch: int, step: int, x: np.ndarray, y: np.ndarray) -> None:
         self.ctx.replica.train_on_batch(x, y)
+        self.after_local(epoch, step, 1)
+
+    def after_local(self, epoch: int, last: int, count: int) -> None:
+        """``count`` local steps ended with step ``last``: exchange if one is due."""
 
     def end_epoch(self, epoch: int, steps: int) -> None:
         if self.ctx.worker == 0:
@@ -65,6 +76,8 @@ class Mode:
 
 class Synchronous(Mode):
     """Mean gradient of all workers every step; replicas stay identical."""
+
+    fused = False
 
     def step(self, epoch: int, step: int, x: np.ndarray, y: np.ndarray) -> None:
         r = self.ctx.replica
@@ -80,16 +93,16 @@ class Averaging(Mode):
         super().__init__(ctx)
         freq = ctx.spec.get("frequency", "epoch")
         self.every = None if freq in (None, "epoch") else int(freq)
+        self.period = self.every
 
     def _average(self, epoch: int, step: int) -> None:
         r = self.ctx.replica
         flat = r.get_flat()
         r.set_flat(self.ctx.ps.sync(round_id(self.ctx.attempt, epoch, step), flat, out=flat))
 
-    def step(self, epoch: int, step: int, x: np.ndarray, y: np.ndarray) -> None:
-        super().step(epoch, step, x, y)
-        if self.every and (step + 1) % self.every == 0:
-            self._average(epoch, step)
+    def after_local(self, epoch: int, last: int, count: int) -> None:
+        if self.every and (last + 1) % self.every == 0:
+            self._average(epoch, last)
 
     def end_epoch(self, epoch: int, steps: int) -> None:
         if not (self.every and steps % self.every == 0):
@@ -102,7 +115,7 @@ class Downpour(Mode):
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
-        self.window = max(1, int(ctx.spec.get("communication_window", 1)))
+        self.window = self.period = max(1, int(ctx.spec.get("communication_window", 1)))
         self.anchor = ctx.replica.get_flat()
 
     def _push(self, delta: np.ndarray) -> None:
@@ -114,9 +127,8 @@ class Downpour(Mode):
         self.anchor = self.ctx.ps.pull(out=self.anchor)
         r.set_flat(self.anchor)
 
-    def step(self, epoch: int, step: int, x: np.ndarray, y: np.ndarray) -> None:
-        super().step(epoch, step, x, y)
-        if (step + 1) % self.window == 0:
+    def after_local(self, epoch: int, last: int, count: int) -> None:
+        if (last + 1) % self.window == 0:
             self._exchange()
 
     def end_epoch(self, epoch: int, steps: int) -> None:
@@ -139,9 +151,9 @@ class Adag(Downpour):
         super().__init__(ctx)
         self.steps = 0
 
-    def step(self, epoch: int, step: int, x: np.ndarray, y: np.ndarray) -> None:
-        self.steps += 1
-        super().step(epoch, step, x, y)
+    def after_local(self, epoch: int, last: int, count: int) -> None:
+        self.steps += count
+        super().after_local(epoch, last, count)
 
     def _push(self, delta: np.ndarray) -> None:
         self.ctx.ps.push_adag(delta, self.steps)
@@ -163,7 +175,7 @@ class ElasticAveraging(Mode):
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
-        self.window = max(1, int(ctx.spec.get("communication_window", 1)))
+        self.window = self.period = max(1, int(ctx.spec.get("communication_window", 1)))
 
     def _exchange(self, epoch: int, step: int) -> None:
         r = self.ctx.replica
@@ -171,10 +183,9 @@ class ElasticAveraging(Mode):
         rnd = round_id(self.ctx.attempt, epoch, step) if self.synchronous else -1
         r.set_flat(x - self.ctx.ps.easgd(x, round=rnd))
 
-    def step(self, epoch: int, step: int, x: np.ndarray, y: np.ndarray) -> None:
-        super().step(epoch, step, x, y)
-        if (step + 1) % self.window == 0:
-            self._exchange(epoch, step)
+    def after_local(self, epoch: int, last: int, count: int) -> None:
+        if (last + 1) % self.window == 0:
+            self._exchange(epoch, last)
 
     def end_epoch(self, epoch: int, steps: int) -> None:
         if steps % self.window:
@@ -189,6 +200,8 @@ class ElasticMomentum(AsyncElasticAveraging):
     """EAMSGD (Zhang et al. 2015): asynchronous elastic averaging whose local steps carry
     Nesterov momentum in weight space: the compiled optimizer steps from the look-ahead
     x + m v, and v = m v + that step, so x ends at x + v."""
+
+    fused = False  # the look-ahead moves the weights before every step
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
@@ -248,6 +261,30 @@ def scale_learning_rate(model: Any, scale: float) -> float | None:
     return original
 
 
+def _run_steps(
+    mode: Mode,
+    epoch: int,
+    rows: Partition,
+    batch_size: int,
+    steps: int,
+    rng: np.random.Generator | None,
+) -> None:
+    """One epoch's steps: the local ones between exchanges in one call each (fused
+    modes), else one call per batch."""
+    if not (mode.fused and rows.rows >= batch_size):
+        for step, (x, y) in enumerate(rows.batches(batch_size, steps, rng)):
+            mode.step(epoch, step, x, y)
+        return
+    batches = rows.epoch_indices(batch_size, steps, rng)
+    step = 0
+    while step < steps:
+        period = mode.period or steps
+        count = min(period - step % period, steps - step)
+        mode.ctx.replica.train_steps(batches[step : step + count])
+        step += count
+        mode.after_local(epoch, step - 1, count)
+
+
 def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) -> dict[str, Any]:
     """The whole fit on this worker: epochs of the chosen mode, gated by the driver."""
     spec = ctx.spec
@@ -259,13 +296,14 @@ def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) 
     seed, shuffle = int(spec.get("seed", 0)), bool(spec.get("shuffle", True))
     initial_epoch = _start(ctx, int(spec.get("initial_epoch", 0)))
     mode = MODE_CLASSES[mode_name](ctx)
+    if mode.fused and train_rows.y is not None:
+        ctx.replica.hold_rows(train_rows.x, train_rows.y)
     epochs_run, epoch_seconds, epoch_waits = 0, [], []
     for epoch in range(initial_epoch, int(spec["epochs"])):
         rng = epoch_rng(seed, epoch, ctx.worker) if shuffle else None
         ctx.replica.reset_metrics()
         started, waited = time.perf_counter(), ctx.ps.wait_seconds
-        for step, (x, y) in enumerate(train_rows.batches(batch_size, steps, rng)):
-            mode.step(epoch, step, x, y)
+        _run_steps(mode, epoch, train_rows, batch_size, steps, rng)
         mode.end_epoch(epoch, steps)
         seconds = time.perf_counter() - started
         epoch_seconds.append(seconds)
