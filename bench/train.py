@@ -355,11 +355,12 @@ def _ratio(rate: float, base: RunResult | None) -> str:
 def _cell(run: Run, keras: RunResult | None, ceiling: RunResult | None) -> str:
     settings = f"{run.system} {run.mode} ({run.settings})"
     if run.result is None or run.status != "ok":
-        return f"| {settings} | {run.detail} | | | | |"
+        return f"| {settings} | {run.detail} | | | | | |"
     r = run.result
+    wait = f"{100 * r.wait_share:.0f}%" if r.wait_share is not None else ""
     return (
         f"| {settings} | {r.accuracy:.4f} | {r.seconds:.1f} | {r.samples_per_s:,.0f} "
-        f"| {_ratio(r.samples_per_s, keras)} | {_ratio(r.samples_per_s, ceiling)} |"
+        f"| {_ratio(r.samples_per_s, keras)} | {_ratio(r.samples_per_s, ceiling)} | {wait} |"
     )
 
 
@@ -394,8 +395,9 @@ def workload_table(work: Workload, runs: list[Run]) -> list[str]:
         f"{work.rows:,} training rows, model {'-'.join(map(str, work.layers))} (Adam 1e-3), "
         f"{work.epochs} epochs, batch {work.batch_size}, per-run limit {work.timeout_s} s.",
         "",
-        "| system / mode | test accuracy | seconds | samples/s | vs plain Keras | vs ceiling |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| system / mode | test accuracy | seconds | samples/s | vs plain Keras | vs ceiling "
+        "| exchange wait |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [_cell(r, keras, ceiling) for r in runs if r.workload == work.key]
     return [*lines, ""]
@@ -459,7 +461,9 @@ def write_report(
         "session is started, and for Loxodon `loxodon.warm_up` starts the pooled Python "
         "workers (TensorFlow imported once per process; Elephas's workers are PySpark's and "
         "cannot be started ahead). samples/s = training rows x "
-        "epochs / fit seconds. Accuracy is on the held-out test rows.",
+        "epochs / fit seconds. Accuracy is on the held-out test rows. Exchange wait: the "
+        "Loxodon workers' share of their epoch time spent sending to and waiting on the "
+        "parameter server or the all-reduce ring (the rest is their own steps).",
         "",
         f"Date: {meta['date']}. Machine: {machine_info()[0]}.",
         *[f"{s}." for s in software_info(opts)],

@@ -30,6 +30,9 @@ class RunResult:
     samples_per_s: float
     rows: int
     epochs: int
+    # Loxodon: the workers' share of epoch time spent sending to and waiting on the server
+    # or the ring (None for other systems).
+    wait_share: float | None = None
 
 
 @dataclass
@@ -74,9 +77,11 @@ def timed(fit: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def report(accuracy: float, seconds: float, rows: int, epochs: int) -> None:
+def report(
+    accuracy: float, seconds: float, rows: int, epochs: int, wait_share: float | None = None
+) -> None:
     """Print the result line the orchestrator parses (the last such line wins)."""
-    result = RunResult(float(accuracy), seconds, rows * epochs / seconds, rows, epochs)
+    result = RunResult(float(accuracy), seconds, rows * epochs / seconds, rows, epochs, wait_share)
     print(RESULT_PREFIX + json.dumps(asdict(result)), flush=True)
 
 

@@ -117,7 +117,11 @@ def run_loxodon(
             )
         )
         result = spark_model.evaluate(work.x_test, work.y_test, return_dict=True)
-        report(result["accuracy"], seconds, len(work.x_train), epochs)
+        workers = spark_model.last_fit.get("workers", [])
+        spent = sum(sum(w.get("epoch_seconds", [])) for w in workers)
+        waited = sum(sum(w.get("epoch_wait_seconds", [])) for w in workers)
+        share = waited / spent if spent else None
+        report(result["accuracy"], seconds, len(work.x_train), epochs, share)
     finally:
         spark.stop()
 

@@ -63,6 +63,10 @@ class SparkModel:
     ``custom_objects`` (pickled to the workers) or, when they are registered
     with ``keras.saving.register_keras_serializable`` in a module, by naming
     that module in ``imports`` (ship it with ``--files`` or ``addFile``).
+    ``sync_transport`` is how ``synchronous`` mode reduces gradients:
+    ``"allreduce"`` (a ring among the workers, the default) or ``"server"`` (a
+    round on the driver's parameter server); ``sync_precision`` (``"float32"``,
+    ``"float16"``, ``"bfloat16"``) the type the all-reduce sends them as.
     NumPy arrays given to ``fit`` are placed by the driver and fetched by the
     workers from the job's parameter server when they fit in a quarter of the
     driver JVM's heap (``driver_upload=False`` sends them through a DataFrame).
@@ -83,6 +87,8 @@ class SparkModel:
         sync_timeout: float = 120.0,
         imports: list[str] | None = None,
         scale_learning_rate: bool = True,
+        sync_transport: str = "allreduce",
+        sync_precision: str = "float32",
         driver_upload: bool = True,
         spark: SparkSession | None = None,
     ) -> None:
@@ -91,6 +97,8 @@ class SparkModel:
         require_valid("frequency", str(frequency), "frequency")
         require_valid("communicationWindow", communication_window, "communication_window")
         require_valid("momentum", float(momentum))
+        require_valid("syncTransport", sync_transport, "sync_transport")
+        require_valid("syncPrecision", sync_precision, "sync_precision")
         if num_workers is not None:
             require_valid("numWorkers", num_workers, "num_workers")
         if mode == "single" and num_workers not in (None, 1):
@@ -109,6 +117,8 @@ class SparkModel:
         self.driver_upload = driver_upload
         self.easgd_rho = easgd_rho
         self.momentum = momentum
+        self.sync_transport = sync_transport
+        self.sync_precision = sync_precision
         self.seed = seed
         self.sync_timeout = sync_timeout
         self._spark = spark
@@ -204,6 +214,8 @@ class SparkModel:
             "sync_timeout_ms": int(self.sync_timeout * 1000),
             "imports": self.imports,
             "scale_learning_rate": self.scale_learning_rate,
+            "sync_transport": self.sync_transport,
+            "sync_precision": self.sync_precision,
         }
         archive = model_to_archive(self.model)
         custom = _custom_objects_bytes(self.custom_objects)
@@ -329,6 +341,8 @@ class SparkModel:
             "communication_window": self.communication_window,
             "easgd_rho": self.easgd_rho,
             "momentum": self.momentum,
+            "sync_transport": self.sync_transport,
+            "sync_precision": self.sync_precision,
             "seed": self.seed,
             "sync_timeout": self.sync_timeout,
         }
@@ -365,6 +379,8 @@ def load_spark_model(
         custom_objects=custom_objects,
         easgd_rho=config["easgd_rho"],
         momentum=config.get("momentum", 0.9),
+        sync_transport=config.get("sync_transport", "allreduce"),
+        sync_precision=config.get("sync_precision", "float32"),
         seed=config["seed"],
         sync_timeout=config["sync_timeout"],
         spark=session,

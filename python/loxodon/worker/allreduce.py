@@ -75,6 +75,7 @@ class Ring:
         self.rank, self.size = rank, len(addresses)
         self.wire = wire_dtype(dtype)
         self.bytes_sent = 0
+        self.wait_seconds = 0.0  # in all-reductions: sending, receiving, adding
         self._next: socket.socket | None = None
         self._prev: socket.socket | None = None
         self._outbox: queue.Queue[Any] = queue.Queue()
@@ -149,6 +150,7 @@ class Ring:
         identical bits on every worker; ``vector`` is overwritten with it."""
         if self.size == 1:
             return vector
+        started = time.perf_counter()
         n, r = self.size, self.rank
         bounds = np.linspace(0, vector.size, n + 1).astype(np.int64)
         chunk = [vector[bounds[i] : bounds[i + 1]] for i in range(n)]
@@ -167,6 +169,7 @@ class Ring:
             self._exchange(send.astype(self.wire) if lossy else send, inbox[: recv.size])
             recv[:] = inbox[: recv.size]
         vector /= np.float32(n)
+        self.wait_seconds += time.perf_counter() - started
         return vector
 
     def close(self) -> None:

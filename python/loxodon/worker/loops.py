@@ -17,6 +17,7 @@ import numpy as np
 from loxodon.contract import MODES
 from loxodon.keras_io import model_to_archive
 from loxodon.ps_client import PSClient, PSError
+from loxodon.worker import allreduce
 from loxodon.worker.data import Partition, epoch_rng
 from loxodon.worker.model_state import follows_learning_rate_schedule
 from loxodon.worker.replica import Replica
@@ -24,6 +25,7 @@ from loxodon.worker.replica import Replica
 INITIALIZED = "loxodon/initialized"
 NEXT_EPOCH = "loxodon/next_epoch"
 FINAL_MODEL = "loxodon/final_model"
+RING_ADDRESS = "loxodon/ring/{attempt}/{worker}"
 _SETUP_EPOCH = (1 << 20) - 1
 
 
@@ -40,6 +42,7 @@ class Context:
     num_workers: int
     attempt: int
     spec: dict[str, Any]
+    ring: allreduce.Ring | None = None  # synchronous mode over the all-reduce transport
 
     def set_center_from_model(self) -> None:
         """Make the center equal this replica's weights (others are idle then)."""
@@ -80,9 +83,12 @@ class Synchronous(Mode):
     fused = False
 
     def step(self, epoch: int, step: int, x: np.ndarray, y: np.ndarray) -> None:
-        r = self.ctx.replica
+        r, ring = self.ctx.replica, self.ctx.ring
         grad = r.gradients(x, y)
-        mean = self.ctx.ps.sync(round_id(self.ctx.attempt, epoch, step), grad, out=grad)
+        if ring is not None:
+            mean = ring.allreduce_mean(grad)
+        else:
+            mean = self.ctx.ps.sync(round_id(self.ctx.attempt, epoch, step), grad, out=grad)
         r.apply_gradients(mean)
 
 
@@ -294,7 +300,11 @@ def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) 
         raise ValueError(f"unknown mode {mode_name!r}; choose one of {', '.join(MODES)}")
     batch_size, steps = int(spec["batch_size"]), int(spec["steps_per_epoch"])
     seed, shuffle = int(spec.get("seed", 0)), bool(spec.get("shuffle", True))
+    uses_ring = mode_name == "synchronous" and spec.get("sync_transport") == "allreduce"
+    listener = _publish_ring_address(ctx) if uses_ring and ctx.num_workers > 1 else None
     initial_epoch = _start(ctx, int(spec.get("initial_epoch", 0)))
+    if listener is not None:
+        ctx.ring = _join_ring(ctx, listener)
     mode = MODE_CLASSES[mode_name](ctx)
     if mode.fused and train_rows.y is not None:
         ctx.replica.hold_rows(train_rows.x, train_rows.y)
@@ -302,12 +312,12 @@ def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) 
     for epoch in range(initial_epoch, int(spec["epochs"])):
         rng = epoch_rng(seed, epoch, ctx.worker) if shuffle else None
         ctx.replica.reset_metrics()
-        started, waited = time.perf_counter(), ctx.ps.wait_seconds
+        started, waited = time.perf_counter(), _wait_seconds(ctx)
         _run_steps(mode, epoch, train_rows, batch_size, steps, rng)
         mode.end_epoch(epoch, steps)
         seconds = time.perf_counter() - started
         epoch_seconds.append(seconds)
-        epoch_waits.append(ctx.ps.wait_seconds - waited)
+        epoch_waits.append(_wait_seconds(ctx) - waited)
         report = {
             "rows": train_rows.rows,
             "samples": steps * batch_size,
@@ -333,7 +343,7 @@ def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) 
         "steps": epochs_run * steps,
         "epoch_seconds": epoch_seconds,
         "epoch_wait_seconds": epoch_waits,
-        "bytes_sent": ctx.ps.bytes_sent,
+        "bytes_sent": ctx.ps.bytes_sent + (ctx.ring.bytes_sent if ctx.ring else 0),
         "bytes_received": ctx.ps.bytes_received,
     }
 
@@ -359,6 +369,40 @@ def _start(ctx: Context, initial_epoch: int) -> int:
         return max(initial_epoch, int(ps.get_blob(NEXT_EPOCH).decode()))
     except PSError:
         return initial_epoch
+
+
+def _wait_seconds(ctx: Context) -> float:
+    """Seconds spent so far sending to and waiting on the server and the ring."""
+    return ctx.ps.wait_seconds + (ctx.ring.wait_seconds if ctx.ring else 0.0)
+
+
+def _publish_ring_address(ctx: Context) -> Any:
+    """Listen on the interface the server is reached by; publish ``host:port`` as a
+    blob before the setup round, after which every worker's address is there."""
+    listener = allreduce.listen(ctx.ps.local_address)
+    host, port = listener.getsockname()[:2]
+    key = RING_ADDRESS.format(attempt=ctx.attempt, worker=ctx.worker)
+    ctx.ps.put_blob(key, f"{host}:{port}".encode())
+    return listener
+
+
+def _join_ring(ctx: Context, listener: Any) -> allreduce.Ring:
+    addresses = [
+        ctx.ps.get_blob(RING_ADDRESS.format(attempt=ctx.attempt, worker=w)).decode()
+        for w in range(ctx.num_workers)
+    ]
+    try:
+        return allreduce.Ring(
+            ctx.worker,
+            addresses,
+            listener,
+            bytes.fromhex(ctx.spec["ps"]["secret"]),
+            str(ctx.attempt),
+            timeout=float(ctx.spec.get("client_timeout", 600.0)),
+            dtype=str(ctx.spec.get("sync_precision", "float32")),
+        )
+    finally:
+        listener.close()
 
 
 def _publish_final_model(ctx: Context) -> None:

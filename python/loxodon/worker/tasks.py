@@ -150,7 +150,11 @@ def _train(
         ctx = loops.Context(
             replica, ps, worker, int(spec["num_workers"]), int(spec.get("attempt", 0)), spec
         )
-        result = loops.train(ctx, rows, val, lambda e: channel.write_json(MessageType.EVENT, e))
+        try:
+            result = loops.train(ctx, rows, val, lambda e: channel.write_json(MessageType.EVENT, e))
+        finally:
+            if ctx.ring is not None:
+                ctx.ring.close()
         result |= {"ps_peer": ps.peer, "local_address": ps.local_address}
     return result
 

@@ -42,6 +42,8 @@ class KerasEstimator(override val uid: String)
   def setCommunicationWindow(v: Int): this.type = setChecked(communicationWindow, v)
   def setEasgdAlpha(v: Double): this.type = setChecked(easgdAlpha, v)
   def setMomentum(v: Double): this.type = setChecked(momentum, v)
+  def setSyncTransport(v: String): this.type = setChecked(syncTransport, v)
+  def setSyncPrecision(v: String): this.type = setChecked(syncPrecision, v)
   def setNumWorkers(v: Int): this.type = setChecked(numWorkers, v)
   def setEpochs(v: Int): this.type = setChecked(epochs, v)
   def setBatchSize(v: Int): this.type = setChecked(batchSize, v)
@@ -80,7 +82,9 @@ class KerasEstimator(override val uid: String)
       labelCol = $(labelCol),
       syncTimeoutMs = $(syncTimeoutMs),
       imports = $(imports).toSeq,
-      scaleLearningRate = $(scaleLearningRate)
+      scaleLearningRate = $(scaleLearningRate),
+      syncTransport = $(syncTransport),
+      syncPrecision = $(syncPrecision)
     )
   }
 

@@ -46,6 +46,19 @@ trait KerasParams extends Params {
     "momentum of the local steps in eamsgd mode, in [0, 1)",
     valid[Double]("momentum")
   )
+  final val syncTransport: Param[String] = new Param(
+    this,
+    "syncTransport",
+    "how synchronous mode reduces gradients: 'allreduce' (a ring among the workers) or " +
+      "'server' (a round on the driver's parameter server)",
+    valid[String]("syncTransport")
+  )
+  final val syncPrecision: Param[String] = new Param(
+    this,
+    "syncPrecision",
+    "the type synchronous mode's all-reduce sends gradients as: float32, float16 or bfloat16",
+    valid[String]("syncPrecision")
+  )
   final val numWorkers: IntParam = new IntParam(
     this,
     "numWorkers",
@@ -135,6 +148,8 @@ trait KerasParams extends Params {
     frequency -> "epoch",
     communicationWindow -> 1,
     momentum -> 0.9,
+    syncTransport -> "allreduce",
+    syncPrecision -> "float32",
     epochs -> 1,
     batchSize -> 32,
     validationSplit -> 0.0,
@@ -156,6 +171,8 @@ trait KerasParams extends Params {
   def getCommunicationWindow: Int = $(communicationWindow)
   def getEasgdAlpha: Double = $(easgdAlpha)
   def getMomentum: Double = $(momentum)
+  def getSyncTransport: String = $(syncTransport)
+  def getSyncPrecision: String = $(syncPrecision)
   def getNumWorkers: Int = $(numWorkers)
   def getEpochs: Int = $(epochs)
   def getBatchSize: Int = $(batchSize)
@@ -289,6 +306,8 @@ object KerasParams {
       "communicationWindow" -> AtLeast(1),
       "easgdAlpha" -> Positive,
       "momentum" -> InRange(0, 1),
+      "syncTransport" -> OneOf(TrainParams.SyncTransports),
+      "syncPrecision" -> OneOf(TrainParams.SyncPrecisions),
       "numWorkers" -> AtLeast(1),
       "epochs" -> AtLeast(1),
       "batchSize" -> AtLeast(1),

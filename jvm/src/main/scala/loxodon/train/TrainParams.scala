@@ -39,7 +39,9 @@ final case class TrainParams(
     syncTimeoutMs: Long = 120000L,
     releaseTimeoutMs: Long = 600000L,
     imports: Seq[String] = Seq.empty,
-    scaleLearningRate: Boolean = true
+    scaleLearningRate: Boolean = true,
+    syncTransport: String = "allreduce",
+    syncPrecision: String = "float32"
 ) {
   import TrainParams._
 
@@ -75,6 +77,14 @@ final case class TrainParams(
     s"easgd_alpha must be finite, got $easgdAlpha"
   )
   require(momentum >= 0 && momentum < 1, s"momentum must be in [0, 1), got $momentum")
+  require(
+    SyncTransports.contains(syncTransport),
+    s"sync_transport: unknown transport '$syncTransport'; choose one of ${SyncTransports.mkString(", ")}"
+  )
+  require(
+    SyncPrecisions.contains(syncPrecision),
+    s"sync_precision: unknown type '$syncPrecision'; choose one of ${SyncPrecisions.mkString(", ")}"
+  )
   require(
     featuresCol.nonEmpty && featuresCol.forall(c => c != null && c.nonEmpty),
     "features_col must name a column or a list of columns"
@@ -131,6 +141,14 @@ object TrainParams {
     */
   val LearningRateScaledModes: Seq[String] = Seq("averaging", "easgd", "aeasgd", "eamsgd")
 
+  /** How synchronous mode reduces gradients: a ring all-reduce among the workers, or a SYNC round
+    * on the parameter server in the driver.
+    */
+  val SyncTransports: Seq[String] = Seq("allreduce", "server")
+
+  /** The type gradients travel as in the all-reduce (sums stay float32). */
+  val SyncPrecisions: Seq[String] = Seq("float32", "float16", "bfloat16")
+
   private val Known = Set(
     "mode",
     "num_workers",
@@ -149,7 +167,9 @@ object TrainParams {
     "sync_timeout_ms",
     "release_timeout_ms",
     "imports",
-    "scale_learning_rate"
+    "scale_learning_rate",
+    "sync_transport",
+    "sync_precision"
   )
 
   /** `spec` with an `imports` list when `imports` is not empty (TASK JSON of every kind). */
@@ -195,7 +215,9 @@ object TrainParams {
       syncTimeoutMs = long(node, "sync_timeout_ms", d.syncTimeoutMs),
       releaseTimeoutMs = long(node, "release_timeout_ms", d.releaseTimeoutMs),
       imports = columns(node, "imports", d.imports),
-      scaleLearningRate = bool(node, "scale_learning_rate", d.scaleLearningRate)
+      scaleLearningRate = bool(node, "scale_learning_rate", d.scaleLearningRate),
+      syncTransport = string(node, "sync_transport", d.syncTransport),
+      syncPrecision = string(node, "sync_precision", d.syncPrecision)
     )
   }
 

@@ -35,6 +35,8 @@ final case class TrainTaskSpec(
       .put("easgd_alpha", p.easgdAlpha)
       .put("momentum", p.momentum)
       .put("learning_rate_scale", p.learningRateScale)
+      .put("sync_transport", p.syncTransport)
+      .put("sync_precision", p.syncPrecision)
       // The PS client waits at most this long for a reply: a round's missing workers plus the
       // driver's callbacks at an epoch gate, with a margin.
       .put("client_timeout", (p.syncTimeoutMs + p.releaseTimeoutMs) / 1000.0 + 60.0)
