@@ -355,12 +355,14 @@ def _ratio(rate: float, base: RunResult | None) -> str:
 def _cell(run: Run, keras: RunResult | None, ceiling: RunResult | None) -> str:
     settings = f"{run.system} {run.mode} ({run.settings})"
     if run.result is None or run.status != "ok":
-        return f"| {settings} | {run.detail} | | | | | |"
+        return f"| {settings} | {run.detail} | | | | | | |"
     r = run.result
     wait = f"{100 * r.wait_share:.0f}%" if r.wait_share is not None else ""
+    steps = f"{r.worker_rate:,.0f}" if r.worker_rate else ""
     return (
         f"| {settings} | {r.accuracy:.4f} | {r.seconds:.1f} | {r.samples_per_s:,.0f} "
-        f"| {_ratio(r.samples_per_s, keras)} | {_ratio(r.samples_per_s, ceiling)} | {wait} |"
+        f"| {_ratio(r.samples_per_s, keras)} | {_ratio(r.samples_per_s, ceiling)} | {wait} "
+        f"| {steps} |"
     )
 
 
@@ -396,8 +398,8 @@ def workload_table(work: Workload, runs: list[Run]) -> list[str]:
         f"{work.epochs} epochs, batch {work.batch_size}, per-run limit {work.timeout_s} s.",
         "",
         "| system / mode | test accuracy | seconds | samples/s | vs plain Keras | vs ceiling "
-        "| exchange wait |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| exchange wait | worker epochs samples/s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [_cell(r, keras, ceiling) for r in runs if r.workload == work.key]
     return [*lines, ""]
@@ -463,7 +465,9 @@ def write_report(
         "cannot be started ahead). samples/s = training rows x "
         "epochs / fit seconds. Accuracy is on the held-out test rows. Exchange wait: the "
         "Loxodon workers' share of their epoch time spent sending to and waiting on the "
-        "parameter server or the all-reduce ring (the rest is their own steps).",
+        "parameter server or the all-reduce ring (the rest is their own steps). Worker "
+        "epochs samples/s: the workers' steps x batch / their epoch seconds, summed over "
+        "workers (the fit without the data upload, job launch and validation).",
         "",
         f"Date: {meta['date']}. Machine: {machine_info()[0]}.",
         *[f"{s}." for s in software_info(opts)],

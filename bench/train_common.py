@@ -33,6 +33,9 @@ class RunResult:
     # Loxodon: the workers' share of epoch time spent sending to and waiting on the server
     # or the ring (None for other systems).
     wait_share: float | None = None
+    # Loxodon: samples/s of the workers' epochs alone (steps x batch / epoch seconds, summed
+    # over workers): no data upload, job launch or validation.
+    worker_rate: float | None = None
 
 
 @dataclass
@@ -78,10 +81,16 @@ def timed(fit: Callable[[], object]) -> float:
 
 
 def report(
-    accuracy: float, seconds: float, rows: int, epochs: int, wait_share: float | None = None
+    accuracy: float,
+    seconds: float,
+    rows: int,
+    epochs: int,
+    wait_share: float | None = None,
+    worker_rate: float | None = None,
 ) -> None:
     """Print the result line the orchestrator parses (the last such line wins)."""
-    result = RunResult(float(accuracy), seconds, rows * epochs / seconds, rows, epochs, wait_share)
+    rate = rows * epochs / seconds
+    result = RunResult(float(accuracy), seconds, rate, rows, epochs, wait_share, worker_rate)
     print(RESULT_PREFIX + json.dumps(asdict(result)), flush=True)
 
 

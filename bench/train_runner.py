@@ -121,7 +121,8 @@ def run_loxodon(
         spent = sum(sum(w.get("epoch_seconds", [])) for w in workers)
         waited = sum(sum(w.get("epoch_wait_seconds", [])) for w in workers)
         share = waited / spent if spent else None
-        report(result["accuracy"], seconds, len(work.x_train), epochs, share)
+        rate = sum(w["steps"] * batch_size / sum(w["epoch_seconds"]) for w in workers if w["steps"])
+        report(result["accuracy"], seconds, len(work.x_train), epochs, share, rate or None)
     finally:
         spark.stop()
 
