@@ -231,8 +231,12 @@ def execute(run: Run, cmd: list[str], env: dict[str, str], timeout: int) -> Run:
     return run
 
 
-def runner_env(python: Path) -> dict[str, str]:
+def runner_env(python: Path, loxodon_checkout: bool = False) -> dict[str, str]:
+    """The runner's environment; ``loxodon_checkout``: import Loxodon from this checkout
+    (its ``python/``), whatever the virtualenv's install points at."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SPARK_HOME")}
+    if loxodon_checkout:
+        env["PYTHONPATH"] = str(ROOT / "python")
     env.update(
         PYSPARK_PYTHON=str(python), PYSPARK_DRIVER_PYTHON=str(python), TF_CPP_MIN_LOG_LEVEL="2"
     )
@@ -295,7 +299,7 @@ def run_workload(work: Workload, opts: argparse.Namespace, tmp: Path) -> list[Ru
         python = Path(sys.executable) if interpreter == "loxodon" else opts.elephas_python
         script = BENCH / ("train_runner.py" if interpreter == "loxodon" else "elephas_runner.py")
         cmd = [str(python), str(script), *common_args(work, workdir, mode), *extra]
-        runs.append(execute(run, cmd, runner_env(python), work.timeout_s))
+        runs.append(execute(run, cmd, runner_env(python, interpreter == "loxodon"), work.timeout_s))
         _print_run(run)
     return runs
 
