@@ -1,6 +1,9 @@
 """Training throughput and accuracy, side by side in one run on the same cores:
-plain single-process Keras, every Loxodon mode (2 workers on ``local[2]``) and
-Elephas 7.3 (its synchronous, asynchronous and hogwild modes, 2 workers).
+plain single-process Keras (TensorFlow on every core, and on one thread), the
+communication-free ceiling (2 one-thread Keras processes, each on half the rows,
+started together, exchanging nothing), every Loxodon mode (2 workers on
+``local[2]``; synchronous over both transports) and Elephas 7.3 (its
+synchronous, asynchronous and hogwild modes, 2 workers).
 
 Two workloads, the same compiled model and initial weights for every system:
 
@@ -56,7 +59,9 @@ LOGS = CACHE / "logs"
 LOXODON_MODES = MODES
 ELEPHAS_MODES = ("synchronous", "asynchronous", "hogwild")
 WORKERS = 2
+# Fractions of the communication-free ceiling's samples/s (issue 20).
 THROUGHPUT_TARGETS = {"asynchronous": 0.9, "hogwild": 0.9, "averaging": 0.9, "synchronous": 0.8}
+SYNC_TRANSPORTS = ("allreduce", "server")
 ACCURACY_POINTS = 2.0
 
 
@@ -93,7 +98,7 @@ def synthetic_arrays(rows: int, test_rows: int, seed: int = 0) -> dict[str, np.n
     return {"x_train": x[:rows], "y_train": y[:rows], "x_test": x[rows:], "y_test": y[rows:]}
 
 
-def workloads(quick: bool, timeout: int | None) -> list[Workload]:
+def workloads(quick: bool, timeout: int | None, rows: int | None = None) -> list[Workload]:
     mnist = Workload(
         key="mnist1d",
         title="MNIST-1D",
@@ -103,7 +108,8 @@ def workloads(quick: bool, timeout: int | None) -> list[Workload]:
         timeout_s=timeout or (240 if quick else 420),
         arrays=mnist1d_arrays(quick),
     )
-    rows, test_rows = (20_000, 2_000) if quick else (200_000, 10_000)
+    default_rows, test_rows = (20_000, 2_000) if quick else (200_000, 10_000)
+    rows = rows or default_rows
     synthetic = Workload(
         key="synthetic",
         title=f"Synthetic {rows // 1000}k x 784",
@@ -205,7 +211,8 @@ def _error_tail(log: Path, lines: int = 6) -> str:
 
 def execute(run: Run, cmd: list[str], env: dict[str, str], timeout: int) -> Run:
     LOGS.mkdir(parents=True, exist_ok=True)
-    log = LOGS / f"{run.workload}-{run.system}-{run.mode}.log".lower().replace(" ", "_")
+    name = f"{run.workload}-{run.system}-{run.mode}-{run.settings}".lower()
+    log = LOGS / ("".join(c if c.isalnum() or c in "-_" else "_" for c in name) + ".log")
     with log.open("w") as out:
         proc = subprocess.Popen(
             cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True
@@ -224,8 +231,12 @@ def execute(run: Run, cmd: list[str], env: dict[str, str], timeout: int) -> Run:
     return run
 
 
-def runner_env(python: Path) -> dict[str, str]:
+def runner_env(python: Path, loxodon_checkout: bool = False) -> dict[str, str]:
+    """The runner's environment; ``loxodon_checkout``: import Loxodon from this checkout
+    (its ``python/``), whatever the virtualenv's install points at."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SPARK_HOME")}
+    if loxodon_checkout:
+        env["PYTHONPATH"] = str(ROOT / "python")
     env.update(
         PYSPARK_PYTHON=str(python), PYSPARK_DRIVER_PYTHON=str(python), TF_CPP_MIN_LOG_LEVEL="2"
     )
@@ -239,31 +250,40 @@ def common_args(work: Workload, workdir: Path, mode: str) -> list[str]:
     return [part for key, value in args.items() for part in (f"--{key}", str(value))]
 
 
-def planned_runs(work: Workload, opts: argparse.Namespace) -> list[tuple[Run, str, list[str]]]:
-    """(run, interpreter, runner arguments) for every configuration asked for."""
-    plan: list[tuple[Run, str, list[str]]] = []
+def planned_runs(work: Workload, opts: argparse.Namespace) -> list[tuple[Run, str, str, list[str]]]:
+    """(run, interpreter, runner mode, runner arguments) for every configuration asked for."""
+    plan: list[tuple[Run, str, str, list[str]]] = []
     if "keras" in opts.systems:
-        plan.append((Run(work.key, "Keras", "plain", "1 process"), "loxodon", []))
+        plan.append((Run(work.key, "Keras", "plain", "1 process"), "loxodon", "keras", []))
+        plan.append(
+            (Run(work.key, "Keras", "plain", "1 process, 1 thread"), "loxodon", "keras1", [])
+        )
+        ceiling = Run(
+            work.key, "Keras", "ceiling", f"{WORKERS} processes x 1 thread, 1/{WORKERS} rows"
+        )
+        plan.append((ceiling, "loxodon", "ceiling", []))
     if "loxodon" in opts.systems:
-        for mode in LOXODON_MODES:
+        for mode in [m for m in LOXODON_MODES if m in opts.modes]:
             extra = ["--window", str(opts.window), "--frequency", opts.frequency]
-            plan.append(
-                (Run(work.key, "Loxodon", mode, _loxodon_settings(mode, opts)), "loxodon", extra)
-            )
+            transports = SYNC_TRANSPORTS if mode == "synchronous" else (None,)
+            for transport in transports:
+                more = ["--sync-transport", transport] if transport else []
+                run = Run(work.key, "Loxodon", mode, _loxodon_settings(mode, opts, transport))
+                plan.append((run, "loxodon", mode, extra + more))
     if "elephas" in opts.systems:
         for mode in ELEPHAS_MODES:
             settings = "frequency=epoch" + ("" if mode == "synchronous" else ", http PS")
-            plan.append((Run(work.key, "Elephas", mode, settings), "elephas", []))
+            plan.append((Run(work.key, "Elephas", mode, settings), "elephas", mode, []))
     return plan
 
 
-def _loxodon_settings(mode: str, opts: argparse.Namespace) -> str:
+def _loxodon_settings(mode: str, opts: argparse.Namespace, transport: str | None = None) -> str:
     if mode == "single":
         return "1 worker"
     if mode == "averaging":
         return f"frequency={opts.frequency}"
     if mode == "synchronous":
-        return "every step"
+        return f"every step, {transport}"
     return f"window={opts.window}"
 
 
@@ -271,22 +291,21 @@ def run_workload(work: Workload, opts: argparse.Namespace, tmp: Path) -> list[Ru
     workdir = tmp / work.key
     save_workload(work, workdir)
     runs = []
-    for run, interpreter, extra in planned_runs(work, opts):
+    for run, interpreter, mode, extra in planned_runs(work, opts):
         if interpreter == "elephas" and opts.elephas_python is None:
             run.status, run.detail = "failed", f"not run: {opts.elephas_error}"
             runs.append(run)
             continue
         python = Path(sys.executable) if interpreter == "loxodon" else opts.elephas_python
         script = BENCH / ("train_runner.py" if interpreter == "loxodon" else "elephas_runner.py")
-        mode = "keras" if run.system == "Keras" else run.mode
         cmd = [str(python), str(script), *common_args(work, workdir, mode), *extra]
-        runs.append(execute(run, cmd, runner_env(python), work.timeout_s))
+        runs.append(execute(run, cmd, runner_env(python, interpreter == "loxodon"), work.timeout_s))
         _print_run(run)
     return runs
 
 
 def _print_run(run: Run) -> None:
-    name = f"{run.workload:>9} {run.system:>7} {run.mode:<12}"
+    name = f"{run.workload:>9} {run.system:>7} {run.mode:<12} {run.settings[:24]:<24}"
     if run.result is None or run.status != "ok":
         print(f"{name} {run.detail}", flush=True)
         return
@@ -333,57 +352,85 @@ def software_info(opts: argparse.Namespace) -> list[str]:
     return lines
 
 
-def _cell(run: Run, keras_rate: float | None) -> str:
+def _ratio(rate: float, base: RunResult | None) -> str:
+    return f"{rate / base.samples_per_s:.2f}x" if base else "n/a"
+
+
+def _cell(run: Run, keras: RunResult | None, ceiling: RunResult | None) -> str:
     settings = f"{run.system} {run.mode} ({run.settings})"
     if run.result is None or run.status != "ok":
-        return f"| {settings} | {run.detail} | | | |"
+        return f"| {settings} | {run.detail} | | | | | | |"
     r = run.result
-    ratio = f"{r.samples_per_s / keras_rate:.2f}x" if keras_rate else "n/a"
-    return f"| {settings} | {r.accuracy:.4f} | {r.seconds:.1f} | {r.samples_per_s:,.0f} | {ratio} |"
+    wait = f"{100 * r.wait_share:.0f}%" if r.wait_share is not None else ""
+    steps = f"{r.worker_rate:,.0f}" if r.worker_rate else ""
+    return (
+        f"| {settings} | {r.accuracy:.4f} | {r.seconds:.1f} | {r.samples_per_s:,.0f} "
+        f"| {_ratio(r.samples_per_s, keras)} | {_ratio(r.samples_per_s, ceiling)} | {wait} "
+        f"| {steps} |"
+    )
 
 
-def _keras(runs: list[Run], workload: str) -> RunResult | None:
+def _keras(runs: list[Run], workload: str, settings: str = "1 process") -> RunResult | None:
+    """Plain Keras's result (``settings``: its default-thread or one-thread run)."""
     found = [
         r.result
         for r in runs
-        if r.workload == workload and r.system == "Keras" and r.status == "ok"
+        if r.workload == workload
+        and r.system == "Keras"
+        and r.mode == "plain"
+        and r.settings == settings
+        and r.status == "ok"
+    ]
+    return found[0] if found else None
+
+
+def _ceiling(runs: list[Run], workload: str) -> RunResult | None:
+    found = [
+        r.result
+        for r in runs
+        if r.workload == workload and r.mode == "ceiling" and r.status == "ok"
     ]
     return found[0] if found else None
 
 
 def workload_table(work: Workload, runs: list[Run]) -> list[str]:
-    keras = _keras(runs, work.key)
+    keras, ceiling = _keras(runs, work.key), _ceiling(runs, work.key)
     lines = [
         f"## {work.title}",
         "",
         f"{work.rows:,} training rows, model {'-'.join(map(str, work.layers))} (Adam 1e-3), "
         f"{work.epochs} epochs, batch {work.batch_size}, per-run limit {work.timeout_s} s.",
         "",
-        "| system / mode | test accuracy | seconds | samples/s | vs plain Keras samples/s |",
-        "|---|---:|---:|---:|---:|",
+        "| system / mode | test accuracy | seconds | samples/s | vs plain Keras | vs ceiling "
+        "| exchange wait | worker epochs samples/s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    lines += [
-        _cell(r, keras.samples_per_s if keras else None) for r in runs if r.workload == work.key
-    ]
+    lines += [_cell(r, keras, ceiling) for r in runs if r.workload == work.key]
     return [*lines, ""]
 
 
 def _loxodon(runs: list[Run], workload: str, mode: str) -> Run | None:
+    """The mode's first run (synchronous: over the first of ``SYNC_TRANSPORTS``)."""
     found = [r for r in runs if r.workload == workload and r.system == "Loxodon" and r.mode == mode]
     return found[0] if found else None
 
 
+def _rate_target(name: str, run: Run | None, base: RunResult | None, bar: float) -> str:
+    if run is None or run.result is None or base is None:
+        return f"| {name} | {run.detail if run else 'not run'} | no |"
+    ratio = run.result.samples_per_s / base.samples_per_s
+    return f"| {name} | {ratio:.2f}x | {'yes' if ratio >= bar else 'NO'} |"
+
+
 def target_lines(runs: list[Run], throughput_key: str, accuracy_key: str) -> list[str]:
     lines = ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
-    keras_fast, keras_acc = _keras(runs, throughput_key), _keras(runs, accuracy_key)
+    ceiling, keras_acc = _ceiling(runs, throughput_key), _keras(runs, accuracy_key)
     for mode, bar in THROUGHPUT_TARGETS.items():
-        run = _loxodon(runs, throughput_key, mode)
-        name = f"Loxodon {mode} >= {bar}x plain Keras samples/s ({throughput_key})"
-        if run is None or run.result is None or keras_fast is None:
-            lines.append(f"| {name} | {run.detail if run else 'not run'} | no |")
-            continue
-        ratio = run.result.samples_per_s / keras_fast.samples_per_s
-        lines.append(f"| {name} | {ratio:.2f}x | {'yes' if ratio >= bar else 'NO'} |")
+        name = f"Loxodon {mode} >= {bar}x the ceiling's samples/s ({throughput_key})"
+        lines.append(_rate_target(name, _loxodon(runs, throughput_key, mode), ceiling, bar))
+    name = f"Loxodon single >= 1.0x one-thread plain Keras samples/s ({throughput_key})"
+    keras1 = _keras(runs, throughput_key, "1 process, 1 thread")
+    lines.append(_rate_target(name, _loxodon(runs, throughput_key, "single"), keras1, 1.0))
     for mode in LOXODON_MODES:
         run = _loxodon(runs, accuracy_key, mode)
         name = f"Loxodon {mode} within {ACCURACY_POINTS:g} points of plain Keras ({accuracy_key})"
@@ -406,7 +453,11 @@ def write_report(
         "Measured side by side in one run of `bench/train.py`"
         + (" **--quick** (smoke run: small data, few epochs)" if opts.quick else "")
         + f", every system on the same {os.cpu_count()} cores: plain single-process Keras "
-        f"(TensorFlow using every core), Loxodon with {WORKERS} workers on `local[{WORKERS}]` "
+        "(TensorFlow using every core, and on one thread), the communication-free ceiling "
+        f"({WORKERS} one-thread Keras processes, each on 1/{WORKERS} of the rows, started "
+        "together, exchanging nothing: samples/s = all rows x epochs / the slowest one's "
+        "seconds; its accuracy is the mean of its shards' models, each trained on "
+        f"1/{WORKERS} of the rows), Loxodon with {WORKERS} workers on `local[{WORKERS}]` "
         f"(`single` uses 1), Elephas {ELEPHAS_VERSION} with {WORKERS} workers on "
         f"`local[{WORKERS}]` in its own virtualenv. Every run starts from the same "
         "compiled model and initial weights, runs in its own process under a wall-clock "
@@ -416,7 +467,11 @@ def write_report(
         "session is started, and for Loxodon `loxodon.warm_up` starts the pooled Python "
         "workers (TensorFlow imported once per process; Elephas's workers are PySpark's and "
         "cannot be started ahead). samples/s = training rows x "
-        "epochs / fit seconds. Accuracy is on the held-out test rows.",
+        "epochs / fit seconds. Accuracy is on the held-out test rows. Exchange wait: the "
+        "Loxodon workers' share of their epoch time spent sending to and waiting on the "
+        "parameter server or the all-reduce ring (the rest is their own steps). Worker "
+        "epochs samples/s: the workers' steps x batch / their epoch seconds, summed over "
+        "workers (the fit without the data upload, job launch and validation).",
         "",
         f"Date: {meta['date']}. Machine: {machine_info()[0]}.",
         *[f"{s}." for s in software_info(opts)],
@@ -429,9 +484,9 @@ def write_report(
         lines += workload_table(work, runs)
     lines += target_lines(runs, works[-1].key, works[0].key)
     lines += [
-        "Throughput targets are judged on the synthetic workload (big enough that start-up "
-        "is a small share of the fit); the accuracy target on MNIST-1D after the same "
-        "epochs. Logs of every run: `.cache/bench/logs/`.",
+        f"Throughput targets are judged on {works[-1].title} (the bigger workload: start-up "
+        f"is a smaller share of the fit); the accuracy target on {works[0].title} after the "
+        "same epochs. Logs of every run: `.cache/bench/logs/`.",
         "",
     ]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -449,8 +504,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--window", type=int, default=4, help="Loxodon communication window")
     parser.add_argument("--frequency", default="epoch", help="Loxodon averaging frequency")
     parser.add_argument("--timeout", type=int, default=None, help="per-run limit in seconds")
+    parser.add_argument("--rows", type=int, default=None, help="synthetic training rows")
+    parser.add_argument(
+        "--workloads", default="mnist1d,synthetic", help="comma-separated subset of workloads"
+    )
+    parser.add_argument(
+        "--modes", default=",".join(LOXODON_MODES), help="comma-separated Loxodon modes to run"
+    )
     opts = parser.parse_args()
     opts.systems = {s.strip() for s in opts.systems.split(",")}
+    opts.modes = {m.strip() for m in opts.modes.split(",")}
+    opts.workloads = {w.strip() for w in opts.workloads.split(",")}
     return opts
 
 
@@ -471,7 +535,7 @@ def main() -> None:
         "load_before": f"{os.getloadavg()[0]:.2f}",
     }
     prepare_elephas(opts)
-    works = workloads(opts.quick, opts.timeout)
+    works = [w for w in workloads(opts.quick, opts.timeout, opts.rows) if w.key in opts.workloads]
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="loxodon-bench-train-") as tmp:
         for work in works:

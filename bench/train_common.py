@@ -30,6 +30,12 @@ class RunResult:
     samples_per_s: float
     rows: int
     epochs: int
+    # Loxodon: the workers' share of epoch time spent sending to and waiting on the server
+    # or the ring (None for other systems).
+    wait_share: float | None = None
+    # Loxodon: samples/s of the workers' epochs alone (steps x batch / epoch seconds, summed
+    # over workers): no data upload, job launch or validation.
+    worker_rate: float | None = None
 
 
 @dataclass
@@ -51,6 +57,7 @@ def runner_args(description: str) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--window", type=int, default=1, help="communication window")
     parser.add_argument("--frequency", default="epoch")
+    parser.add_argument("--sync-transport", default=None, help="Loxodon synchronous transport")
     return parser.parse_args()
 
 
@@ -73,9 +80,17 @@ def timed(fit: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def report(accuracy: float, seconds: float, rows: int, epochs: int) -> None:
+def report(
+    accuracy: float,
+    seconds: float,
+    rows: int,
+    epochs: int,
+    wait_share: float | None = None,
+    worker_rate: float | None = None,
+) -> None:
     """Print the result line the orchestrator parses (the last such line wins)."""
-    result = RunResult(float(accuracy), seconds, rows * epochs / seconds, rows, epochs)
+    rate = rows * epochs / seconds
+    result = RunResult(float(accuracy), seconds, rate, rows, epochs, wait_share, worker_rate)
     print(RESULT_PREFIX + json.dumps(asdict(result)), flush=True)
 
 

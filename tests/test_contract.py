@@ -55,6 +55,10 @@ CASES: list[tuple[str, Any]] = [
     ("imports", [""]),
     ("seed", -7),
     ("scaleLearningRate", False),
+    ("syncTransport", "server"),
+    ("syncTransport", "ring"),
+    ("syncPrecision", "bfloat16"),
+    ("syncPrecision", "int8"),
 ]
 
 
@@ -98,6 +102,8 @@ def test_spark_model_checks_its_arguments_with_the_scala_rules() -> None:
         loxodon.SparkModel(model, mode="fast")
     with pytest.raises(ValueError, match="^communication_window must be >= 1, got 0$"):
         loxodon.SparkModel(model, communication_window=0)
+    with pytest.raises(ValueError, match="^sync_transport: unknown value 'ring'; choose one of"):
+        loxodon.SparkModel(model, sync_transport="ring")
     with pytest.raises(ValueError, match="^frequency must be 'epoch' or a positive number"):
         loxodon.SparkModel(model, mode="averaging", frequency=0)
 

@@ -122,6 +122,10 @@ class SparkModel:
     ``custom_objects`` (pickled to the workers) or, when they are registered
     with ``keras.saving.register_keras_serializable`` in a module, by naming
     that module in ``imports`` (ship it with ``--files`` or ``addFile``).
+    ``sync_transport`` is how ``synchronous`` mode reduces gradients:
+    ``"allreduce"`` (a ring among the workers, the default) or ``"server"`` (a
+    round on the driver's parameter server); ``sync_precision`` (``"float32"``,
+    ``"float16"``, ``"bfloat16"``) the type the all-reduce sends them as.
     NumPy arrays given to ``fit`` are placed by the driver and fetched by the
     workers from the job's parameter server when they fit in a quarter of the
     driver JVM's heap (``driver_upload=False`` sends them through a DataFrame).
@@ -147,6 +151,8 @@ class SparkModel:
         sync_timeout: float = 120.0,
         imports: list[str] | None = None,
         scale_learning_rate: bool = True,
+        sync_transport: str = "allreduce",
+        sync_precision: str = "float32",
         driver_upload: bool = True,
         spark: SparkSession | None = None,
     ) -> None:
@@ -156,6 +162,8 @@ class SparkModel:
         require_valid("communicationWindow", communication_window, "communication_window")
         require_valid("momentum", float(momentum))
         require_valid("parallelismFactor", parallelism_factor, "parallelism_factor")
+        require_valid("syncTransport", sync_transport, "sync_transport")
+        require_valid("syncPrecision", sync_precision, "sync_precision")
         if num_workers is not None:
             require_valid("numWorkers", num_workers, "num_workers")
         if mode == "single" and num_workers not in (None, 1):
@@ -175,6 +183,8 @@ class SparkModel:
         self.easgd_rho = easgd_rho
         self.momentum = momentum
         self.parallelism_factor = parallelism_factor
+        self.sync_transport = sync_transport
+        self.sync_precision = sync_precision
         self.seed = seed
         self.sync_timeout = sync_timeout
         self._spark = spark
@@ -285,6 +295,8 @@ class SparkModel:
             "imports": self.imports,
             "scale_learning_rate": self.scale_learning_rate,
             "parallelism_factor": self.parallelism_factor,
+            "sync_transport": self.sync_transport,
+            "sync_precision": self.sync_precision,
         }
         if weights is not None or sample_weight_col:
             params["sample_weight_col"] = sample_weight_col or SAMPLE_WEIGHT
@@ -437,6 +449,8 @@ class SparkModel:
             "easgd_rho": self.easgd_rho,
             "momentum": self.momentum,
             "parallelism_factor": self.parallelism_factor,
+            "sync_transport": self.sync_transport,
+            "sync_precision": self.sync_precision,
             "seed": self.seed,
             "sync_timeout": self.sync_timeout,
         }
@@ -474,6 +488,8 @@ def load_spark_model(
         easgd_rho=config["easgd_rho"],
         momentum=config.get("momentum", 0.9),
         parallelism_factor=config.get("parallelism_factor", 1),
+        sync_transport=config.get("sync_transport", "allreduce"),
+        sync_precision=config.get("sync_precision", "float32"),
         seed=config["seed"],
         sync_timeout=config["sync_timeout"],
         spark=session,

@@ -123,20 +123,38 @@ class Partition:
             y = labels[:, 0].astype(np.int32) if sparse_labels and labels.shape[1] == 1 else labels
         return cls(x, y, w)
 
+    def epoch_indices(
+        self, batch_size: int, steps: int, rng: np.random.Generator | None
+    ) -> np.ndarray:
+        """The rows of the epoch's ``steps`` batches of ``batch_size`` (at most
+        ``rows``) rows, one batch a row (int32), wrapping around so every worker runs
+        the same number of steps; shuffled when ``rng`` is given. A partition smaller
+        than a batch gives the tail of its order from each batch's start instead
+        (batches of varying size, :meth:`batches` only)."""
+        if self.rows < batch_size:
+            raise ValueError("a partition smaller than a batch has batches of varying size")
+        order = rng.permutation(self.rows) if rng is not None else np.arange(self.rows)
+        starts = (np.arange(steps) * batch_size) % self.rows
+        tiled = np.concatenate([order, order[:batch_size]])  # batch s: tiled[start : start + b]
+        return tiled[starts[:, None] + np.arange(batch_size)].astype(np.int32)
+
     def batches(
         self, batch_size: int, steps: int, rng: np.random.Generator | None
     ) -> Iterator[tuple[np.ndarray, Any]]:
-        """``steps`` batches of ``batch_size`` rows, wrapping around so every
-        worker runs the same number of steps; shuffled when ``rng`` is given.
-        Weighted rows come as ``(x, (y, w))``."""
-        order = rng.permutation(self.rows) if rng is not None else np.arange(self.rows)
+        """The epoch's batches as arrays (the rows of :meth:`epoch_indices`);
+        weighted rows come as ``(x, (y, w))``."""
         assert self.y is not None
+        if self.rows >= batch_size:
+            for idx in self.epoch_indices(batch_size, steps, rng):
+                yield self._batch(idx)
+            return
+        order = rng.permutation(self.rows) if rng is not None else np.arange(self.rows)
         for step in range(steps):
-            start = (step * batch_size) % self.rows
-            idx = order[start : start + batch_size]
-            if len(idx) < batch_size and self.rows >= batch_size:
-                idx = np.concatenate([idx, order[: batch_size - len(idx)]])
-            yield self.x[idx], (self.y[idx] if self.w is None else (self.y[idx], self.w[idx]))
+            yield self._batch(order[(step * batch_size) % self.rows :])
+
+    def _batch(self, idx: np.ndarray) -> tuple[np.ndarray, Any]:
+        assert self.y is not None
+        return self.x[idx], (self.y[idx] if self.w is None else (self.y[idx], self.w[idx]))
 
 
 def epoch_rng(seed: int, epoch: int, partition: int) -> np.random.Generator:

@@ -17,6 +17,7 @@ import numpy as np
 from loxodon.contract import MODES
 from loxodon.keras_io import model_to_archive
 from loxodon.ps_client import PSClient, PSError
+from loxodon.worker import allreduce
 from loxodon.worker.data import Partition, epoch_rng
 from loxodon.worker.learning_rate import WorkerRate
 from loxodon.worker.replica import Replica
@@ -25,6 +26,7 @@ from loxodon.worker.shards import ShardFeed
 INITIALIZED = "loxodon/initialized"
 NEXT_EPOCH = "loxodon/next_epoch"
 FINAL_MODEL = "loxodon/final_model"
+RING_ADDRESS = "loxodon/ring/{attempt}/{worker}"
 _SETUP_EPOCH = (1 << 20) - 1
 
 
@@ -43,6 +45,7 @@ class Context:
     spec: dict[str, Any]
     # The shards this worker claims each epoch, with a parallelism factor (else None).
     shards: ShardFeed | None = None
+    ring: allreduce.Ring | None = None  # synchronous mode over the all-reduce transport
 
     def set_center_from_model(self) -> None:
         """Make the center equal this replica's weights (others are idle then)."""
@@ -58,15 +61,26 @@ class Context:
 
 
 class Mode:
-    """Local training between communications; subclasses talk to the server."""
+    """Local training between communications; subclasses talk to the server.
+
+    A mode with ``fused`` local steps exchanges only every ``period`` steps (at
+    multiples of it; None: only at the epoch's end), so :func:`train` runs the steps
+    up to the next exchange in one call, then calls ``after_local`` for the last of
+    them: the same steps and exchanges as ``step`` called once per batch."""
 
     evaluates_center = False
+    fused = True
+    period: int | None = None
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
     def step(self, epoch: int, step: int, x: np.ndarray, y: np.ndarray) -> None:
         self.ctx.replica.train_on_batch(x, y)
+        self.after_local(epoch, step, 1)
+
+    def after_local(self, epoch: int, last: int, count: int) -> None:
+        """``count`` local steps ended with step ``last``: exchange if one is due."""
 
     def end_epoch(self, epoch: int, steps: int) -> None:
         if self.ctx.worker == 0:
@@ -76,10 +90,15 @@ class Mode:
 class Synchronous(Mode):
     """Mean gradient of all workers every step; replicas stay identical."""
 
+    fused = False
+
     def step(self, epoch: int, step: int, x: np.ndarray, y: np.ndarray) -> None:
-        r = self.ctx.replica
+        r, ring = self.ctx.replica, self.ctx.ring
         grad = r.gradients(x, y)
-        mean = self.ctx.ps.sync(round_id(self.ctx.attempt, epoch, step), grad, out=grad)
+        if ring is not None:
+            mean = ring.allreduce_mean(grad)
+        else:
+            mean = self.ctx.ps.sync(round_id(self.ctx.attempt, epoch, step), grad, out=grad)
         r.apply_gradients(mean)
 
 
@@ -90,16 +109,16 @@ class Averaging(Mode):
         super().__init__(ctx)
         freq = ctx.spec.get("frequency", "epoch")
         self.every = None if freq in (None, "epoch") else int(freq)
+        self.period = self.every
 
     def _average(self, epoch: int, step: int) -> None:
         r = self.ctx.replica
         flat = r.get_flat()
         r.set_flat(self.ctx.ps.sync(round_id(self.ctx.attempt, epoch, step), flat, out=flat))
 
-    def step(self, epoch: int, step: int, x: np.ndarray, y: np.ndarray) -> None:
-        super().step(epoch, step, x, y)
-        if self.every and (step + 1) % self.every == 0:
-            self._average(epoch, step)
+    def after_local(self, epoch: int, last: int, count: int) -> None:
+        if self.every and (last + 1) % self.every == 0:
+            self._average(epoch, last)
 
     def end_epoch(self, epoch: int, steps: int) -> None:
         if not (self.every and steps % self.every == 0):
@@ -112,7 +131,7 @@ class Downpour(Mode):
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
-        self.window = max(1, int(ctx.spec.get("communication_window", 1)))
+        self.window = self.period = max(1, int(ctx.spec.get("communication_window", 1)))
         self.anchor = ctx.replica.get_flat()
 
     def _push(self, delta: np.ndarray) -> None:
@@ -124,9 +143,8 @@ class Downpour(Mode):
         self.anchor = self.ctx.ps.pull(out=self.anchor)
         r.set_flat(self.anchor)
 
-    def step(self, epoch: int, step: int, x: np.ndarray, y: np.ndarray) -> None:
-        super().step(epoch, step, x, y)
-        if (step + 1) % self.window == 0:
+    def after_local(self, epoch: int, last: int, count: int) -> None:
+        if (last + 1) % self.window == 0:
             self._exchange()
 
     def end_epoch(self, epoch: int, steps: int) -> None:
@@ -149,9 +167,9 @@ class Adag(Downpour):
         super().__init__(ctx)
         self.steps = 0
 
-    def step(self, epoch: int, step: int, x: np.ndarray, y: np.ndarray) -> None:
-        self.steps += 1
-        super().step(epoch, step, x, y)
+    def after_local(self, epoch: int, last: int, count: int) -> None:
+        self.steps += count
+        super().after_local(epoch, last, count)
 
     def _push(self, delta: np.ndarray) -> None:
         self.ctx.ps.push_adag(delta, self.steps)
@@ -173,7 +191,7 @@ class ElasticAveraging(Mode):
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
-        self.window = max(1, int(ctx.spec.get("communication_window", 1)))
+        self.window = self.period = max(1, int(ctx.spec.get("communication_window", 1)))
 
     def _exchange(self, epoch: int, step: int) -> None:
         r = self.ctx.replica
@@ -181,10 +199,9 @@ class ElasticAveraging(Mode):
         rnd = round_id(self.ctx.attempt, epoch, step) if self.synchronous else -1
         r.set_flat(x - self.ctx.ps.easgd(x, round=rnd))
 
-    def step(self, epoch: int, step: int, x: np.ndarray, y: np.ndarray) -> None:
-        super().step(epoch, step, x, y)
-        if (step + 1) % self.window == 0:
-            self._exchange(epoch, step)
+    def after_local(self, epoch: int, last: int, count: int) -> None:
+        if (last + 1) % self.window == 0:
+            self._exchange(epoch, last)
 
     def end_epoch(self, epoch: int, steps: int) -> None:
         if steps % self.window:
@@ -199,6 +216,8 @@ class ElasticMomentum(AsyncElasticAveraging):
     """EAMSGD (Zhang et al. 2015): asynchronous elastic averaging whose local steps carry
     Nesterov momentum in weight space: the compiled optimizer steps from the look-ahead
     x + m v, and v = m v + that step, so x ends at x + v."""
+
+    fused = False  # the look-ahead moves the weights before every step
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
@@ -245,6 +264,30 @@ def _validation(ctx: Context, mode: Mode, val: Partition, batch_size: int) -> di
     return {f"val_{k}": v for k, v in result.items()}
 
 
+def _run_steps(
+    mode: Mode,
+    epoch: int,
+    rows: Partition,
+    batch_size: int,
+    steps: int,
+    rng: np.random.Generator | None,
+) -> None:
+    """One epoch's steps: the local ones between exchanges in one call each (fused
+    modes, unweighted rows), else one call per batch."""
+    if not (mode.fused and rows.rows >= batch_size and rows.w is None):
+        for step, (x, y) in enumerate(rows.batches(batch_size, steps, rng)):
+            mode.step(epoch, step, x, y)
+        return
+    batches = rows.epoch_indices(batch_size, steps, rng)
+    step = 0
+    while step < steps:
+        period = mode.period or steps
+        count = min(period - step % period, steps - step)
+        mode.ctx.replica.train_steps(batches[step : step + count])
+        step += count
+        mode.after_local(epoch, step - 1, count)
+
+
 def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) -> dict[str, Any]:
     """The whole fit on this worker: epochs of the chosen mode, gated by the driver."""
     spec = ctx.spec
@@ -254,31 +297,36 @@ def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) 
         raise ValueError(f"unknown mode {mode_name!r}; choose one of {', '.join(MODES)}")
     batch_size, steps = int(spec["batch_size"]), int(spec["steps_per_epoch"])
     seed, shuffle = int(spec.get("seed", 0)), bool(spec.get("shuffle", True))
+    uses_ring = mode_name == "synchronous" and spec.get("sync_transport") == "allreduce"
+    listener = _publish_ring_address(ctx) if uses_ring and ctx.num_workers > 1 else None
     initial_epoch = _start(ctx, int(spec.get("initial_epoch", 0)))
+    if listener is not None:
+        ctx.ring = _join_ring(ctx, listener)
     rate.follow_driver(ctx.ps)  # a resumed stage takes the rate its epochs ran at
     mode = MODE_CLASSES[mode_name](ctx)
+    if mode.fused and ctx.shards is None and train_rows.y is not None and train_rows.w is None:
+        ctx.replica.hold_rows(train_rows.x, train_rows.y)
     epochs_run, total_steps, epoch_seconds, epoch_waits = 0, 0, [], []
     shards_claimed: list[list[int]] = []
     for epoch in range(initial_epoch, int(spec["epochs"])):
         rng = epoch_rng(seed, epoch, ctx.worker) if shuffle else None
         ctx.replica.reset_metrics()
         rate.epoch_started()
-        started, waited = time.perf_counter(), ctx.ps.wait_seconds
+        started, waited = time.perf_counter(), _wait_seconds(ctx)
         feed = ctx.shards
         if feed is None:
-            batches = train_rows.batches(batch_size, steps, rng)
-        else:
-            batches = feed.batches(
-                round_id(ctx.attempt, epoch, 0), epoch, batch_size, seed, shuffle
-            )
-        epoch_steps = 0
-        for step, (x, y) in enumerate(batches):
-            mode.step(epoch, step, x, y)
-            epoch_steps = step + 1
+            _run_steps(mode, epoch, train_rows, batch_size, steps, rng)
+            epoch_steps = steps
+        else:  # shards of varying sizes, claimed one at a time: a call per batch
+            epoch_steps = 0
+            pass_id = round_id(ctx.attempt, epoch, 0)
+            for step, (x, y) in enumerate(feed.batches(pass_id, epoch, batch_size, seed, shuffle)):
+                mode.step(epoch, step, x, y)
+                epoch_steps = step + 1
         mode.end_epoch(epoch, epoch_steps)
         seconds = time.perf_counter() - started
         epoch_seconds.append(seconds)
-        epoch_waits.append(ctx.ps.wait_seconds - waited)
+        epoch_waits.append(_wait_seconds(ctx) - waited)
         report = {
             "rows": train_rows.rows if feed is None else feed.rows,
             "samples": epoch_steps * batch_size,
@@ -309,7 +357,7 @@ def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) 
         "epoch_seconds": epoch_seconds,
         "epoch_wait_seconds": epoch_waits,
         "learning_rates": rate.per_epoch,
-        "bytes_sent": ctx.ps.bytes_sent,
+        "bytes_sent": ctx.ps.bytes_sent + (ctx.ring.bytes_sent if ctx.ring else 0),
         "bytes_received": ctx.ps.bytes_received,
         # With a parallelism factor: the shards this worker trained, per epoch, in order.
         **({"shards": shards_claimed} if ctx.shards is not None else {}),
@@ -337,6 +385,40 @@ def _start(ctx: Context, initial_epoch: int) -> int:
         return max(initial_epoch, int(ps.get_blob(NEXT_EPOCH).decode()))
     except PSError:
         return initial_epoch
+
+
+def _wait_seconds(ctx: Context) -> float:
+    """Seconds spent so far sending to and waiting on the server and the ring."""
+    return ctx.ps.wait_seconds + (ctx.ring.wait_seconds if ctx.ring else 0.0)
+
+
+def _publish_ring_address(ctx: Context) -> Any:
+    """Listen on the interface the server is reached by; publish ``host:port`` as a
+    blob before the setup round, after which every worker's address is there."""
+    listener = allreduce.listen(ctx.ps.local_address)
+    host, port = listener.getsockname()[:2]
+    key = RING_ADDRESS.format(attempt=ctx.attempt, worker=ctx.worker)
+    ctx.ps.put_blob(key, f"{host}:{port}".encode())
+    return listener
+
+
+def _join_ring(ctx: Context, listener: Any) -> allreduce.Ring:
+    addresses = [
+        ctx.ps.get_blob(RING_ADDRESS.format(attempt=ctx.attempt, worker=w)).decode()
+        for w in range(ctx.num_workers)
+    ]
+    try:
+        return allreduce.Ring(
+            ctx.worker,
+            addresses,
+            listener,
+            bytes.fromhex(ctx.spec["ps"]["secret"]),
+            str(ctx.attempt),
+            timeout=float(ctx.spec.get("client_timeout", 600.0)),
+            dtype=str(ctx.spec.get("sync_precision", "float32")),
+        )
+    finally:
+        listener.close()
 
 
 def _publish_final_model(ctx: Context) -> None:

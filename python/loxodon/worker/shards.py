@@ -10,9 +10,11 @@ so each is evaluated by exactly one worker.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from loxodon.ps_client import PSClient
 from loxodon.worker.data import Partition, epoch_rng, read_stream
@@ -29,11 +31,13 @@ class ShardFeed:
         worker: int,
         num_workers: int,
         num_shards: int,
-        input_shape: tuple[int, ...],
-        sparse_labels: bool,
+        train_rows: Callable[[pa.Table], Partition],
+        val_rows: Callable[[pa.Table], Partition],
     ) -> None:
+        """``train_rows`` and ``val_rows`` shape a shard's tables for the model (as
+        the rows of a fit without shards are shaped: weights, class weights)."""
         self._channel, self._ps = channel, ps
-        self._shape, self._sparse = input_shape, sparse_labels
+        self._train_rows, self._val_rows = train_rows, val_rows
         self._cache: dict[int, tuple[Partition, Partition]] = {}
         self.own = list(range(worker, num_shards, num_workers))
         # Per epoch: the shards this worker trained, and their rows.
@@ -44,14 +48,10 @@ class ShardFeed:
         """Shard ``j``'s training and validation rows, asked of the executor the first time."""
         if j not in self._cache:
             self._channel.write_json(MessageType.ROWS, {"shard": j})
-            train = Partition.from_table(read_stream(self._channel.reader), *self._layout)
-            val = Partition.from_table(read_stream(self._channel.reader), *self._layout)
+            train = self._train_rows(read_stream(self._channel.reader))
+            val = self._val_rows(read_stream(self._channel.reader))
             self._cache[j] = (train, val)
         return self._cache[j]
-
-    @property
-    def _layout(self) -> tuple[tuple[int, ...], bool]:
-        return self._shape, self._sparse
 
     def own_rows(self) -> int:
         """The training rows of this worker's own shards."""
@@ -59,17 +59,17 @@ class ShardFeed:
 
     def validation(self) -> Partition:
         """The validation rows of this worker's own shards."""
-        parts = [self.shard(j)[1] for j in self.own]
-        parts = [p for p in parts if p.rows]
+        shards = [self.shard(j)[1] for j in self.own]
+        parts = [p for p in shards if p.rows]
         if not parts:
-            return Partition(np.zeros((0, *self._shape), np.float32), None)
+            return shards[0]
         ys = [p.y for p in parts]
         y = np.concatenate(ys) if all(v is not None for v in ys) else None  # type: ignore[arg-type]
         return Partition(np.concatenate([p.x for p in parts]), y)
 
     def batches(
         self, pass_id: int, epoch: int, batch_size: int, seed: int, shuffle: bool
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    ) -> Iterator[tuple[np.ndarray, Any]]:
         """The batches of every shard this worker claims in ``epoch`` (pass ``pass_id``), each
         shard shuffled with a seed from (seed, epoch, shard) and cut into its own batches."""
         self.claimed, self.rows = [], 0

@@ -163,17 +163,23 @@ def _train(
             replica, ps, worker, int(spec["num_workers"]), int(spec.get("attempt", 0)), spec
         )
         if rows is None:
+            shape, sparse = _input_shape(model), _sparse_labels(model)
+            weighted, class_weight = bool(spec.get("sample_weight")), spec.get("class_weight")
             ctx.shards = ShardFeed(
                 channel,
                 ps,
                 worker,
                 ctx.num_workers,
                 int(spec["num_shards"]),
-                _input_shape(model),
-                _sparse_labels(model),
+                lambda t: Partition.from_table(t, shape, sparse, weighted, class_weight),
+                lambda t: Partition.from_table(t, shape, sparse, weighted),
             )
             rows, val = Partition(np.zeros((0, 1), np.float32), None), ctx.shards.validation()
-        result = loops.train(ctx, rows, val, lambda e: channel.write_json(MessageType.EVENT, e))
+        try:
+            result = loops.train(ctx, rows, val, lambda e: channel.write_json(MessageType.EVENT, e))
+        finally:
+            if ctx.ring is not None:
+                ctx.ring.close()
         result |= {"ps_peer": ps.peer, "local_address": ps.local_address}
     return result
 

@@ -43,6 +43,8 @@ class KerasEstimator(override val uid: String)
   def setEasgdAlpha(v: Double): this.type = setChecked(easgdAlpha, v)
   def setMomentum(v: Double): this.type = setChecked(momentum, v)
   def setParallelismFactor(v: Int): this.type = setChecked(parallelismFactor, v)
+  def setSyncTransport(v: String): this.type = setChecked(syncTransport, v)
+  def setSyncPrecision(v: String): this.type = setChecked(syncPrecision, v)
   def setNumWorkers(v: Int): this.type = setChecked(numWorkers, v)
   def setEpochs(v: Int): this.type = setChecked(epochs, v)
   def setBatchSize(v: Int): this.type = setChecked(batchSize, v)
@@ -84,7 +86,9 @@ class KerasEstimator(override val uid: String)
       imports = $(imports).toSeq,
       scaleLearningRate = $(scaleLearningRate),
       parallelismFactor = $(parallelismFactor),
-      sampleWeightCol = get(sampleWeightCol)
+      sampleWeightCol = get(sampleWeightCol),
+      syncTransport = $(syncTransport),
+      syncPrecision = $(syncPrecision)
     )
   }
 

@@ -54,6 +54,19 @@ trait KerasParams extends Params {
       s"${TrainParams.ShardedModes.mkString(", ")})",
     valid[Int]("parallelismFactor")
   )
+  final val syncTransport: Param[String] = new Param(
+    this,
+    "syncTransport",
+    "how synchronous mode reduces gradients: 'allreduce' (a ring among the workers) or " +
+      "'server' (a round on the driver's parameter server)",
+    valid[String]("syncTransport")
+  )
+  final val syncPrecision: Param[String] = new Param(
+    this,
+    "syncPrecision",
+    "the type synchronous mode's all-reduce sends gradients as: float32, float16 or bfloat16",
+    valid[String]("syncPrecision")
+  )
   final val numWorkers: IntParam = new IntParam(
     this,
     "numWorkers",
@@ -151,6 +164,8 @@ trait KerasParams extends Params {
     communicationWindow -> 1,
     momentum -> 0.9,
     parallelismFactor -> 1,
+    syncTransport -> "allreduce",
+    syncPrecision -> "float32",
     epochs -> 1,
     batchSize -> 32,
     validationSplit -> 0.0,
@@ -173,6 +188,8 @@ trait KerasParams extends Params {
   def getEasgdAlpha: Double = $(easgdAlpha)
   def getMomentum: Double = $(momentum)
   def getParallelismFactor: Int = $(parallelismFactor)
+  def getSyncTransport: String = $(syncTransport)
+  def getSyncPrecision: String = $(syncPrecision)
   def getNumWorkers: Int = $(numWorkers)
   def getEpochs: Int = $(epochs)
   def getBatchSize: Int = $(batchSize)
@@ -308,6 +325,8 @@ object KerasParams {
       "easgdAlpha" -> Positive,
       "momentum" -> InRange(0, 1),
       "parallelismFactor" -> AtLeast(1),
+      "syncTransport" -> OneOf(TrainParams.SyncTransports),
+      "syncPrecision" -> OneOf(TrainParams.SyncPrecisions),
       "numWorkers" -> AtLeast(1),
       "epochs" -> AtLeast(1),
       "batchSize" -> AtLeast(1),

@@ -52,7 +52,9 @@ final case class TrainParams(
     scaleLearningRate: Boolean = true,
     parallelismFactor: Int = 1,
     sampleWeightCol: Option[String] = None,
-    classWeight: Map[Int, Double] = Map.empty
+    classWeight: Map[Int, Double] = Map.empty,
+    syncTransport: String = "allreduce",
+    syncPrecision: String = "float32"
 ) {
   import TrainParams._
 
@@ -88,6 +90,14 @@ final case class TrainParams(
     s"easgd_alpha must be finite, got $easgdAlpha"
   )
   require(momentum >= 0 && momentum < 1, s"momentum must be in [0, 1), got $momentum")
+  require(
+    SyncTransports.contains(syncTransport),
+    s"sync_transport: unknown transport '$syncTransport'; choose one of ${SyncTransports.mkString(", ")}"
+  )
+  require(
+    SyncPrecisions.contains(syncPrecision),
+    s"sync_precision: unknown type '$syncPrecision'; choose one of ${SyncPrecisions.mkString(", ")}"
+  )
   require(
     featuresCol.nonEmpty && featuresCol.forall(c => c != null && c.nonEmpty),
     "features_col must name a column or a list of columns"
@@ -181,6 +191,14 @@ object TrainParams {
   val ShardedModes: Seq[String] =
     Seq("asynchronous", "hogwild", "adag", "dynsgd", "aeasgd", "eamsgd")
 
+  /** How synchronous mode reduces gradients: a ring all-reduce among the workers, or a SYNC round
+    * on the parameter server in the driver.
+    */
+  val SyncTransports: Seq[String] = Seq("allreduce", "server")
+
+  /** The type gradients travel as in the all-reduce (sums stay float32). */
+  val SyncPrecisions: Seq[String] = Seq("float32", "float16", "bfloat16")
+
   private val Known = Set(
     "mode",
     "num_workers",
@@ -202,7 +220,9 @@ object TrainParams {
     "scale_learning_rate",
     "parallelism_factor",
     "sample_weight_col",
-    "class_weight"
+    "class_weight",
+    "sync_transport",
+    "sync_precision"
   )
 
   /** `spec` with an `imports` list when `imports` is not empty (TASK JSON of every kind). */
@@ -254,7 +274,9 @@ object TrainParams {
         require(v.isTextual, s"sample_weight_col must be a column name, got $v")
         v.asText()
       },
-      classWeight = field(node, "class_weight").map(classWeights).getOrElse(d.classWeight)
+      classWeight = field(node, "class_weight").map(classWeights).getOrElse(d.classWeight),
+      syncTransport = string(node, "sync_transport", d.syncTransport),
+      syncPrecision = string(node, "sync_precision", d.syncPrecision)
     )
   }
 

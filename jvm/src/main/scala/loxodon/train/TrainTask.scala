@@ -37,6 +37,8 @@ final case class TrainTaskSpec(
       .put("momentum", p.momentum)
       .put("learning_rate_scale", p.learningRateScale)
       .put("num_shards", if (p.parallelismFactor > 1) p.numShards else 0)
+      .put("sync_transport", p.syncTransport)
+      .put("sync_precision", p.syncPrecision)
       // The PS client waits at most this long for a reply: a round's missing workers plus the
       // driver's callbacks at an epoch gate, with a margin.
       .put("client_timeout", (p.syncTimeoutMs + p.releaseTimeoutMs) / 1000.0 + 60.0)

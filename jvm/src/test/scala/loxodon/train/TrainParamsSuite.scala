@@ -19,6 +19,9 @@ class TrainParamsSuite extends AnyFunSuite {
     assert(p.messageTimeoutMs == 600000L)
     val q = TrainParams.fromJson("""{"frequency": "epoch", "features_col": "f"}""")
     assert(q.frequencyJson.isTextual && q.featuresCol == Seq("f"))
+    assert(q.syncTransport == "allreduce" && q.syncPrecision == "float32")
+    val r = TrainParams.fromJson("""{"sync_transport": "server", "sync_precision": "bfloat16"}""")
+    assert(r.syncTransport == "server" && r.syncPrecision == "bfloat16")
   }
 
   test("sample weights name a column; class weights map class indices to weights") {
@@ -65,5 +68,13 @@ class TrainParamsSuite extends AnyFunSuite {
     check("""{"batch_sise": 3}""", "unknown training param(s) batch_sise;", "batch_size")
     check("""{"communication_window": 0}""", "communication_window must be at least 1, got 0")
     check("""not json""", "the training params is not valid JSON")
+    check(
+      """{"sync_transport": "ring"}""",
+      "sync_transport: unknown transport 'ring'; choose one of allreduce, server"
+    )
+    check(
+      """{"sync_precision": "int8"}""",
+      "sync_precision: unknown type 'int8'; choose one of float32, float16, bfloat16"
+    )
   }
 }
