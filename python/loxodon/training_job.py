@@ -72,7 +72,7 @@ def run_training(
     epoch_deadline = max(600.0, 10 * params["sync_timeout_ms"] / 1000.0)
     model.stop_training = False
     try:
-        with PSClient(job.psHost(), int(job.psPort()), job.psSecretHex(), timeout=120) as ps:
+        with PSClient.for_job(job, timeout=120) as ps:
             callback_list.on_train_begin()
             epoch = initial_epoch
             callback_list.on_epoch_begin(epoch)

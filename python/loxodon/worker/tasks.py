@@ -127,7 +127,7 @@ def _fit_tables(channel: Channel, spec: dict[str, Any]) -> tuple[pa.Table, pa.Ta
     if names is None:
         return read_stream(channel.reader), read_stream(channel.reader)
     ps_spec = spec["ps"]
-    with PSClient(ps_spec["host"], int(ps_spec["port"]), ps_spec["secret"]) as ps:
+    with PSClient.from_spec(ps_spec, worker=int(spec["partition"])) as ps:
         return driver_data.fetch(ps, names["train"]), driver_data.fetch(ps, names["val"])
 
 
@@ -138,12 +138,8 @@ def _train(
         raise ValueError(f"partition {spec['partition']} received no training rows")
     ps_spec = spec["ps"]
     worker = int(spec["partition"])
-    with PSClient(
-        ps_spec["host"],
-        int(ps_spec["port"]),
-        ps_spec["secret"],
-        worker=worker,
-        timeout=float(spec.get("client_timeout", 600.0)),
+    with PSClient.from_spec(
+        ps_spec, worker=worker, timeout=float(spec.get("client_timeout", 600.0))
     ) as ps:
         replica = Replica(model)
         ps.register(replica.num_params, replica.layout())
@@ -168,12 +164,8 @@ def _hop(channel: Channel, spec: dict[str, Any]) -> dict[str, Any]:
     if tables[0].num_rows == 0:
         raise ValueError(f"partition {spec['partition']} received no training rows")
     ps_spec = spec["ps"]
-    with PSClient(
-        ps_spec["host"],
-        int(ps_spec["port"]),
-        ps_spec["secret"],
-        worker=int(spec["partition"]),
-        timeout=float(spec.get("client_timeout", 600.0)),
+    with PSClient.from_spec(
+        ps_spec, worker=int(spec["partition"]), timeout=float(spec.get("client_timeout", 600.0))
     ) as ps:
         worker = HopWorker(
             ps, spec, tables, _shape_for, lambda e: channel.write_json(MessageType.EVENT, e)

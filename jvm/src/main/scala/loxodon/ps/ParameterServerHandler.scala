@@ -23,8 +23,9 @@ import org.slf4j.{Logger, LoggerFactory}
   * rounds do not wait here: the frame is handed to [[SyncRounds]], which replies later.
   *
   * A request that the protocol refuses (wrong vector length, unknown op, missing blob, bad worker
-  * id) gets an ERROR and the connection stays usable. Every reply carries the stop flag in bit 0 of
-  * its flags. Stateless apart from the shared [[ParameterServerContext]], hence sharable.
+  * id, an op or blob the connection's [[Role]] may not use, a malformed report, the blob cap) gets
+  * an ERROR and the connection stays usable. Every reply carries the stop flag in bit 0 of its
+  * flags. Stateless apart from the shared [[ParameterServerContext]], hence sharable.
   */
 @ChannelHandler.Sharable
 final class ParameterServerHandler(context: ParameterServerContext)
@@ -35,8 +36,13 @@ final class ParameterServerHandler(context: ParameterServerContext)
 
   override protected def channelRead0(ctx: ChannelHandlerContext, frame: Frame): Unit = {
     context.stats.request(frame)
+    val role = ctx.channel().attr(Roles.Key).get()
     val reply =
-      try dispatch(ctx, frame)
+      try
+        Roles.refusal(role, frame) match {
+          case Some(why) => error(frame, s"${Op.name(frame.op)} refused: $why")
+          case None      => dispatch(ctx, frame, role)
+        }
       catch {
         case e: IllegalArgumentException => error(frame, e.getMessage)
         case NonFatal(e) =>
@@ -47,82 +53,86 @@ final class ParameterServerHandler(context: ParameterServerContext)
   }
 
   /** The reply to `frame`, or null when the reply comes later (sync rounds, SHUTDOWN). */
-  private def dispatch(ctx: ChannelHandlerContext, frame: Frame): Frame = frame.op match {
-    case Op.Register =>
-      val p = frame.payload
-      if (p.readableBytes() >= 8) {
-        val size = p.getLong(p.readerIndex())
-        val layout = p.toString(p.readerIndex() + 8, p.readableBytes() - 8, UTF_8)
-        context.adopt(size, if (layout.isEmpty) "{}" else layout)
-      } else if (p.readableBytes() > 0) {
-        throw new IllegalArgumentException(
-          s"REGISTER: payload of ${p.readableBytes()} bytes; expected none, or int64 numParams " +
-            "and the layout JSON"
-        )
-      }
-      val layout = context.layoutJson.getBytes(UTF_8)
-      val buf = ctx.alloc().buffer(12 + layout.length)
-      buf.writeLong(context.numParams.toLong).writeInt(conf.numWorkers).writeBytes(layout)
-      ok(frame, buf)
-    case Op.Pull =>
-      if (frame.worker >= 0) context.center.markPulled(frame.worker)
-      ok(frame, context.center.snapshot())
-    case Op.Push => withVector(frame)(p => ok(frame, long(ctx, context.center.addLocked(p))))
-    case Op.PushAdag =>
-      if (frame.round < 1 || frame.round > (1 << 24)) {
-        error(
-          frame,
-          s"PUSH_ADAG: the round field carries the delta's steps (1 to 2^24), got ${frame.round}"
-        )
-      } else {
-        withVector(frame) { p =>
-          ok(frame, long(ctx, context.center.addDivided(p, frame.round.toFloat)))
+  private def dispatch(ctx: ChannelHandlerContext, frame: Frame, role: Role): Frame =
+    frame.op match {
+      case Op.Register =>
+        val p = frame.payload
+        if (p.readableBytes() >= 8) {
+          val size = p.getLong(p.readerIndex())
+          val layout = p.toString(p.readerIndex() + 8, p.readableBytes() - 8, UTF_8)
+          context.adopt(size, if (layout.isEmpty) "{}" else layout)
+        } else if (p.readableBytes() > 0) {
+          throw new IllegalArgumentException(
+            s"REGISTER: payload of ${p.readableBytes()} bytes; expected none, or int64 numParams " +
+              "and the layout JSON"
+          )
         }
-      }
-    case Op.PushDynSgd =>
-      withVector(frame)(p => ok(frame, long(ctx, context.center.addStale(p, frame.worker))))
-    case Op.PushHogwild =>
-      withVector(frame)(p => ok(frame, long(ctx, context.center.addHogwild(p))))
-    case Op.Sync                      => syncRound(ctx, frame)
-    case Op.Easgd if frame.round >= 0 => syncRound(ctx, frame)
-    case Op.Easgd =>
-      withVector(frame) { p =>
-        ok(frame, context.center.easgd(ctx.alloc(), p, conf.easgdAlpha.toFloat))
-      }
-    case Op.PutBlob =>
-      if (frame.key.isEmpty) error(frame, "PUT_BLOB needs a blob name in the key")
-      else {
-        val payload = frame.payload
-        context.blobs.put(
-          frame.key,
-          BlobStore.keep(payload, payload.readerIndex(), payload.readableBytes())
-        )
+        val layout = context.layoutJson.getBytes(UTF_8)
+        val buf = ctx.alloc().buffer(12 + layout.length)
+        buf.writeLong(context.numParams.toLong).writeInt(conf.numWorkers).writeBytes(layout)
+        ok(frame, buf)
+      case Op.Pull =>
+        if (frame.worker >= 0) context.center.markPulled(frame.worker)
+        ok(frame, context.center.snapshot())
+      case Op.Push => withVector(frame)(p => ok(frame, long(ctx, context.center.addLocked(p))))
+      case Op.PushAdag =>
+        if (frame.round < 1 || frame.round > (1 << 24)) {
+          error(
+            frame,
+            s"PUSH_ADAG: the round field carries the delta's steps (1 to 2^24), got ${frame.round}"
+          )
+        } else {
+          withVector(frame) { p =>
+            ok(frame, long(ctx, context.center.addDivided(p, frame.round.toFloat)))
+          }
+        }
+      case Op.PushDynSgd =>
+        withVector(frame)(p => ok(frame, long(ctx, context.center.addStale(p, frame.worker))))
+      case Op.PushHogwild =>
+        withVector(frame)(p => ok(frame, long(ctx, context.center.addHogwild(p))))
+      case Op.Sync                      => syncRound(ctx, frame)
+      case Op.Easgd if frame.round >= 0 => syncRound(ctx, frame)
+      case Op.Easgd =>
+        withVector(frame) { p =>
+          ok(frame, context.center.easgd(ctx.alloc(), p, conf.easgdAlpha.toFloat))
+        }
+      case Op.PutBlob =>
+        if (frame.key.isEmpty) error(frame, "PUT_BLOB needs a blob name in the key")
+        else if (Roles.blobRefusal(role, frame.key, context.blobs.contains(frame.key)).isDefined) {
+          val why = Roles.blobRefusal(role, frame.key, context.blobs.contains(frame.key)).get
+          error(frame, s"PUT_BLOB refused: $why")
+        } else {
+          val payload = frame.payload
+          context.blobs.put(
+            frame.key,
+            BlobStore.keep(payload, payload.readerIndex(), payload.readableBytes())
+          )
+          ok(frame, Unpooled.EMPTY_BUFFER)
+        }
+      case Op.GetBlob =>
+        context.blobs.retained(frame.key) match {
+          case Some(blob) => ok(frame, blob)
+          case None       => error(frame, s"no blob named '${frame.key}'")
+        }
+      case Op.Stats    => ok(frame, Unpooled.wrappedBuffer(context.statsJson.getBytes(UTF_8)))
+      case Op.EpochEnd => epochEnd(ctx, frame)
+      case Op.NextUnit => nextUnit(ctx, frame, role)
+      case Op.Stop =>
+        context.requestStop()
         ok(frame, Unpooled.EMPTY_BUFFER)
-      }
-    case Op.GetBlob =>
-      context.blobs.retained(frame.key) match {
-        case Some(blob) => ok(frame, blob)
-        case None       => error(frame, s"no blob named '${frame.key}'")
-      }
-    case Op.Stats    => ok(frame, Unpooled.wrappedBuffer(context.statsJson.getBytes(UTF_8)))
-    case Op.EpochEnd => epochEnd(ctx, frame)
-    case Op.NextUnit => nextUnit(ctx, frame)
-    case Op.Stop =>
-      context.requestStop()
-      ok(frame, Unpooled.EMPTY_BUFFER)
-    case Op.Shutdown =>
-      val reply = ok(frame, Unpooled.EMPTY_BUFFER)
-      context.stats.reply(reply)
-      ctx
-        .writeAndFlush(reply)
-        .addListener(new ChannelFutureListener {
-          override def operationComplete(f: ChannelFuture): Unit = context.requestShutdown()
-        })
-      null
-    case Op.Challenge | Op.Auth | Op.Ok | Op.Error =>
-      error(frame, s"${Op.name(frame.op)} is not a request (this connection is authenticated)")
-    case other => error(frame, s"unknown op $other")
-  }
+      case Op.Shutdown =>
+        val reply = ok(frame, Unpooled.EMPTY_BUFFER)
+        context.stats.reply(reply)
+        ctx
+          .writeAndFlush(reply)
+          .addListener(new ChannelFutureListener {
+            override def operationComplete(f: ChannelFuture): Unit = context.requestShutdown()
+          })
+        null
+      case Op.Challenge | Op.Auth | Op.Ok | Op.Error =>
+        error(frame, s"${Op.name(frame.op)} is not a request (this connection is authenticated)")
+      case other => error(frame, s"unknown op $other")
+    }
 
   /** Whether `frame` comes from one of the job's workers, 0 to N-1: only they join sync rounds,
     * epoch gates and NEXT_UNIT.
@@ -156,6 +166,9 @@ final class ParameterServerHandler(context: ParameterServerContext)
     if (!fromWorker(frame)) notAWorker(frame, s"the end of epoch ${frame.round}")
     else if (frame.round < 0 || frame.round > Int.MaxValue) {
       error(frame, s"EPOCH_END: epoch ${frame.round} is out of range")
+    } else if (Reports.epochProblem(frame.payloadText).isDefined) {
+      val problem = Reports.epochProblem(frame.payloadText).get
+      error(frame, s"EPOCH_END of epoch ${frame.round} from worker ${frame.worker}: $problem")
     } else {
       context.epochs.arrive(
         frame.round.toInt,
@@ -172,13 +185,30 @@ final class ParameterServerHandler(context: ParameterServerContext)
     * before the scheduler sees the report); the reply is the next unit and the state it starts from
     * (see [[NextUnitFrames]]). One exchange per unit instead of a put, a report and a get.
     */
-  private def nextUnit(ctx: ChannelHandlerContext, frame: Frame): Frame = {
+  private def nextUnit(ctx: ChannelHandlerContext, frame: Frame, role: Role): Frame = {
     val source = context.units
     if (source == null) error(frame, "NEXT_UNIT: this job is not a model-selection search")
     else if (!fromWorker(frame)) notAWorker(frame, "NEXT_UNIT")
-    else
+    else if (
+      role != Role.Driver && frame.key.nonEmpty && !source
+        .expectedBlob(frame.worker)
+        .contains(frame.key)
+    ) {
+      val expected = source.expectedBlob(frame.worker).fold("none")(b => s"'$b'")
+      error(
+        frame,
+        s"NEXT_UNIT refused: worker ${frame.worker} may store its unit's state only under " +
+          s"$expected, not '${frame.key}'"
+      )
+    } else
       NextUnitFrames.parseRequest(frame.payload, frame.key) match {
-        case Left(message) => error(frame, s"NEXT_UNIT: $message")
+        case Left(message) => error(frame, s"NEXT_UNIT from worker ${frame.worker}: $message")
+        case Right((report, blob)) if Reports.unitProblem(report).isDefined =>
+          blob.foreach(_.release())
+          error(
+            frame,
+            s"NEXT_UNIT from worker ${frame.worker}: ${Reports.unitProblem(report).get}"
+          )
         case Right((report, blob)) =>
           blob.foreach(state => context.blobs.put(frame.key, state))
           val channel = ctx.channel()

@@ -37,7 +37,7 @@ final case class HopTaskSpec(
     faultInjection.foreach(f => spec.set[JsonNode]("fault_injection", Json.parse(f, "faults")))
     // Task-parallel workers all hold the one partition the driver placed (every row).
     TaskSpec.putDriverData(spec, driverData, if (replicated) 0 else partition)
-    TaskSpec.putServer(spec, server)
+    TaskSpec.putServer(spec, server, partition)
   }
 }
 

@@ -40,7 +40,7 @@ final case class TrainTaskSpec(
       .put("client_timeout", (p.syncTimeoutMs + p.releaseTimeoutMs) / 1000.0 + 60.0)
     spec.set[JsonNode]("frequency", p.frequencyJson)
     TaskSpec.putDriverData(spec, driverData, partition)
-    TaskSpec.putServer(spec, server)
+    TaskSpec.putServer(spec, server, partition)
   }
 }
 
