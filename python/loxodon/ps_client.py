@@ -118,6 +118,11 @@ class PSClient:
         return f"{host}:{port}"
 
     @property
+    def tls(self) -> bool:
+        """Whether this connection is TLS (the server's certificate pinned)."""
+        return self._tls is not None
+
+    @property
     def local_address(self) -> str:
         """This end's IP address (the interface the route to the server leaves by)."""
         return str(self._sock.getsockname()[0])

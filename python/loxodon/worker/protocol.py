@@ -11,6 +11,7 @@ import contextlib
 import enum
 import json
 import socket
+import ssl
 import struct
 from typing import Any
 
@@ -38,6 +39,11 @@ class Channel:
         # Arrow reads and writes IPC streams through these buffered file objects.
         self.reader = sock.makefile("rb", buffering=1 << 20)
         self.writer = sock.makefile("wb", buffering=1 << 20)
+
+    @property
+    def tls(self) -> bool:
+        """Whether this lease runs over TLS (see ``loxodon.worker.__main__``)."""
+        return isinstance(self.sock, ssl.SSLSocket)
 
     def _read_exact(self, n: int) -> bytes:
         data = self.reader.read(n)

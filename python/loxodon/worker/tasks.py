@@ -147,7 +147,12 @@ def _train(
             replica, ps, worker, int(spec["num_workers"]), int(spec.get("attempt", 0)), spec
         )
         result = loops.train(ctx, rows, val, lambda e: channel.write_json(MessageType.EVENT, e))
-        result |= {"ps_peer": ps.peer, "local_address": ps.local_address}
+        result |= {
+            "ps_peer": ps.peer,
+            "local_address": ps.local_address,
+            "ps_tls": ps.tls,
+            "channel_tls": channel.tls,
+        }
     return result
 
 

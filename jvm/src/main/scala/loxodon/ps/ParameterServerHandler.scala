@@ -36,12 +36,11 @@ final class ParameterServerHandler(context: ParameterServerContext)
 
   override protected def channelRead0(ctx: ChannelHandlerContext, frame: Frame): Unit = {
     context.stats.request(frame)
-    val role = ctx.channel().attr(Roles.Key).get()
     val reply =
       try
-        Roles.refusal(role, frame) match {
+        Roles.refusal(role(ctx), frame) match {
           case Some(why) => error(frame, s"${Op.name(frame.op)} refused: $why")
-          case None      => dispatch(ctx, frame, role)
+          case None      => dispatch(ctx, frame)
         }
       catch {
         case e: IllegalArgumentException => error(frame, e.getMessage)
@@ -53,86 +52,88 @@ final class ParameterServerHandler(context: ParameterServerContext)
   }
 
   /** The reply to `frame`, or null when the reply comes later (sync rounds, SHUTDOWN). */
-  private def dispatch(ctx: ChannelHandlerContext, frame: Frame, role: Role): Frame =
-    frame.op match {
-      case Op.Register =>
-        val p = frame.payload
-        if (p.readableBytes() >= 8) {
-          val size = p.getLong(p.readerIndex())
-          val layout = p.toString(p.readerIndex() + 8, p.readableBytes() - 8, UTF_8)
-          context.adopt(size, if (layout.isEmpty) "{}" else layout)
-        } else if (p.readableBytes() > 0) {
-          throw new IllegalArgumentException(
-            s"REGISTER: payload of ${p.readableBytes()} bytes; expected none, or int64 numParams " +
-              "and the layout JSON"
-          )
-        }
-        val layout = context.layoutJson.getBytes(UTF_8)
-        val buf = ctx.alloc().buffer(12 + layout.length)
-        buf.writeLong(context.numParams.toLong).writeInt(conf.numWorkers).writeBytes(layout)
-        ok(frame, buf)
-      case Op.Pull =>
-        if (frame.worker >= 0) context.center.markPulled(frame.worker)
-        ok(frame, context.center.snapshot())
-      case Op.Push => withVector(frame)(p => ok(frame, long(ctx, context.center.addLocked(p))))
-      case Op.PushAdag =>
-        if (frame.round < 1 || frame.round > (1 << 24)) {
-          error(
-            frame,
-            s"PUSH_ADAG: the round field carries the delta's steps (1 to 2^24), got ${frame.round}"
-          )
-        } else {
-          withVector(frame) { p =>
-            ok(frame, long(ctx, context.center.addDivided(p, frame.round.toFloat)))
-          }
-        }
-      case Op.PushDynSgd =>
-        withVector(frame)(p => ok(frame, long(ctx, context.center.addStale(p, frame.worker))))
-      case Op.PushHogwild =>
-        withVector(frame)(p => ok(frame, long(ctx, context.center.addHogwild(p))))
-      case Op.Sync                      => syncRound(ctx, frame)
-      case Op.Easgd if frame.round >= 0 => syncRound(ctx, frame)
-      case Op.Easgd =>
+  private def dispatch(ctx: ChannelHandlerContext, frame: Frame): Frame = frame.op match {
+    case Op.Register =>
+      val p = frame.payload
+      if (p.readableBytes() >= 8) {
+        val size = p.getLong(p.readerIndex())
+        val layout = p.toString(p.readerIndex() + 8, p.readableBytes() - 8, UTF_8)
+        context.adopt(size, if (layout.isEmpty) "{}" else layout)
+      } else if (p.readableBytes() > 0) {
+        throw new IllegalArgumentException(
+          s"REGISTER: payload of ${p.readableBytes()} bytes; expected none, or int64 numParams " +
+            "and the layout JSON"
+        )
+      }
+      val layout = context.layoutJson.getBytes(UTF_8)
+      val buf = ctx.alloc().buffer(12 + layout.length)
+      buf.writeLong(context.numParams.toLong).writeInt(conf.numWorkers).writeBytes(layout)
+      ok(frame, buf)
+    case Op.Pull =>
+      if (frame.worker >= 0) context.center.markPulled(frame.worker)
+      ok(frame, context.center.snapshot())
+    case Op.Push => withVector(frame)(p => ok(frame, long(ctx, context.center.addLocked(p))))
+    case Op.PushAdag =>
+      if (frame.round < 1 || frame.round > (1 << 24)) {
+        error(
+          frame,
+          s"PUSH_ADAG: the round field carries the delta's steps (1 to 2^24), got ${frame.round}"
+        )
+      } else {
         withVector(frame) { p =>
-          ok(frame, context.center.easgd(ctx.alloc(), p, conf.easgdAlpha.toFloat))
+          ok(frame, long(ctx, context.center.addDivided(p, frame.round.toFloat)))
         }
-      case Op.PutBlob =>
-        if (frame.key.isEmpty) error(frame, "PUT_BLOB needs a blob name in the key")
-        else if (Roles.blobRefusal(role, frame.key, context.blobs.contains(frame.key)).isDefined) {
-          val why = Roles.blobRefusal(role, frame.key, context.blobs.contains(frame.key)).get
-          error(frame, s"PUT_BLOB refused: $why")
-        } else {
-          val payload = frame.payload
-          context.blobs.put(
-            frame.key,
-            BlobStore.keep(payload, payload.readerIndex(), payload.readableBytes())
-          )
-          ok(frame, Unpooled.EMPTY_BUFFER)
+      }
+    case Op.PushDynSgd =>
+      withVector(frame)(p => ok(frame, long(ctx, context.center.addStale(p, frame.worker))))
+    case Op.PushHogwild =>
+      withVector(frame)(p => ok(frame, long(ctx, context.center.addHogwild(p))))
+    case Op.Sync                      => syncRound(ctx, frame)
+    case Op.Easgd if frame.round >= 0 => syncRound(ctx, frame)
+    case Op.Easgd =>
+      withVector(frame) { p =>
+        ok(frame, context.center.easgd(ctx.alloc(), p, conf.easgdAlpha.toFloat))
+      }
+    case Op.PutBlob =>
+      if (frame.key.isEmpty) error(frame, "PUT_BLOB needs a blob name in the key")
+      else
+        Roles.blobRefusal(role(ctx), frame.key, context.blobs.contains(frame.key)) match {
+          case Some(why) => error(frame, s"PUT_BLOB refused: $why")
+          case None =>
+            val payload = frame.payload
+            context.blobs.put(
+              frame.key,
+              BlobStore.keep(payload, payload.readerIndex(), payload.readableBytes())
+            )
+            ok(frame, Unpooled.EMPTY_BUFFER)
         }
-      case Op.GetBlob =>
-        context.blobs.retained(frame.key) match {
-          case Some(blob) => ok(frame, blob)
-          case None       => error(frame, s"no blob named '${frame.key}'")
-        }
-      case Op.Stats    => ok(frame, Unpooled.wrappedBuffer(context.statsJson.getBytes(UTF_8)))
-      case Op.EpochEnd => epochEnd(ctx, frame)
-      case Op.NextUnit => nextUnit(ctx, frame, role)
-      case Op.Stop =>
-        context.requestStop()
-        ok(frame, Unpooled.EMPTY_BUFFER)
-      case Op.Shutdown =>
-        val reply = ok(frame, Unpooled.EMPTY_BUFFER)
-        context.stats.reply(reply)
-        ctx
-          .writeAndFlush(reply)
-          .addListener(new ChannelFutureListener {
-            override def operationComplete(f: ChannelFuture): Unit = context.requestShutdown()
-          })
-        null
-      case Op.Challenge | Op.Auth | Op.Ok | Op.Error =>
-        error(frame, s"${Op.name(frame.op)} is not a request (this connection is authenticated)")
-      case other => error(frame, s"unknown op $other")
-    }
+    case Op.GetBlob =>
+      context.blobs.retained(frame.key) match {
+        case Some(blob) => ok(frame, blob)
+        case None       => error(frame, s"no blob named '${frame.key}'")
+      }
+    case Op.Stats    => ok(frame, Unpooled.wrappedBuffer(context.statsJson.getBytes(UTF_8)))
+    case Op.EpochEnd => epochEnd(ctx, frame)
+    case Op.NextUnit => nextUnit(ctx, frame)
+    case Op.Stop =>
+      context.requestStop()
+      ok(frame, Unpooled.EMPTY_BUFFER)
+    case Op.Shutdown =>
+      val reply = ok(frame, Unpooled.EMPTY_BUFFER)
+      context.stats.reply(reply)
+      ctx
+        .writeAndFlush(reply)
+        .addListener(new ChannelFutureListener {
+          override def operationComplete(f: ChannelFuture): Unit = context.requestShutdown()
+        })
+      null
+    case Op.Challenge | Op.Auth | Op.Ok | Op.Error =>
+      error(frame, s"${Op.name(frame.op)} is not a request (this connection is authenticated)")
+    case other => error(frame, s"unknown op $other")
+  }
+
+  /** The role the connection proved at its handshake. */
+  private def role(ctx: ChannelHandlerContext): Role = ctx.channel().attr(Roles.Key).get()
 
   /** Whether `frame` comes from one of the job's workers, 0 to N-1: only they join sync rounds,
     * epoch gates and NEXT_UNIT.
@@ -185,12 +186,12 @@ final class ParameterServerHandler(context: ParameterServerContext)
     * before the scheduler sees the report); the reply is the next unit and the state it starts from
     * (see [[NextUnitFrames]]). One exchange per unit instead of a put, a report and a get.
     */
-  private def nextUnit(ctx: ChannelHandlerContext, frame: Frame, role: Role): Frame = {
+  private def nextUnit(ctx: ChannelHandlerContext, frame: Frame): Frame = {
     val source = context.units
     if (source == null) error(frame, "NEXT_UNIT: this job is not a model-selection search")
     else if (!fromWorker(frame)) notAWorker(frame, "NEXT_UNIT")
     else if (
-      role != Role.Driver && frame.key.nonEmpty && !source
+      role(ctx) != Role.Driver && frame.key.nonEmpty && !source
         .expectedBlob(frame.worker)
         .contains(frame.key)
     ) {
