@@ -111,8 +111,10 @@ def test_malformed_epoch_reports_are_errors_naming_the_worker(spark: SparkSessio
             "EPOCH_END of epoch 4 from worker 1: the report lacks the numbers rows"
         )
         with pytest.raises(PSError) as info:
-            w1.epoch_end(4, {"rows": 8, "samples": 32, "seconds": 0.5, "loss": "low"})
-        assert str(info.value) == "EPOCH_END of epoch 4 from worker 1: fields loss are not numbers"
+            w1.epoch_end(4, {"rows": "8", "samples": 32, "seconds": 0.5})
+        assert str(info.value) == (
+            "EPOCH_END of epoch 4 from worker 1: the report lacks the numbers rows"
+        )
         w1._send(Op.EPOCH_END, b"[1, 2]", round=4)
         with pytest.raises(PSError) as info:
             w1._expect_ok_bytes()
