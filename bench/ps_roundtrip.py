@@ -4,7 +4,9 @@ For 10k, 1M and 10M float32 parameters and 1, 2 and 4 concurrent client
 processes it times (a) a pull plus a push through Loxodon's Netty server in
 the driver JVM and (b) the same payload echoed by a plain Python socket server
 on loopback: the physical reference, which moves the same bytes each way with
-no protocol at all. It writes ``bench/results/ps_roundtrip.md``.
+no protocol at all; (c) the PS round trip again over TLS (``tls=True``: what
+``spark.network.crypto.enabled`` or ``spark.ssl.enabled`` turn on), the cost of
+encryption in transit. It writes ``bench/results/ps_roundtrip.md``.
 
 Run: ``make bench`` or ``.venv/bin/python bench/ps_roundtrip.py [--quick]``.
 """
@@ -145,31 +147,38 @@ def main() -> None:
     try:
         for n, base_iters in sizes.items():
             iters = max(2, int(base_iters * scale))
-            with loxodon.start_parameter_server(spark, 4, n) as ps:
+            with (
+                loxodon.start_parameter_server(spark, 4, n, tls=False) as ps,
+                loxodon.start_parameter_server(spark, 4, n, tls=True) as tls,
+            ):
                 # The JVM compiles the large-vector paths during the first few hundred round
                 # trips of a size: one untimed run of each system first.
                 _timed(ctx, _ps_client, (ps.address, n, iters), 1)
+                _timed(ctx, _ps_client, (tls.address, n, iters), 1)
                 _timed(ctx, _raw_client, (echo_port, n, iters), 1)
                 for clients in (1, 2, 4):
-                    ps_rates, raw_rates = [], []
-                    for _ in range(ROUNDS):  # alternated, so drifts in load hit both alike
+                    ps_rates, tls_rates, raw_rates = [], [], []
+                    for _ in range(ROUNDS):  # alternated, so drifts in load hit all alike
                         ps_rates.append(_timed(ctx, _ps_client, (ps.address, n, iters), clients))
+                        tls_rates.append(_timed(ctx, _ps_client, (tls.address, n, iters), clients))
                         raw_rates.append(_timed(ctx, _raw_client, (echo_port, n, iters), clients))
                     ps_rate, raw_rate = statistics.median(ps_rates), statistics.median(raw_rates)
+                    tls_rate = statistics.median(tls_rates)
                     mb = 2 * 4 * n / 1e6  # bytes moved per round trip, both directions
-                    rows.append((n, clients, ps_rate, ps_rate * mb, raw_rate * mb))
+                    rows.append((n, clients, ps_rate, ps_rate * mb, raw_rate * mb, tls_rate * mb))
                     print(
                         f"{n:>10,} params x {clients} clients: PS {ps_rate * mb:8.0f} MB/s, "
-                        f"raw {raw_rate * mb:8.0f} MB/s, ratio {ps_rate / raw_rate:.2f}",
+                        f"TLS {tls_rate * mb:8.0f} MB/s, raw {raw_rate * mb:8.0f} MB/s, "
+                        f"ratio {ps_rate / raw_rate:.2f}",
                         flush=True,
                     )
     finally:
         spark.stop()
         echo.terminate()
-    write_report(rows)
+    write_report(rows, opts.quick)
 
 
-def write_report(rows: list[tuple[int, int, float, float, float]]) -> None:
+def write_report(rows: list[tuple[int, int, float, float, float, float]], quick: bool) -> None:
     lines = [
         "# Parameter server round trips",
         "",
@@ -179,19 +188,23 @@ def write_report(rows: list[tuple[int, int, float, float, float]]) -> None:
         "client processes, measured side by side in one run of `bench/ps_roundtrip.py`. "
         f"Each figure is the median of {ROUNDS} timed runs, the two systems alternating, after "
         "one untimed run of each per vector size (the JVM compiles the large-vector paths "
-        "then) and a few untimed round trips per client.",
+        "then) and a few untimed round trips per client. The TLS columns time the same "
+        "round trip against a second server with TLS on (`docs/design.md`, "
+        '"Encryption in transit").'
+        + (" Run with `--quick` (a quarter of the iterations)." if quick else ""),
         "",
         f"Machine: {platform.processor() or platform.machine()}, "
         f"{mp.cpu_count()} cores, Python {platform.python_version()}; "
         f"date {time.strftime('%Y-%m-%d')}.",
         "",
-        "| params | clients | PS round trips/s | PS MB/s | raw socket MB/s | PS / raw |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| params | clients | PS round trips/s | PS MB/s | raw socket MB/s | PS / raw "
+        "| PS TLS MB/s | TLS / clear |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for n, clients, rate, ps_mb, raw_mb in rows:
+    for n, clients, rate, ps_mb, raw_mb, tls_mb in rows:
         lines.append(
             f"| {n:,} | {clients} | {rate:,.1f} | {ps_mb:,.0f} | {raw_mb:,.0f} | "
-            f"{ps_mb / raw_mb:.2f} |"
+            f"{ps_mb / raw_mb:.2f} | {tls_mb:,.0f} | {tls_mb / ps_mb:.2f} |"
         )
     big = [r for r in rows if r[0] >= 1_000_000]
     worst = min(r[3] / r[4] for r in big) if big else float("nan")

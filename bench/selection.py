@@ -275,7 +275,8 @@ def time_hops(spark: Any, repeats: int) -> dict[str, Any]:
     out: dict[str, Any] = {"state_mb": codec.nbytes / 1e6}
     samples: dict[str, list[float]] = {"store": [], "keras": [], "h5": []}
     try:
-        with PSClient(server.host(), int(server.boundPort()), server.secretHex(), worker=0) as ps:
+        key = server.driverKeyHex()
+        with PSClient(server.host(), int(server.boundPort()), key, worker=0) as ps:
             for i in range(3):  # warm-up: traces the compiled gather and scatter once
                 ps.put_blob(f"hop/{i % 2}", codec.pack())
                 codec.unpack(ps.get_blob(f"hop/{i % 2}"))

@@ -49,10 +49,11 @@ def _worker(address: ServerAddress, worker: int, results: Any) -> None:
     results.put(seen)
 
 
-def _run_workers(address: ServerAddress) -> list[dict[str, Any]]:
+def _run_workers(addresses: list[ServerAddress]) -> list[dict[str, Any]]:
+    """Worker w runs in its own process with worker w's key, as a training task does."""
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(address, w, results)) for w in range(2)]
+    procs = [ctx.Process(target=_worker, args=(addresses[w], w, results)) for w in range(2)]
     for p in procs:
         p.start()
     seen = [results.get(timeout=300) for _ in procs]
@@ -65,7 +66,7 @@ def test_every_operation_from_two_processes(spark: SparkSession) -> None:
     with loxodon.start_parameter_server(
         spark, 2, N, layout=LAYOUT, sync_timeout=120, easgd_alpha=ALPHA
     ) as ps:
-        seen = _run_workers(ps.address)
+        seen = _run_workers([ps.worker_address(w) for w in range(2)])
         for s in seen:
             assert "error" not in s, s.get("error")
         final_center = ps.center()

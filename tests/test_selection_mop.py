@@ -258,7 +258,7 @@ def test_trials_are_added_from_blobs_the_driver_put(spark):
     try:
         with pytest.raises(IllegalArgumentException, match="model 0: no blob 'sel/0/archive'"):
             job.addStoredModel(0, False, '{"batch_size": 8}')
-        with PSClient(job.psHost(), int(job.psPort()), job.psSecretHex()) as ps:
+        with PSClient.for_job(job) as ps:
             ps.put_blob(str(job.archiveBlob(0)), archive)
             job.addStoredModel(0, False, '{"batch_size": 8}')
             ps.put_blob(str(job.archiveBlob(1)), archive)

@@ -239,7 +239,7 @@ class DriverFit:
         """Uploads into the server of ``job`` (a fit's or a search's, started by a
         ``startDriverData*`` call) and launches its stage; closes the job on failure."""
         try:
-            with PSClient(job.psHost(), int(job.psPort()), job.psSecretHex()) as ps:
+            with PSClient.for_job(job) as ps:
                 self.upload(ps)
             job.start()
         except BaseException:

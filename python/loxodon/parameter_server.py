@@ -1,8 +1,9 @@
 """Driver-side handle of a parameter server running in the Spark driver's JVM.
 
 The server itself is Scala (``loxodon.ps.ParameterServer``); this wrapper
-starts it through the Py4J doorway, publishes the address and secret that
-workers need, and stops it on every path (use it as a context manager).
+starts it through the Py4J doorway, publishes the address and the keys that
+the driver and each worker need, and stops it on every path (use it as a
+context manager).
 """
 
 from __future__ import annotations
@@ -25,9 +26,13 @@ class ServerAddress:
     host: str
     port: int
     secret: str
+    """The key this address authenticates with: the driver's, or one worker's."""
+    tls_sha256: str | None = None
 
     def connect(self, worker: int = -1, timeout: float = 120.0) -> PSClient:
-        return PSClient(self.host, self.port, self.secret, worker=worker, timeout=timeout)
+        return PSClient(
+            self.host, self.port, self.secret, worker, timeout, tls_sha256=self.tls_sha256
+        )
 
 
 class ParameterServer:
@@ -36,7 +41,19 @@ class ParameterServer:
     def __init__(self, java_server: Any) -> None:
         self._java = java_server
         self.address = ServerAddress(
-            host=java_server.host(), port=int(java_server.port()), secret=java_server.secretHex()
+            host=java_server.host(),
+            port=int(java_server.port()),
+            secret=java_server.driverKeyHex(),
+            tls_sha256=java_server.tlsSha256(),
+        )
+
+    def worker_address(self, worker: int) -> ServerAddress:
+        """The address with worker ``worker``'s own key (what its TASK spec carries)."""
+        return ServerAddress(
+            self.address.host,
+            self.address.port,
+            str(self._java.workerKeyHex(worker)),
+            self.address.tls_sha256,
         )
 
     def __enter__(self) -> ParameterServer:
@@ -50,8 +67,12 @@ class ParameterServer:
         return bool(self._java.isRunning())
 
     def connect(self, worker: int = -1, timeout: float = 120.0) -> PSClient:
-        """A client speaking for ``worker`` (-1: the driver)."""
+        """A client with the driver's key, speaking for ``worker`` (-1: the driver)."""
         return self.address.connect(worker, timeout)
+
+    def connect_as(self, worker: int, timeout: float = 120.0) -> PSClient:
+        """A client holding worker ``worker``'s own key, as a training task does."""
+        return self.worker_address(worker).connect(worker, timeout)
 
     def set_center(self, vector: np.ndarray) -> None:
         """Replace the center vector (sent over the wire, not through Py4J)."""
@@ -83,13 +104,17 @@ def start_parameter_server(
     sync_timeout: float = 60.0,
     max_frame_bytes: int = 1 << 30,
     easgd_alpha: float = 0.1,
+    max_blob_bytes: int = 0,
+    tls: bool | None = None,
 ) -> ParameterServer:
     """Start a parameter server for one job in the driver JVM.
 
     It binds to the driver host of Spark's config on the port
     ``spark.loxodon.ps.port`` names (any free one by default); every blocking
     sync round fails after ``sync_timeout`` seconds naming the workers it is
-    missing.
+    missing. ``max_blob_bytes`` caps the blob store (0: ``spark.loxodon.ps.maxBlobBytes``
+    or the driver's max heap); ``tls`` forces TLS on or off (None: on when Spark
+    encrypts, see README "Networking").
     """
     if num_workers < 1:
         raise ValueError(f"num_workers must be at least 1, got {num_workers}")
@@ -108,5 +133,7 @@ def start_parameter_server(
         int(sync_timeout * 1000),
         int(max_frame_bytes),
         float(easgd_alpha),
+        int(max_blob_bytes),
+        "" if tls is None else str(bool(tls)).lower(),
     )
     return ParameterServer(java_server)

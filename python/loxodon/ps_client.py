@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from loxodon import pinned_tls
 from loxodon.contract import FLAGS, OPS, PROTOCOL_VERSION, header_format
 
 _HEADER = struct.Struct(header_format())  # length, version, op, flags, worker, round, keyLen
@@ -49,7 +50,13 @@ class PSClient:
     """
 
     def __init__(
-        self, host: str, port: int, secret: str | bytes, worker: int = -1, timeout: float = 120.0
+        self,
+        host: str,
+        port: int,
+        secret: str | bytes,
+        worker: int = -1,
+        timeout: float = 120.0,
+        tls_sha256: str | None = None,
     ) -> None:
         self.worker = worker
         self.stop_requested = False
@@ -65,11 +72,40 @@ class PSClient:
         self._header_buf = bytearray(_HEADER.size)
         self._sock = socket.create_connection((host, port), timeout=timeout)
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._tls = tls_sha256 or None
+        if self._tls:
+            self._sock = pinned_tls.wrap(self._sock, self._tls)
         try:
             self._handshake()
         except BaseException:
             self._sock.close()
             raise
+
+    @classmethod
+    def for_job(cls, job: Any, worker: int = -1, timeout: float = 120.0) -> PSClient:
+        """The driver's client of a running job's server (a Py4J ``JobHandle``):
+        the driver's key, and TLS when the server speaks it."""
+        return cls(
+            str(job.psHost()),
+            int(job.psPort()),
+            str(job.psDriverKeyHex()),
+            worker=worker,
+            timeout=timeout,
+            tls_sha256=job.psTlsSha256(),
+        )
+
+    @classmethod
+    def from_spec(cls, ps_spec: dict[str, Any], worker: int, timeout: float = 120.0) -> PSClient:
+        """Worker ``worker``'s client, from the ``ps`` object of its TASK spec
+        (its own key, never the driver's)."""
+        return cls(
+            ps_spec["host"],
+            int(ps_spec["port"]),
+            ps_spec["secret"],
+            worker=worker,
+            timeout=timeout,
+            tls_sha256=ps_spec.get("tls_sha256"),
+        )
 
     # -- connection -------------------------------------------------------------
     def close(self) -> None:
@@ -80,6 +116,11 @@ class PSClient:
         """``host:port`` of the server this client is connected to."""
         host, port = self._sock.getpeername()[:2]
         return f"{host}:{port}"
+
+    @property
+    def tls(self) -> bool:
+        """Whether this connection is TLS (the server's certificate pinned)."""
+        return self._tls is not None
 
     @property
     def local_address(self) -> str:
@@ -102,7 +143,9 @@ class PSClient:
             self._send(Op.AUTH, payload=mac)
             self._expect_ok_bytes()
         except (ConnectionError, PSError) as exc:
-            raise PSError("the parameter server refused this client's secret") from exc
+            raise PSError(
+                f"the parameter server refused this client's key (worker {self.worker})"
+            ) from exc
 
     # -- framing ----------------------------------------------------------------
     def _send(
@@ -130,7 +173,8 @@ class PSClient:
         self.bytes_sent += sum(b.nbytes for b in buffers)
         started = time.perf_counter()
         while buffers:
-            sent = self._sock.sendmsg(buffers)
+            # An SSLSocket has no sendmsg: it encrypts one buffer at a time anyway.
+            sent = self._sock.sendmsg(buffers) if self._tls is None else self._sock.send(buffers[0])
             while buffers and sent >= buffers[0].nbytes:
                 sent -= buffers[0].nbytes
                 buffers.pop(0)

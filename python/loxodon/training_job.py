@@ -71,7 +71,7 @@ def run_training(
     # An epoch may legitimately be slow; the workers' own sync deadlines catch hangs.
     epoch_deadline = max(600.0, 10 * params["sync_timeout_ms"] / 1000.0)
     try:
-        with PSClient(job.psHost(), int(job.psPort()), job.psSecretHex(), timeout=120) as ps:
+        with PSClient.for_job(job, timeout=120) as ps:
             while True:
                 event = _next_event(job, epoch_deadline)
                 kind = event.get("type")

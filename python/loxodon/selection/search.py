@@ -252,7 +252,7 @@ class _SearchRun:
     ) -> None:
         self.owner = owner
         self.job = job
-        self.ps = PSClient(job.psHost(), int(job.psPort()), job.psSecretHex())
+        self.ps = PSClient.for_job(job)
         self.built = built
         self.keep_models = keep_models
         self.export_requested: set[int] = set()

@@ -1,6 +1,12 @@
 """Entry point of a pooled worker: announce the port, then serve leases one at
 a time until the executor JVM closes our stdin or kills us.
 
+Each lease starts with a handshake bounded by ``WORKER_AUTH_TIMEOUT_S``: TLS
+(this end as the TLS client, pinning the pool certificate's fingerprint) when
+the JVM set ``LOXODON_WORKER_TLS_SHA256``, then a 32-byte challenge answered
+with HMAC-SHA256(secret, nonce). A connection that fails or stays silent is
+dropped and the worker accepts the next one.
+
 TensorFlow is imported once here, before the first lease, and stays loaded
 for every task and fit the process serves.
 """
@@ -8,19 +14,25 @@ for every task and fit the process serves.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import hmac
 import json
 import os
+import secrets
 import socket
+import ssl
 import sys
 import threading
 import traceback
 
-from loxodon import __version__
+from loxodon import __version__, pinned_tls
+from loxodon.contract import WORKER_AUTH_TIMEOUT_S
 from loxodon.worker.protocol import Channel, ConnectionLost, MessageType
 
 SECRET_ENV = "LOXODON_WORKER_SECRET"
 THREADS_ENV = "LOXODON_WORKER_THREADS"
+TLS_ENV = "LOXODON_WORKER_TLS_SHA256"
+NONCE_BYTES = 32
 
 
 def _watch_stdin() -> None:
@@ -29,18 +41,38 @@ def _watch_stdin() -> None:
     os._exit(0)
 
 
-def _serve_one(conn: socket.socket, secret: bytes) -> None:
-    conn.settimeout(None)
-    proof = b""
-    while len(proof) < len(secret):
-        chunk = conn.recv(len(secret) - len(proof))
-        if not chunk:
-            return
-        proof += chunk
-    if not hmac.compare_digest(proof, secret):
+def authenticate(
+    conn: socket.socket, secret: bytes, tls_sha256: str | None, timeout: float
+) -> socket.socket | None:
+    """The lease's socket once the JVM proved the secret (TLS first when
+    ``tls_sha256``); None, with ``conn`` closed, if it did not within ``timeout``."""
+    conn.settimeout(timeout)
+    try:
+        sock = pinned_tls.wrap(conn, tls_sha256) if tls_sha256 else conn
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        sock.sendall(nonce)
+        proof = b""
+        while len(proof) < NONCE_BYTES:
+            chunk = sock.recv(NONCE_BYTES - len(proof))
+            if not chunk:
+                break
+            proof += chunk
+    except (OSError, ssl.SSLError):  # a timeout, a reset, a failed or mismatched handshake
         conn.close()
+        return None
+    expected = hmac.new(secret, nonce, hashlib.sha256).digest()
+    if not hmac.compare_digest(proof, expected):
+        sock.close()
+        return None
+    sock.settimeout(None)
+    return sock
+
+
+def _serve_one(conn: socket.socket, secret: bytes, tls_sha256: str | None) -> None:
+    sock = authenticate(conn, secret, tls_sha256, WORKER_AUTH_TIMEOUT_S)
+    if sock is None:
         return
-    channel = Channel(conn)
+    channel = Channel(sock)
     try:
         from loxodon.worker.tasks import run_task
 
@@ -90,7 +122,7 @@ def main() -> None:
     threading.Thread(target=_watch_stdin, daemon=True).start()
     while True:
         conn, _ = server.accept()
-        _serve_one(conn, secret)
+        _serve_one(conn, secret, os.environ.get(TLS_ENV) or None)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from loxodon.worker.shards import ShardFeed
 INITIALIZED = "loxodon/initialized"
 NEXT_EPOCH = "loxodon/next_epoch"
 FINAL_MODEL = "loxodon/final_model"
-RING_ADDRESS = "loxodon/ring/{attempt}/{worker}"
+RING_ADDRESS = "loxodon/worker/{worker}/ring/{attempt}"  # a worker key writes its own
 _SETUP_EPOCH = (1 << 20) - 1
 
 
@@ -412,7 +412,7 @@ def _join_ring(ctx: Context, listener: Any) -> allreduce.Ring:
             ctx.worker,
             addresses,
             listener,
-            bytes.fromhex(ctx.spec["ps"]["secret"]),
+            bytes.fromhex(ctx.spec["ps"]["ring_key"]),
             str(ctx.attempt),
             timeout=float(ctx.spec.get("client_timeout", 600.0)),
             dtype=str(ctx.spec.get("sync_precision", "float32")),

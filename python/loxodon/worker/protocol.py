@@ -11,12 +11,16 @@ import contextlib
 import enum
 import json
 import socket
+import ssl
 import struct
 from typing import Any
 
-from loxodon.contract import WORKER_MESSAGES
+from loxodon.contract import WORKER_MAX_MESSAGE_BYTES, WORKER_MESSAGES
 
 _HEAD = struct.Struct(">iB")
+
+MAX_MESSAGE_BYTES: int = WORKER_MAX_MESSAGE_BYTES
+"""The largest message payload either end accepts (Scala ``WorkerChannel.MaxMessageBytes``)."""
 
 
 MessageType = enum.IntEnum("MessageType", WORKER_MESSAGES)
@@ -36,6 +40,11 @@ class Channel:
         self.reader = sock.makefile("rb", buffering=1 << 20)
         self.writer = sock.makefile("wb", buffering=1 << 20)
 
+    @property
+    def tls(self) -> bool:
+        """Whether this lease runs over TLS (see ``loxodon.worker.__main__``)."""
+        return isinstance(self.sock, ssl.SSLSocket)
+
     def _read_exact(self, n: int) -> bytes:
         data = self.reader.read(n)
         if data is None or len(data) < n:
@@ -44,6 +53,11 @@ class Channel:
 
     def read(self) -> tuple[MessageType, bytes]:
         length, kind = _HEAD.unpack(self._read_exact(_HEAD.size))
+        if length < 1 or length - 1 > MAX_MESSAGE_BYTES:
+            raise ValueError(
+                f"a message of {length - 1} bytes from the JVM is outside the channel's bound "
+                f"of 0 to {MAX_MESSAGE_BYTES} bytes"
+            )
         return MessageType(kind), self._read_exact(length - 1)
 
     def read_json(self, expected: MessageType) -> dict[str, Any]:
@@ -59,6 +73,11 @@ class Channel:
         return payload
 
     def write(self, kind: MessageType, payload: bytes) -> None:
+        if len(payload) > MAX_MESSAGE_BYTES:
+            raise ValueError(
+                f"a {kind.name} message of {len(payload)} bytes exceeds the channel's bound of "
+                f"{MAX_MESSAGE_BYTES} bytes"
+            )
         self.writer.write(_HEAD.pack(len(payload) + 1, int(kind)))
         self.writer.write(payload)
         self.writer.flush()

@@ -133,7 +133,7 @@ def _fit_tables(channel: Channel, spec: dict[str, Any]) -> tuple[pa.Table, pa.Ta
     if names is None:
         return read_stream(channel.reader), read_stream(channel.reader)
     ps_spec = spec["ps"]
-    with PSClient(ps_spec["host"], int(ps_spec["port"]), ps_spec["secret"]) as ps:
+    with PSClient.from_spec(ps_spec, worker=int(spec["partition"])) as ps:
         return driver_data.fetch(ps, names["train"]), driver_data.fetch(ps, names["val"])
 
 
@@ -150,12 +150,8 @@ def _train(
         raise ValueError(f"partition {spec['partition']} received no training rows")
     ps_spec = spec["ps"]
     worker = int(spec["partition"])
-    with PSClient(
-        ps_spec["host"],
-        int(ps_spec["port"]),
-        ps_spec["secret"],
-        worker=worker,
-        timeout=float(spec.get("client_timeout", 600.0)),
+    with PSClient.from_spec(
+        ps_spec, worker=worker, timeout=float(spec.get("client_timeout", 600.0))
     ) as ps:
         replica = Replica(model)
         ps.register(replica.num_params, replica.layout())
@@ -180,7 +176,12 @@ def _train(
         finally:
             if ctx.ring is not None:
                 ctx.ring.close()
-        result |= {"ps_peer": ps.peer, "local_address": ps.local_address}
+        result |= {
+            "ps_peer": ps.peer,
+            "local_address": ps.local_address,
+            "ps_tls": ps.tls,
+            "channel_tls": channel.tls,
+        }
     return result
 
 
@@ -197,12 +198,8 @@ def _hop(channel: Channel, spec: dict[str, Any]) -> dict[str, Any]:
     if tables[0].num_rows == 0:
         raise ValueError(f"partition {spec['partition']} received no training rows")
     ps_spec = spec["ps"]
-    with PSClient(
-        ps_spec["host"],
-        int(ps_spec["port"]),
-        ps_spec["secret"],
-        worker=int(spec["partition"]),
-        timeout=float(spec.get("client_timeout", 600.0)),
+    with PSClient.from_spec(
+        ps_spec, worker=int(spec["partition"]), timeout=float(spec.get("client_timeout", 600.0))
     ) as ps:
         worker = HopWorker(
             ps, spec, tables, _shape_for, lambda e: channel.write_json(MessageType.EVENT, e)

@@ -1,9 +1,9 @@
 """A stand-in for `python -m loxodon.worker` in JVM tests: the same hello line,
-secret check and message framing, no TensorFlow. Behaviour by argv[1]:
+challenge (TLS first, pinning LOXODON_WORKER_TLS_SHA256, when set) and message framing, no TensorFlow. Behaviour by argv[1]:
 ok (default), old (announces another version), nomodule (dies like a Python
 without loxodon). Task kinds: "echo" replies EVENT then RESULT with the spec,
 "fail" replies ERROR."""
-import json, os, socket, struct, sys, threading
+import hashlib, hmac, json, os, socket, ssl, struct, sys, threading
 
 mode = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else "ok"
 if mode == "nomodule":
@@ -30,11 +30,21 @@ def send(f, kind, payload):
 
 while True:
     conn, _ = server.accept()
-    r, w = conn.makefile("rb"), conn.makefile("wb")
-    try:
-        if read_exact(r, 32) != secret:
+    pin = os.environ.get("LOXODON_WORKER_TLS_SHA256")
+    if pin:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        conn = context.wrap_socket(conn, server_side=False)
+        if hashlib.sha256(conn.getpeercert(binary_form=True)).hexdigest() != pin:
             conn.close()
             continue
+    r, w = conn.makefile("rb"), conn.makefile("wb")
+    try:
+        nonce = os.urandom(32)
+        w.write(nonce)
+        w.flush()
+        if read_exact(r, 32) != hmac.new(secret, nonce, hashlib.sha256).digest():
+            continue  # the finally below closes it
         length, kind = struct.unpack(">iB", read_exact(r, 5))
         spec = json.loads(read_exact(r, length - 1))
         for _ in spec.get("attachments", []):
@@ -45,8 +55,10 @@ while True:
                                     "traceback": "Traceback (most recent call last):\n  boom"}).encode())
         else:
             send(w, 10, json.dumps({"epoch": 0}).encode())
-            send(w, 11, json.dumps({"pid": os.getpid(), "spec": spec}).encode())
+            send(w, 11, json.dumps({"pid": os.getpid(), "spec": spec, "tls": bool(pin)}).encode())
     except EOFError:
         pass
     finally:
+        r.close()
+        w.close()
         conn.close()

@@ -49,6 +49,10 @@ object Contract {
     protocol.putObject("flags").put("STOP", Op.FlagStop)
     val messages = out.putObject("workerMessages")
     WorkerChannel.MessageTypes.foreach { case (name, code) => messages.put(name, code) }
+    out
+      .putObject("workerChannel")
+      .put("maxMessageBytes", WorkerChannel.MaxMessageBytes)
+      .put("authTimeoutMs", WorkerChannel.AuthTimeoutMs)
     val modes = out.putObject("modes")
     strings(modes.putArray("all"), TrainParams.Modes)
     strings(modes.putArray("learningRateScaled"), TrainParams.LearningRateScaledModes)

@@ -36,7 +36,33 @@ object PythonAPI {
       maxFrameBytes: Int,
       easgdAlpha: Double
   ): ParameterServer =
-    ParameterServer.forSpark(
+    startParameterServer(
+      spark,
+      numWorkers,
+      numParams,
+      layoutJson,
+      syncTimeoutMs,
+      maxFrameBytes,
+      easgdAlpha,
+      0L,
+      ""
+    )
+
+  /** [[startParameterServer]] with a blob-store cap (`maxBlobBytes`, 0: the Spark config's or the
+    * default) and TLS forced on or off (`tls` "true"/"false"; "": as the Spark config says).
+    */
+  def startParameterServer(
+      spark: SparkSession,
+      numWorkers: Int,
+      numParams: Long,
+      layoutJson: String,
+      syncTimeoutMs: Long,
+      maxFrameBytes: Int,
+      easgdAlpha: Double,
+      maxBlobBytes: Long,
+      tls: String
+  ): ParameterServer = {
+    val bound = loxodon.ps.SparkBinding.serverConf(
       spark.sparkContext.getConf,
       ParameterServerConf(
         numWorkers = numWorkers,
@@ -47,6 +73,13 @@ object PythonAPI {
         easgdAlpha = easgdAlpha
       )
     )
+    ParameterServer.start(
+      bound.copy(
+        maxBlobBytes = if (maxBlobBytes > 0) maxBlobBytes else bound.maxBlobBytes,
+        tls = if (tls.isEmpty) bound.tls else tls.toBoolean
+      )
+    )
+  }
 
   /** Starts a fit (see [[loxodon.train.Trainer.start]]) and returns its handle, which Python drives
     * with `nextEvent`, `release`, `cancel` and `close`.

@@ -60,8 +60,11 @@ abstract class JobHandle(
   /** The port of the job's parameter server. */
   def psPort: Int = ps.boundPort
 
-  /** The job's parameter-server secret, hex. */
-  def psSecretHex: String = ps.secretHex
+  /** The driver's key to the job's parameter server, hex. */
+  def psDriverKeyHex: String = ps.driverKeyHex
+
+  /** The SHA-256 (hex) of the server's TLS certificate; null when it is clear text. */
+  def psTlsSha256: String = ps.tlsSha256
 
   /** Keeps `launch` for [[start]]: the driver first uploads the rows to the parameter server. */
   protected final def defer(launch: () => Unit): Unit = deferred = Some(launch)

@@ -11,6 +11,7 @@ import org.apache.spark.SparkEnv
 import org.slf4j.{Logger, LoggerFactory}
 
 import loxodon.io.Json
+import loxodon.ps.{Auth, ServerTls}
 
 /** One `python -m loxodon.worker` process: spawns it, waits for its hello line, drains its output,
   * and opens leases (connections) to it. Pooled by [[PythonWorkerPool]].
@@ -23,7 +24,8 @@ final class PythonWorker private (
     val python: String,
     val gpus: String,
     val process: Process,
-    secret: Array[Byte]
+    secret: Array[Byte],
+    tls: Option[ServerTls]
 ) {
   import PythonWorker._
 
@@ -115,13 +117,31 @@ final class PythonWorker private (
     }
   }
 
-  /** Connects to the worker and proves the secret: a new lease. */
+  /** Connects to the worker and answers its challenge: a new lease.
+    *
+    * With `tls`, this end takes the TLS server role on the TCP connection it opened (the worker
+    * pins the pool certificate's fingerprint, from its environment): the JVM can make a certificate
+    * with no extra library, Python's `ssl` cannot. Then the worker sends a 32-byte nonce and this
+    * end answers HMAC-SHA256(secret, nonce), so the secret never crosses the socket.
+    */
   def connect(): WorkerChannel = {
-    val socket = new Socket()
+    val plain = new Socket()
+    var socket: Socket = plain
     try {
-      socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress, port), 30000)
+      plain.connect(new InetSocketAddress(InetAddress.getLoopbackAddress, port), 30000)
+      plain.setSoTimeout(30000)
+      tls.foreach { t =>
+        val s = t.jdkContext.getSocketFactory
+          .createSocket(plain, "127.0.0.1", port, true)
+          .asInstanceOf[javax.net.ssl.SSLSocket]
+        s.setUseClientMode(false)
+        s.startHandshake()
+        socket = s
+      }
       val channel = new WorkerChannel(socket)
-      channel.out.write(secret)
+      val nonce = new Array[Byte](WorkerChannel.NonceBytes)
+      new java.io.DataInputStream(channel.in).readFully(nonce)
+      channel.out.write(Auth.hmac(secret, nonce))
       channel.out.flush()
       channel
     } catch {
@@ -148,6 +168,9 @@ object PythonWorker {
   /** The stdout line that announces a ready worker. */
   final val HelloPrefix: String = "LOXODON_WORKER "
 
+  /** The SHA-256 of the pool's TLS certificate, which the worker pins (unset: clear text). */
+  final val TlsEnv: String = "LOXODON_WORKER_TLS_SHA256"
+
   /** TensorFlow threads of a worker (read by `loxodon.worker`). */
   final val ThreadsEnv: String = "LOXODON_WORKER_THREADS"
 
@@ -164,10 +187,12 @@ object PythonWorker {
       secret: Array[Byte],
       secretHex: String,
       version: String,
-      startTimeoutMs: Long
+      startTimeoutMs: Long,
+      tls: Option[ServerTls] = None
   ): PythonWorker = {
     val builder = new ProcessBuilder(python, "-m", "loxodon.worker")
     builder.environment().put("LOXODON_WORKER_SECRET", secretHex)
+    tls.foreach(t => builder.environment().put(TlsEnv, t.fingerprint))
     builder.environment().put("PYTHONUNBUFFERED", "1")
     if (gpus.nonEmpty) builder.environment().put("CUDA_VISIBLE_DEVICES", gpus)
     // One worker per task slot, so TensorFlow gets the slot's cores (spark.task.cpus), not a
@@ -186,7 +211,7 @@ object PythonWorker {
             e
           )
       }
-    val worker = new PythonWorker(python, gpus, process, secret)
+    val worker = new PythonWorker(python, gpus, process, secret, tls)
     worker.awaitHello(startTimeoutMs, version)
     log.info(s"started Python worker pid ${process.pid()} on port ${worker.port} ($python)")
     worker

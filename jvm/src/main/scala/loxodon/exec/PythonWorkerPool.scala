@@ -8,6 +8,7 @@ import org.apache.spark.{SparkEnv, TaskContext}
 import org.slf4j.{Logger, LoggerFactory}
 
 import loxodon.PythonAPI
+import loxodon.ps.{ServerTls, SparkBinding}
 
 /** The Python workers of this executor JVM: idle processes keyed by (interpreter, visible GPUs),
   * reused across tasks and fits so that TensorFlow is imported once per process.
@@ -28,6 +29,12 @@ object PythonWorkerPool {
     b
   }
   private val secretHex: String = secret.map(b => f"${b & 0xff}%02x").mkString
+
+  /** The pool's certificate when the executor's Spark config asks for encryption
+    * ([[loxodon.ps.SparkBinding.tls]]); None outside Spark.
+    */
+  private lazy val tls: Option[ServerTls] =
+    Option(SparkEnv.get).filter(e => SparkBinding.tls(e.conf)).map(_ => ServerTls.generate())
 
   private val idle = mutable.HashMap.empty[(String, String), List[PythonWorker]] // guarded by this
   private val all = mutable.Set.empty[PythonWorker] // guarded by this
@@ -86,7 +93,15 @@ object PythonWorkerPool {
       val worker = reused.filter(_.isAlive).getOrElse {
         reused.foreach(kill)
         val w =
-          PythonWorker.spawn(python, gpus, secret, secretHex, PythonAPI.version, startTimeoutMs)
+          PythonWorker.spawn(
+            python,
+            gpus,
+            secret,
+            secretHex,
+            PythonAPI.version,
+            startTimeoutMs,
+            tls
+          )
         synchronized(all += w)
         w
       }

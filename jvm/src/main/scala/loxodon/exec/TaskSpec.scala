@@ -33,9 +33,9 @@ object TaskSpec {
     spec
   }
 
-  /** Sets `ps` in `spec`: where the worker dials the job's parameter server, and its secret. */
-  def putServer(spec: ObjectNode, server: ServerAddress): ObjectNode =
-    spec.set[ObjectNode]("ps", server.json)
+  /** Sets `ps` in `spec`: where worker `worker` dials the job's parameter server, and its key. */
+  def putServer(spec: ObjectNode, server: ServerAddress, worker: Int): ObjectNode =
+    spec.set[ObjectNode]("ps", server.json(worker))
 
   /** Sets `driver_data` in `spec` when the driver uploaded the rows: the blobs of `partition`. */
   def putDriverData(spec: ObjectNode, data: Option[DriverData], partition: Int): ObjectNode = {

@@ -21,6 +21,8 @@ import loxodon.io.Json
   * Waiting for the next message polls in short slices, so that a killed Spark task (whose thread is
   * interrupted, but a socket read is not interruptible) and the caller's overall deadline are
   * noticed; once a message has begun, the rest must arrive within [[WorkerChannel.BodyTimeoutMs]].
+  * Messages are bounded by [[WorkerChannel.MaxMessageBytes]] both ways. The socket is already
+  * authenticated (and, when Spark encrypts, TLS): see [[PythonWorker.connect]].
   */
 final class WorkerChannel(val socket: Socket) {
   import WorkerChannel._
@@ -38,6 +40,11 @@ final class WorkerChannel(val socket: Socket) {
 
   /** Writes one message and flushes it. */
   def send(kind: Int, payload: Array[Byte]): Unit = {
+    require(
+      payload.length <= MaxMessageBytes,
+      s"a message of ${payload.length} bytes exceeds the worker channel's bound of " +
+        s"$MaxMessageBytes bytes"
+    )
     dataOut.writeInt(payload.length + 1)
     dataOut.writeByte(kind)
     dataOut.write(payload)
@@ -69,17 +76,26 @@ final class WorkerChannel(val socket: Socket) {
     val b2 = dataIn.readUnsignedByte()
     val b3 = dataIn.readUnsignedByte()
     val length = (first << 24) | (b1 << 16) | (b2 << 8) | b3
-    if (length < 1) throw new IllegalStateException(s"bad message length $length from the worker")
+    if (length < 1 || length - 1 > MaxMessageBytes) {
+      throw new IllegalStateException(
+        s"a message of ${length - 1} bytes from the Python worker is outside the channel's " +
+          s"bound of 0 to $MaxMessageBytes bytes"
+      )
+    }
     val kind = dataIn.readUnsignedByte()
     val payload = new Array[Byte](length - 1)
     dataIn.readFully(payload)
     Message(kind, payload)
   }
 
-  /** Closes the socket (both streams). */
+  /** Closes the socket (both streams). A TLS socket waits for the peer's close_notify on close: a
+    * short read timeout first, so a worker that keeps its end open cannot hold this thread.
+    */
   def close(): Unit =
-    try socket.close()
-    catch { case _: java.io.IOException => () }
+    try {
+      socket.setSoTimeout(CloseWaitMs)
+      socket.close()
+    } catch { case _: java.io.IOException => () }
 }
 
 object WorkerChannel {
@@ -100,6 +116,22 @@ object WorkerChannel {
   val MessageTypes: Seq[(String, Int)] =
     Seq("TASK" -> Task, "ATTACHMENT" -> Attachment, "EVENT" -> Event, "RESULT" -> Result) :+
       ("ERROR" -> Error) :+ ("ROWS" -> Rows)
+
+  /** The largest message payload either end accepts (Python's `protocol.MAX_MESSAGE_BYTES`, via
+    * [[loxodon.Contract]]): a length field past it is refused before anything is allocated.
+    */
+  final val MaxMessageBytes: Int = 1 << 30
+
+  /** How long a worker waits for a new connection to answer its challenge before dropping it, so a
+    * local process that connects and stays silent cannot hold a pooled worker.
+    */
+  final val AuthTimeoutMs: Int = 10000
+
+  /** Bytes of a challenge nonce and of its HMAC-SHA256 answer. */
+  final val NonceBytes: Int = 32
+
+  /** The longest a close waits for the worker's end of a TLS session. */
+  final val CloseWaitMs: Int = 200
 
   /** Slice of a wait for the next message between checks. */
   final val PollMs: Int = 2000

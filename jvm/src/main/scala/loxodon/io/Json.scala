@@ -1,5 +1,6 @@
 package loxodon.io
 
+import com.fasterxml.jackson.core.json.JsonReadFeature
 import com.fasterxml.jackson.databind.{JsonNode, ObjectMapper}
 import com.fasterxml.jackson.databind.node.{ArrayNode, JsonNodeFactory, ObjectNode}
 
@@ -16,6 +17,18 @@ object Json {
     try {
       require(text != null, s"$what is null")
       mapper.readTree(text)
+    } catch {
+      case e: com.fasterxml.jackson.core.JacksonException =>
+        throw new IllegalArgumentException(s"$what is not valid JSON: ${e.getOriginalMessage}", e)
+    }
+
+  private val lenient = mapper.reader().`with`(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS)
+
+  /** [[parse]] accepting `NaN` and `Infinity`, as Python's `json.dumps` writes a diverged loss. */
+  def parseLenient(text: String, what: String): JsonNode =
+    try {
+      require(text != null, s"$what is null")
+      lenient.readTree(text)
     } catch {
       case e: com.fasterxml.jackson.core.JacksonException =>
         throw new IllegalArgumentException(s"$what is not valid JSON: ${e.getOriginalMessage}", e)

@@ -4,8 +4,9 @@ import java.security.{MessageDigest, SecureRandom}
 import javax.crypto.Mac
 import javax.crypto.spec.SecretKeySpec
 
-/** The challenge/response arithmetic of the handshake: secrets, nonces, HMAC-SHA256 and its
-  * constant-time check. No I/O here; [[AuthHandler]] drives it on a channel.
+/** The challenge/response arithmetic of the handshake: secrets, the keys derived from them, nonces,
+  * HMAC-SHA256 and its constant-time check. No I/O here; [[AuthHandler]] drives it on a channel.
+  * The job secret itself never leaves the server: clients hold a key derived from it.
   */
 object Auth {
 
@@ -39,6 +40,22 @@ object Auth {
   /** Whether `response` is the HMAC of `nonce` under `secret`, compared in constant time. */
   def verify(secret: Array[Byte], nonce: Array[Byte], response: Array[Byte]): Boolean =
     MessageDigest.isEqual(hmac(secret, nonce), response)
+
+  /** The driver's key: the only key that may SHUTDOWN, STOP or write the driver's reserved blobs
+    * ([[Roles]]); it stays in the driver, executors never receive it.
+    */
+  def driverKey(secret: Array[Byte]): Array[Byte] =
+    hmac(secret, "loxodon/driver".getBytes(java.nio.charset.StandardCharsets.UTF_8))
+
+  /** The key of worker `id`: a connection proving it speaks for worker `id` only. */
+  def workerKey(secret: Array[Byte], id: Int): Array[Byte] =
+    hmac(secret, s"loxodon/worker/$id".getBytes(java.nio.charset.StandardCharsets.UTF_8))
+
+  /** The key the workers of a synchronous fit prove themselves to each other with on the all-reduce
+    * ring (every worker holds it; the server never accepts it).
+    */
+  def ringKey(secret: Array[Byte]): Array[Byte] =
+    hmac(secret, "loxodon/ring".getBytes(java.nio.charset.StandardCharsets.UTF_8))
 
   /** Lower-case hex of `bytes`. */
   def toHex(bytes: Array[Byte]): String = {

@@ -12,15 +12,18 @@ import org.slf4j.{Logger, LoggerFactory}
   *
   * On `channelActive` it sends CHALLENGE with a fresh nonce. The pipeline's [[FrameDecoder]]
   * meanwhile accepts frames of at most [[FrameDecoder.PreAuthMaxFrameBytes]]. The first frame must
-  * be AUTH carrying HMAC-SHA256(secret, nonce): then the decoder is replaced by one allowing
-  * `maxFrameBytes`, OK is sent, and this handler removes itself, so later frames flow straight to
-  * the request handler. Anything else (another op, a wrong tag, no AUTH within `authTimeoutMs`)
-  * closes the connection before any payload of a request is read.
+  * be AUTH carrying HMAC-SHA256(key, nonce), where key is the driver's key or, when the AUTH
+  * frame's worker field names worker w of the job, worker w's key ([[Roles]]): the role proven is
+  * set on the channel, the decoder is replaced by one allowing `maxFrameBytes`, OK is sent, and
+  * this handler removes itself, so later frames flow straight to the request handler. Anything else
+  * (another op, a wrong tag, no AUTH within `authTimeoutMs`) closes the connection before any
+  * payload of a request is read.
   *
   * Runs on the channel's event loop: an HMAC is microseconds of work.
   */
 final class AuthHandler(
-    secret: Array[Byte],
+    driverKey: Array[Byte],
+    workerKeys: IndexedSeq[Array[Byte]],
     maxFrameBytes: Int,
     authTimeoutMs: Long,
     replyFlags: () => Int,
@@ -62,17 +65,32 @@ final class AuthHandler(
         if (frame.op != Op.Auth) refuse(ctx, s"expected AUTH, got ${Op.name(frame.op)}")
         else if (frame.payload.readableBytes() != Auth.MacBytes) {
           refuse(ctx, s"AUTH of ${frame.payload.readableBytes()} bytes, expected ${Auth.MacBytes}")
-        } else if (!Auth.verify(secret, nonce, ByteBufUtil.getBytes(frame.payload))) {
-          refuse(ctx, "wrong secret")
-        } else accept(ctx, frame)
+        } else {
+          role(frame.worker, ByteBufUtil.getBytes(frame.payload)) match {
+            case Some(r) => accept(ctx, frame, r)
+            case None    => refuse(ctx, s"wrong key for worker ${frame.worker}")
+          }
+        }
       } finally frame.release()
     case other =>
       ReferenceCountUtil.release(other)
       refuse(ctx, s"unexpected message ${other.getClass.getName}")
   }
 
-  private def accept(ctx: ChannelHandlerContext, auth: Frame): Unit = {
+  /** The role `response` proves for a client naming `worker`: worker w's key for w in 0..N-1, else
+    * (or failing that) the driver's key, which may speak for any id.
+    */
+  private def role(worker: Int, response: Array[Byte]): Option[Role] =
+    if (
+      worker >= 0 && worker < workerKeys.length && Auth.verify(workerKeys(worker), nonce, response)
+    )
+      Some(Role.Worker(worker))
+    else if (Auth.verify(driverKey, nonce, response)) Some(Role.Driver)
+    else None
+
+  private def accept(ctx: ChannelHandlerContext, auth: Frame, role: Role): Unit = {
     if (timeout != null) timeout.cancel(false)
+    ctx.channel().attr(Roles.Key).set(role)
     // Replace the decoder before OK goes out: the client sends large frames only after OK.
     ctx.pipeline().replace(classOf[FrameDecoder], "frameDecoder", new FrameDecoder(maxFrameBytes))
     ctx.writeAndFlush(Frame(Op.Ok, replyFlags(), auth.worker, auth.round, Unpooled.EMPTY_BUFFER))

@@ -15,15 +15,34 @@ import io.netty.buffer.{ByteBuf, ByteBufUtil, Unpooled}
   * heap allocation on the server: a 1 MB state was copied onto the heap on every put (a humongous
   * object for G1) and copied back into a direct buffer on every get. Replacing or removing a blob
   * releases it; a reader holding a duplicate keeps its bytes alive until it is done.
+  *
+  * @param capBytes
+  *   the most bytes the store holds at once; a put past it is refused (an ERROR naming the cap), so
+  *   no client can fill the driver's memory with blobs
   */
-final class BlobStore {
+final class BlobStore(val capBytes: Long = Long.MaxValue) {
+  require(capBytes > 0, s"the blob store's cap must be positive, got $capBytes")
   private val blobs = new ConcurrentHashMap[String, ByteBuf]()
+  private var held = 0L // guarded by this
 
   /** Stores `bytes` under `name`, taking over the caller's reference, and releases any earlier blob
-    * of that name.
+    * of that name. Past [[capBytes]] it releases `bytes` and throws an IllegalArgumentException.
     */
   def put(name: String, bytes: ByteBuf): Unit = {
-    val old = blobs.put(name, bytes)
+    val size = bytes.readableBytes().toLong
+    val old = synchronized {
+      val previous = blobs.get(name)
+      val after = held - (if (previous == null) 0L else previous.readableBytes()) + size
+      if (after > capBytes) {
+        bytes.release()
+        throw new IllegalArgumentException(
+          s"blob '$name' ($size bytes) would bring the blob store to $after bytes, over its cap " +
+            s"of $capBytes bytes (${BlobStore.CapConf})"
+        )
+      }
+      held = after
+      blobs.put(name, bytes)
+    }
     if (old != null) old.release()
     ()
   }
@@ -53,7 +72,11 @@ final class BlobStore {
 
   /** Removes `name`; whether it was there. */
   def remove(name: String): Boolean = {
-    val old = blobs.remove(name)
+    val old = synchronized {
+      val o = blobs.remove(name)
+      if (o != null) held -= o.readableBytes()
+      o
+    }
     if (old != null) old.release()
     old != null
   }
@@ -71,10 +94,13 @@ final class BlobStore {
   def size: Int = blobs.size()
 
   /** Total bytes held. */
-  def totalBytes: Long = blobs.values().asScala.foldLeft(0L)(_ + _.readableBytes())
+  def totalBytes: Long = synchronized(held)
 }
 
 object BlobStore {
+
+  /** The Spark config of the cap ([[SparkBinding]]). */
+  final val CapConf: String = "spark.loxodon.ps.maxBlobBytes"
 
   /** `length` bytes of `buf` from `index`, to be stored: a retained slice when they are large
     * enough to have been read into a buffer of their frame's own size ([[FrameDecoder]]), a copy

@@ -28,14 +28,14 @@ import org.slf4j.{Logger, LoggerFactory}
   *
   * {{{
   *   val ps = ParameterServer.start(ParameterServerConf(numWorkers = 4, numParams = n))
-  *   try { ship (ps.host, ps.boundPort, ps.secretHex) to the workers; ... }
+  *   try { ship ps.address to the workers; ... }
   *   finally ps.close()
   * }}}
   *
   * Two thread groups only: one boss thread accepts, and each connection's reads, operations and
   * writes run on its NIO event loop (docs/design.md, "Threading of the server"); waiting requests
   * are parked, not blocked. All threads are daemons, so a server left open never keeps a JVM alive.
-  * Each server makes a fresh secret.
+  * Each server makes a fresh secret, from which the driver's and the workers' keys derive.
   */
 final class ParameterServer(val conf: ParameterServerConf) extends Closeable {
   import ParameterServer.log
@@ -142,11 +142,28 @@ final class ParameterServer(val conf: ParameterServerConf) extends Closeable {
     if (bound.isAnyLocalAddress) InetAddress.getLocalHost.getHostAddress else conf.host
   }
 
-  /** The job secret, lower-case hex; clients answer the challenge with it. */
-  val secretHex: String = Auth.toHex(secret)
+  /** The driver's key, lower-case hex: the key of the driver's own clients, never sent to executors
+    * ([[Roles]]).
+    */
+  val driverKeyHex: String = Auth.toHex(context.driverKey)
 
-  /** [[host]], [[boundPort]] and [[secretHex]]: what a worker needs to dial this server. */
-  def address: ServerAddress = ServerAddress(host, boundPort, secretHex)
+  /** Worker `worker`'s key, lower-case hex. */
+  def workerKeyHex(worker: Int): String = Auth.toHex(context.workerKeys(worker))
+
+  /** The SHA-256 (hex) of the server's TLS certificate, which clients pin; null without TLS. */
+  def tlsSha256: String = context.tls.map(_.fingerprint).orNull
+
+  /** [[host]], [[boundPort]], the workers' keys and the TLS fingerprint: what workers need to dial
+    * this server.
+    */
+  def address: ServerAddress =
+    ServerAddress(
+      host,
+      boundPort,
+      context.workerKeys.map(Auth.toHex),
+      context.tls.map(_.fingerprint),
+      Auth.toHex(context.ringKey)
+    )
 
   /** The center as little-endian float32 bytes. */
   def centerBytes(): Array[Byte] = context.center.toBytes

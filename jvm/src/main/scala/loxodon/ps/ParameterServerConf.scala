@@ -34,6 +34,11 @@ package loxodon.ps
   *   the shards the workers claim each epoch (CLAIM_SHARD); 0: none (parallelism factor 1)
   * @param authTimeoutMs
   *   a connection that has not authenticated by then is closed; 0 disables
+  * @param maxBlobBytes
+  *   the most bytes the blob store holds at once (PUT_BLOB and NEXT_UNIT states past it get an
+  *   ERROR naming the cap); by default the JVM's max heap, the default limit of direct memory
+  * @param tls
+  *   whether connections are TLS ([[ServerTls]]: a certificate made per server, pinned by clients)
   */
 final case class ParameterServerConf(
     numWorkers: Int,
@@ -49,7 +54,9 @@ final case class ParameterServerConf(
     advertisedHost: Option[String] = None,
     ioThreads: Int = ParameterServerConf.DefaultIoThreads,
     authTimeoutMs: Long = 30000L,
-    numShards: Int = 0
+    numShards: Int = 0,
+    maxBlobBytes: Long = ParameterServerConf.DefaultMaxBlobBytes,
+    tls: Boolean = false
 ) {
   require(numWorkers >= 1, s"numWorkers must be at least 1, got $numWorkers")
   require(numParams >= 0, s"numParams must not be negative, got $numParams")
@@ -74,6 +81,7 @@ final case class ParameterServerConf(
   )
   require(ioThreads >= 1, s"ioThreads must be at least 1, got $ioThreads")
   require(authTimeoutMs >= 0, s"authTimeoutMs must not be negative, got $authTimeoutMs")
+  require(maxBlobBytes > 0, s"maxBlobBytes must be positive, got $maxBlobBytes")
 
   /** Bytes of a frame carrying one whole vector with an empty key. */
   def vectorFrameBytes: Long = Frame.HeaderBytes.toLong + 4L * numParams
@@ -95,6 +103,9 @@ object ParameterServerConf {
     )
     numParams.toInt
   }
+
+  /** The JVM's max heap: by default also the limit of the direct memory large blobs live in. */
+  def DefaultMaxBlobBytes: Long = Runtime.getRuntime.maxMemory()
 
   private def cores: Int = Runtime.getRuntime.availableProcessors()
 

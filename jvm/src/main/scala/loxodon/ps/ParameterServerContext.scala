@@ -10,6 +10,7 @@ import io.netty.channel.{Channel, ChannelFuture, RecvByteBufAllocator}
   *
   * Pipeline of every connection, inbound order:
   * {{{
+  *   tls          (Netty SslHandler, only when conf.tls)
   *   frameDecoder (FrameDecoder, 256 bytes until auth, then conf.maxFrameBytes)
   *   frameEncoder (FrameEncoder, shared)
   *   auth         (AuthHandler, removes itself after a correct AUTH)
@@ -29,6 +30,16 @@ final class ParameterServerContext(
     vectors: ByteBufAllocator = UnpooledByteBufAllocator.DEFAULT
 ) {
   private val stopFlag = new AtomicBoolean(false)
+
+  /** The driver's key ([[Roles]]). */
+  val driverKey: Array[Byte] = Auth.driverKey(secret)
+
+  /** The key of each worker 0 to N-1. */
+  val ringKey: Array[Byte] = Auth.ringKey(secret)
+  val workerKeys: IndexedSeq[Array[Byte]] = (0 until conf.numWorkers).map(Auth.workerKey(secret, _))
+
+  /** The server's certificate and key, when connections are TLS. */
+  val tls: Option[ServerTls] = if (conf.tls) Some(ServerTls.generate()) else None
 
   /** The center and its layout; null until known (conf.numParams 0 and no REGISTER yet). */
   @volatile private var model: (CenterVector, String) =
@@ -81,7 +92,7 @@ final class ParameterServerContext(
     }
   }
 
-  val blobs: BlobStore = new BlobStore
+  val blobs: BlobStore = new BlobStore(conf.maxBlobBytes)
 
   /** The shards of a fit with a parallelism factor, claimed by the workers each epoch. */
   val shards: ShardClaims = new ShardClaims(conf.numWorkers, conf.numShards)
@@ -141,13 +152,21 @@ final class ParameterServerContext(
     config.setRecvByteBufAllocator(
       new FrameReads.Allocator(config.getRecvByteBufAllocator[RecvByteBufAllocator](), reads)
     )
+    tls.foreach(t => channel.pipeline().addLast("tls", t.nettyServer.newHandler(channel.alloc())))
     channel
       .pipeline()
       .addLast("frameDecoder", new FrameDecoder(FrameDecoder.PreAuthMaxFrameBytes))
       .addLast("frameEncoder", FrameEncoder.Instance)
       .addLast(
         "auth",
-        new AuthHandler(secret, conf.maxFrameBytes, conf.authTimeoutMs, () => replyFlags(), stats)
+        new AuthHandler(
+          driverKey,
+          workerKeys,
+          conf.maxFrameBytes,
+          conf.authTimeoutMs,
+          () => replyFlags(),
+          stats
+        )
       )
       .addLast("handler", handler)
     ()

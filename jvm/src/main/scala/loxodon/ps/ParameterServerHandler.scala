@@ -23,8 +23,9 @@ import org.slf4j.{Logger, LoggerFactory}
   * rounds do not wait here: the frame is handed to [[SyncRounds]], which replies later.
   *
   * A request that the protocol refuses (wrong vector length, unknown op, missing blob, bad worker
-  * id) gets an ERROR and the connection stays usable. Every reply carries the stop flag in bit 0 of
-  * its flags. Stateless apart from the shared [[ParameterServerContext]], hence sharable.
+  * id, an op or blob the connection's [[Role]] may not use, a malformed report, the blob cap) gets
+  * an ERROR and the connection stays usable. Every reply carries the stop flag in bit 0 of its
+  * flags. Stateless apart from the shared [[ParameterServerContext]], hence sharable.
   */
 @ChannelHandler.Sharable
 final class ParameterServerHandler(context: ParameterServerContext)
@@ -36,7 +37,11 @@ final class ParameterServerHandler(context: ParameterServerContext)
   override protected def channelRead0(ctx: ChannelHandlerContext, frame: Frame): Unit = {
     context.stats.request(frame)
     val reply =
-      try dispatch(ctx, frame)
+      try
+        Roles.refusal(role(ctx), frame) match {
+          case Some(why) => error(frame, s"${Op.name(frame.op)} refused: $why")
+          case None      => dispatch(ctx, frame)
+        }
       catch {
         case e: IllegalArgumentException => error(frame, e.getMessage)
         case NonFatal(e) =>
@@ -91,14 +96,17 @@ final class ParameterServerHandler(context: ParameterServerContext)
       }
     case Op.PutBlob =>
       if (frame.key.isEmpty) error(frame, "PUT_BLOB needs a blob name in the key")
-      else {
-        val payload = frame.payload
-        context.blobs.put(
-          frame.key,
-          BlobStore.keep(payload, payload.readerIndex(), payload.readableBytes())
-        )
-        ok(frame, Unpooled.EMPTY_BUFFER)
-      }
+      else
+        Roles.blobRefusal(role(ctx), frame.key, context.blobs.contains(frame.key)) match {
+          case Some(why) => error(frame, s"PUT_BLOB refused: $why")
+          case None =>
+            val payload = frame.payload
+            context.blobs.put(
+              frame.key,
+              BlobStore.keep(payload, payload.readerIndex(), payload.readableBytes())
+            )
+            ok(frame, Unpooled.EMPTY_BUFFER)
+        }
     case Op.GetBlob =>
       context.blobs.retained(frame.key) match {
         case Some(blob) => ok(frame, blob)
@@ -126,6 +134,9 @@ final class ParameterServerHandler(context: ParameterServerContext)
       error(frame, s"${Op.name(frame.op)} is not a request (this connection is authenticated)")
     case other => error(frame, s"unknown op $other")
   }
+
+  /** The role the connection proved at its handshake. */
+  private def role(ctx: ChannelHandlerContext): Role = ctx.channel().attr(Roles.Key).get()
 
   /** Whether `frame` comes from one of the job's workers, 0 to N-1: only they join sync rounds,
     * epoch gates and NEXT_UNIT.
@@ -159,6 +170,9 @@ final class ParameterServerHandler(context: ParameterServerContext)
     if (!fromWorker(frame)) notAWorker(frame, s"the end of epoch ${frame.round}")
     else if (frame.round < 0 || frame.round > Int.MaxValue) {
       error(frame, s"EPOCH_END: epoch ${frame.round} is out of range")
+    } else if (Reports.epochProblem(frame.payloadText).isDefined) {
+      val problem = Reports.epochProblem(frame.payloadText).get
+      error(frame, s"EPOCH_END of epoch ${frame.round} from worker ${frame.worker}: $problem")
     } else {
       context.epochs.arrive(
         frame.round.toInt,
@@ -179,9 +193,26 @@ final class ParameterServerHandler(context: ParameterServerContext)
     val source = context.units
     if (source == null) error(frame, "NEXT_UNIT: this job is not a model-selection search")
     else if (!fromWorker(frame)) notAWorker(frame, "NEXT_UNIT")
-    else
+    else if (
+      role(ctx) != Role.Driver && frame.key.nonEmpty && !source
+        .expectedBlob(frame.worker)
+        .contains(frame.key)
+    ) {
+      val expected = source.expectedBlob(frame.worker).fold("none")(b => s"'$b'")
+      error(
+        frame,
+        s"NEXT_UNIT refused: worker ${frame.worker} may store its unit's state only under " +
+          s"$expected, not '${frame.key}'"
+      )
+    } else
       NextUnitFrames.parseRequest(frame.payload, frame.key) match {
-        case Left(message) => error(frame, s"NEXT_UNIT: $message")
+        case Left(message) => error(frame, s"NEXT_UNIT from worker ${frame.worker}: $message")
+        case Right((report, blob)) if Reports.unitProblem(report).isDefined =>
+          blob.foreach(_.release())
+          error(
+            frame,
+            s"NEXT_UNIT from worker ${frame.worker}: ${Reports.unitProblem(report).get}"
+          )
         case Right((report, blob)) =>
           blob.foreach(state => context.blobs.put(frame.key, state))
           val channel = ctx.channel()

@@ -12,7 +12,12 @@ import org.apache.spark.SparkConf
   *   - address published to workers: `spark.loxodon.ps.advertiseAddress`, else `spark.driver.host`,
   *     when it differs from the bind address (behind NAT or in a container they differ);
   *   - port: `spark.loxodon.ps.port`, 0 (any free port) by default; a fixed port is tried, then the
-  *     next `spark.port.maxRetries` ports, so a firewall can open one range for all the jobs.
+  *     next `spark.port.maxRetries` ports, so a firewall can open one range for all the jobs;
+  *   - TLS: `spark.loxodon.ps.tls` when set, else on when Spark encrypts its own traffic
+  *     (`spark.network.crypto.enabled` or `spark.ssl.enabled`); the executors' Python worker
+  *     channel follows the same rule ([[tls]]);
+  *   - blob-store cap: `spark.loxodon.ps.maxBlobBytes` (a size, e.g. `2g`), else the driver's max
+  *     heap.
   */
 object SparkBinding {
 
@@ -22,6 +27,16 @@ object SparkBinding {
   final val BindAddressConf: String = "spark.loxodon.ps.bindAddress"
   final val AdvertiseAddressConf: String = "spark.loxodon.ps.advertiseAddress"
   final val PortConf: String = "spark.loxodon.ps.port"
+  final val TlsConf: String = "spark.loxodon.ps.tls"
+
+  /** Whether Loxodon's connections (parameter server, worker channel) are encrypted. */
+  def tls(conf: SparkConf): Boolean =
+    conf.getOption(TlsConf) match {
+      case Some(v) => v.trim.toBoolean
+      case None =>
+        conf.getBoolean("spark.network.crypto.enabled", false) ||
+        conf.getBoolean("spark.ssl.enabled", false)
+    }
 
   /** The address to bind to. */
   def bindHost(conf: SparkConf): String =
@@ -54,7 +69,11 @@ object SparkBinding {
       host = bindHost(sparkConf),
       port = port,
       portRetries = portRetries,
-      advertisedHost = advertisedHost(sparkConf)
+      advertisedHost = advertisedHost(sparkConf),
+      maxBlobBytes =
+        if (sparkConf.contains(BlobStore.CapConf)) sparkConf.getSizeAsBytes(BlobStore.CapConf)
+        else job.maxBlobBytes,
+      tls = tls(sparkConf)
     )
   }
 }

@@ -10,6 +10,11 @@ trait UnitSource {
     * store.
     */
   def next(worker: Int, report: String, reply: HandedUnit => Unit): Unit
+
+  /** The blob name the unit in flight on `worker` writes its state to, if any: the only name a
+    * worker's key may store through NEXT_UNIT ([[Roles]]).
+    */
+  def expectedBlob(worker: Int): Option[String] = None
 }
 
 /** A unit as sent to a worker: its JSON, and the blob that goes with it in the same reply (the

@@ -125,6 +125,9 @@ final class HopScheduler(
   /** Whether model `id` has neither units under way nor requested epochs left. */
   def isIdle(id: Int): Boolean = synchronized(model(id).idle)
 
+  override def expectedBlob(worker: Int): Option[String] =
+    synchronized(inFlight.get(worker).map(_.outBlob))
+
   override def next(worker: Int, report: String, reply: HandedUnit => Unit): Unit = {
     val node =
       try Json.parse(if (report.isEmpty) "{}" else report, "a unit report")

@@ -39,7 +39,7 @@ private[loxodon] final case class HopTaskSpec(
     }
     // Task-parallel workers all hold the one partition the driver placed (every row).
     TaskSpec.putDriverData(spec, driverData, if (replicated) 0 else partition)
-    TaskSpec.putServer(spec, server)
+    TaskSpec.putServer(spec, server, partition)
   }
 }
 

@@ -46,7 +46,7 @@ object EpochReports {
 
   /** The `epoch` event JSON the job handle emits for `reports` (raw JSON texts). */
   def event(epoch: Int, reports: Seq[String], serverUpdates: Long): String = {
-    val nodes = reports.map(r => Json.parse(r, s"a worker's report of epoch $epoch"))
+    val nodes = reports.map(r => Json.parseLenient(r, s"a worker's report of epoch $epoch"))
     val out = Json.obj().put("type", "epoch").put("epoch", epoch)
     out.set[ObjectNode]("logs", toNode(logs(nodes)))
     val workers = Json.arr()

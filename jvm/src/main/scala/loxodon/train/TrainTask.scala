@@ -46,7 +46,7 @@ final case class TrainTaskSpec(
     spec.put("sample_weight", p.sampleWeightCol.isDefined)
     if (p.classWeight.nonEmpty) spec.set[JsonNode]("class_weight", p.classWeightJson)
     TaskSpec.putDriverData(spec, driverData, partition)
-    TaskSpec.putServer(spec, server)
+    TaskSpec.putServer(spec, server, partition)
   }
 }
 

@@ -93,6 +93,55 @@ class PythonWorkerPoolSuite extends AnyFunSuite with BeforeAndAfterAll {
     assert(e.getMessage.contains("9.9.9") && e.getMessage.contains("0.1.0"))
   }
 
+  /** One echo task over a fresh lease of `worker`; the RESULT. */
+  private def echo(worker: PythonWorker): com.fasterxml.jackson.databind.JsonNode = {
+    val channel = worker.connect()
+    try {
+      channel.sendJson(WorkerChannel.Task, task("echo"))
+      channel.send(WorkerChannel.Attachment, "model".getBytes(UTF_8))
+      var m = channel.receive(System.currentTimeMillis() + 20000)
+      while (m.kind == WorkerChannel.Event) m = channel.receive(System.currentTimeMillis() + 20000)
+      assert(m.kind == WorkerChannel.Result)
+      m.json
+    } finally channel.close()
+  }
+
+  test("a lease answers the worker's challenge, in clear or over TLS with a pinned certificate") {
+    assume(hasPython3, "python3 is not on PATH")
+    val secret = loxodon.ps.Auth.newSecret()
+    val hex = loxodon.ps.Auth.toHex(secret)
+    for (tls <- Seq(None, Some(loxodon.ps.ServerTls.generate()))) {
+      val worker = PythonWorker.spawn(interpreter("ok"), "", secret, hex, "0.1.0", 20000L, tls)
+      try {
+        val result = echo(worker)
+        assert(result.path("tls").asBoolean() == tls.isDefined)
+        assert(result.path("spec").path("kind").asText() == "echo")
+      } finally worker.destroy()
+    }
+  }
+
+  test("a JVM that cannot answer the challenge gets no message") {
+    assume(hasPython3, "python3 is not on PATH")
+    val secret = loxodon.ps.Auth.newSecret()
+    val wrong = PythonWorker.spawn(
+      interpreter("ok"),
+      "",
+      loxodon.ps.Auth.newSecret(), // answers with another secret than the worker's
+      loxodon.ps.Auth.toHex(secret),
+      "0.1.0",
+      20000L
+    )
+    try {
+      val channel = wrong.connect()
+      try {
+        intercept[java.io.IOException] {
+          channel.sendJson(WorkerChannel.Task, task("echo"))
+          channel.receive(System.currentTimeMillis() + 20000)
+        }
+      } finally channel.close()
+    } finally wrong.destroy()
+  }
+
   test("an interpreter that does not exist is named") {
     val e = intercept[IllegalStateException](PythonWorkerPool.lease("/no/such/python", ""))
     assert(

@@ -11,7 +11,7 @@ class AuthSuite extends AnyFunSuite with ServerFixture {
     new EmbeddedChannel(
       new FrameDecoder(FrameDecoder.PreAuthMaxFrameBytes),
       FrameEncoder.Instance,
-      new AuthHandler(secret, 1 << 20, 0L, () => 0, new ServerStats)
+      new AuthHandler(secret, IndexedSeq.empty, 1 << 20, 0L, () => 0, new ServerStats)
     )
 
   /** Frames the server wrote on `ch` so far. */

@@ -26,7 +26,8 @@ class EpochGateSuite extends AnyFunSuite with ServerFixture with Eventually {
     override def onEpoch(epoch: Int, reports: Seq[String]): Unit = seen.put((epoch, reports))
   }
 
-  private def report(w: Int): Array[Byte] = s"""{"rows": ${10 + w}, "loss": $w}""".getBytes(UTF_8)
+  private def report(w: Int): Array[Byte] =
+    s"""{"rows": ${10 + w}, "samples": 32, "seconds": 0.5, "loss": $w}""".getBytes(UTF_8)
 
   private def openEpochs(server: ParameterServer): Int =
     new ObjectMapper().readTree(server.statsJson()).get("openEpochs").asInt

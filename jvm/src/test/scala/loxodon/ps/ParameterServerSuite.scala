@@ -20,11 +20,11 @@ class ParameterServerSuite extends AnyFunSuite with ServerFixture {
   test("start publishes host, port and secret; close is idempotent") {
     val server = ParameterServer.start(conf())
     assert(server.isRunning && server.boundPort > 0 && server.port == server.boundPort)
-    assert(server.host == "127.0.0.1" && server.secretHex.matches("[0-9a-f]{64}"))
+    assert(server.host == "127.0.0.1" && server.driverKeyHex.matches("[0-9a-f]{64}"))
     server.close()
     server.close()
     assert(!server.isRunning && server.awaitTermination(0))
-    assert(ParameterServer.start(conf()).secretHex != server.secretHex)
+    assert(ParameterServer.start(conf()).driverKeyHex != server.driverKeyHex)
   }
 
   test("REGISTER returns numParams, numWorkers and the layout") {

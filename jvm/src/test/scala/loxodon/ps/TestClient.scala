@@ -10,20 +10,46 @@ import java.io.{
   IOException
 }
 import java.net.{InetSocketAddress, Socket}
+import java.security.cert.X509Certificate
+import javax.net.ssl.{SSLContext, SSLSocket, SSLSocketFactory, TrustManager, X509TrustManager}
 import java.nio.{ByteBuffer, ByteOrder}
 import java.nio.charset.StandardCharsets.UTF_8
 
 /** A small blocking client of the wire protocol for tests: a plain socket, no Netty, so the server
   * is checked against an independent reading of `docs/design.md`.
   */
-final class TestClient(host: String, port: Int, val worker: Int, timeoutMs: Int = 20000)
-    extends Closeable {
+final class TestClient(
+    host: String,
+    port: Int,
+    val worker: Int,
+    timeoutMs: Int = 20000,
+    tls: Boolean = false
+) extends Closeable {
   import TestClient._
 
-  private val socket = new Socket()
-  socket.connect(new InetSocketAddress(host, port), timeoutMs)
-  socket.setSoTimeout(timeoutMs)
-  socket.setTcpNoDelay(true)
+  private val socket: Socket = {
+    val plain = new Socket()
+    plain.connect(new InetSocketAddress(host, port), timeoutMs)
+    plain.setSoTimeout(timeoutMs)
+    plain.setTcpNoDelay(true)
+    if (!tls) plain
+    else {
+      val s = TrustAll.factory.createSocket(plain, host, port, true).asInstanceOf[SSLSocket]
+      s.startHandshake()
+      s
+    }
+  }
+
+  /** The server certificate's SHA-256 (hex), when this client speaks TLS. */
+  def peerSha256: String = socket match {
+    case s: SSLSocket =>
+      Auth.toHex(
+        java.security.MessageDigest
+          .getInstance("SHA-256")
+          .digest(s.getSession.getPeerCertificates.head.getEncoded)
+      )
+    case _ => null
+  }
   private val in = new DataInputStream(new BufferedInputStream(socket.getInputStream, 1 << 16))
   private val out = new DataOutputStream(new BufferedOutputStream(socket.getOutputStream, 1 << 16))
 
@@ -41,14 +67,15 @@ final class TestClient(host: String, port: Int, val worker: Int, timeoutMs: Int 
       key: String = "",
       payload: Array[Byte] = Array.emptyByteArray,
       version: Int = 1,
-      lengthOverride: Option[Int] = None
+      lengthOverride: Option[Int] = None,
+      workerOverride: Option[Int] = None
   ): Unit = {
     val keyBytes = key.getBytes(UTF_8)
     out.writeInt(lengthOverride.getOrElse(18 + keyBytes.length + payload.length))
     out.writeByte(version)
     out.writeByte(op)
     out.writeShort(0)
-    out.writeInt(worker)
+    out.writeInt(workerOverride.getOrElse(worker))
     out.writeLong(round)
     out.writeShort(keyBytes.length)
     out.write(keyBytes)
@@ -84,9 +111,10 @@ final class TestClient(host: String, port: Int, val worker: Int, timeoutMs: Int 
       op: Int,
       round: Long = 0L,
       key: String = "",
-      payload: Array[Byte] = Array.emptyByteArray
+      payload: Array[Byte] = Array.emptyByteArray,
+      workerOverride: Option[Int] = None
   ): Reply = {
-    send(op, round, key, payload)
+    send(op, round, key, payload, workerOverride = workerOverride)
     read()
   }
 
@@ -143,12 +171,33 @@ object TestClient {
   /** An ERROR reply. */
   final class ServerError(message: String) extends RuntimeException(message)
 
-  /** A client of `server` speaking for `worker`, already authenticated. */
-  def connect(server: ParameterServer, worker: Int = -1): TestClient = {
-    val c = new TestClient(server.host, server.boundPort, worker)
-    val answer = c.authenticate(Auth.fromHex(server.secretHex))
+  /** A client of `server` speaking for `worker` with the driver's key, already authenticated. */
+  def connect(server: ParameterServer, worker: Int = -1): TestClient =
+    connectWith(server, worker, server.driverKeyHex)
+
+  /** A client of `server` holding worker `worker`'s own key, already authenticated. */
+  def connectAs(server: ParameterServer, worker: Int): TestClient =
+    connectWith(server, worker, server.workerKeyHex(worker))
+
+  private def connectWith(server: ParameterServer, worker: Int, keyHex: String): TestClient = {
+    val c = new TestClient(server.host, server.boundPort, worker, tls = server.conf.tls)
+    val answer = c.authenticate(Auth.fromHex(keyHex))
     require(answer.op == Op.Ok, s"auth refused: $answer")
     c
+  }
+
+  /** TLS with no chain check: tests compare the fingerprint themselves, as the clients pin it. */
+  object TrustAll {
+    private val manager = new X509TrustManager {
+      override def checkClientTrusted(c: Array[X509Certificate], a: String): Unit = ()
+      override def checkServerTrusted(c: Array[X509Certificate], a: String): Unit = ()
+      override def getAcceptedIssuers: Array[X509Certificate] = Array.empty
+    }
+    lazy val factory: SSLSocketFactory = {
+      val context = SSLContext.getInstance("TLS")
+      context.init(null, Array[TrustManager](manager), null)
+      context.getSocketFactory
+    }
   }
 
   def bytes(v: Array[Float]): Array[Byte] = FloatVectors.toBytes(v)

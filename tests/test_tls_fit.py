@@ -1,0 +1,64 @@
+"""A fit with Spark's encryption on: the parameter server's connections and
+the executors' channels to their Python workers are TLS, and the trained
+weights are bit for bit those of the same fit in clear text (synchronous mode
+is deterministic). Each fit runs in its own driver process, since the setting
+is read when the Spark application starts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+
+SCRIPT = """
+import json, sys
+import numpy as np
+import loxodon
+from fixtures import mlp
+from loxodon.datasets import digits
+
+out, conf = sys.argv[1], json.loads(sys.argv[2])
+spark = loxodon.spark_session("local[2]", app_name="loxodon-tls-fit", **conf)
+spark.sparkContext.setLogLevel("ERROR")
+x, y, _, _ = digits()
+model = loxodon.SparkModel(
+    mlp(64, 64, 10, seed=0, learning_rate=1e-2), mode="synchronous", num_workers=2, spark=spark
+)
+history = model.fit(x[:512], y[:512], epochs=2, batch_size=32, verbose=0)
+np.save(out + ".npy", np.concatenate([w.ravel() for w in model.master_network.get_weights()]))
+workers = [{k: w[k] for k in ("ps_tls", "channel_tls")} for w in model.last_fit["workers"]]
+json.dump({"workers": workers, "loss": history.history["loss"]}, open(out + ".json", "w"))
+spark.stop()
+"""
+
+
+def _fit(tmp_path: Path, name: str, conf: dict[str, str]) -> tuple[np.ndarray, dict]:
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'python'}{os.pathsep}{TESTS}"}
+    out = tmp_path / name
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(out), json.dumps(conf)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return np.load(f"{out}.npy"), json.loads(Path(f"{out}.json").read_text())
+
+
+def test_a_fit_over_tls_trains_the_same_weights_as_in_clear(tmp_path: Path) -> None:
+    # Spark requires its own authentication under its encryption.
+    spark_crypto = {"spark.authenticate": "true", "spark.network.crypto.enabled": "true"}
+    encrypted, tls = _fit(tmp_path, "tls", spark_crypto)
+    clear, plain = _fit(tmp_path, "clear", {})
+    assert tls["workers"] == [{"ps_tls": True, "channel_tls": True}] * 2
+    assert plain["workers"] == [{"ps_tls": False, "channel_tls": False}] * 2
+    assert tls["loss"][-1] < tls["loss"][0]
+    np.testing.assert_array_equal(encrypted, clear)
