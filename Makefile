@@ -28,8 +28,7 @@ $(JAR_DIR)/.built: $(VENV)/.installed $(JVM_SOURCES)
 	$(SBT) package
 	mkdir -p $(JAR_DIR)
 	rm -f $(JAR_DIR)/loxodon_2.13-*.jar $(JAR_DIR)/loxodon-spark4.3_*.jar
-	for f in target/scala-2.13/loxodon_2.13-*.jar; do \
-	  cp $$f $(JAR_DIR)/$$(basename $$f | sed 's/^loxodon_/loxodon-spark4.3_/'); done
+	cp target/scala-2.13/loxodon-spark4.3_2.13-*.jar $(JAR_DIR)/
 	touch $@
 
 jar: $(JAR_DIR)/.built
@@ -41,7 +40,7 @@ $(JAR_DIR)/.built-lines: $(VENV)/.installed $(JVM_SOURCES) $(wildcard examples/s
 	  examples35_212/package examples40/package
 	mkdir -p $(JAR_DIR)
 	rm -f $(JAR_DIR)/loxodon-spark3.5_*.jar $(JAR_DIR)/loxodon-spark4.0_*.jar
-	$(foreach l,$(LINE_JARS),cp target/lines/$(subst :,/target/,$(l))/loxodon-spark*.jar $(JAR_DIR)/;)
+	$(foreach l,$(LINE_JARS),cp target/lines/$(subst :,/target/,$(l))/loxodon-spark[0-9].[0-9]_*.jar $(JAR_DIR)/;)
 	touch $@
 
 jars: jar $(JAR_DIR)/.built-lines

@@ -43,7 +43,7 @@ object Evaluator {
           }
         }
         .collect()
-      combine(results.toSeq)
+      combine(results.toList)
     } finally task.destroy()
   }
 

@@ -90,7 +90,7 @@ object KerasArchive {
       else Some(Json.write(lossNode))
     val sparse = loss.exists(_.toLowerCase.replace("_", "").contains("sparse"))
     val layers = root.path("config").path("layers")
-    val layerList = if (layers.isArray) layers.elements().asScala.toSeq else Seq.empty
+    val layerList = if (layers.isArray) layers.elements().asScala.toList else Seq.empty
     val fromInputLayer = layerList
       .find(_.path("class_name").asText() == "InputLayer")
       .flatMap(l => shape(l.path("config").path("batch_shape")))
@@ -109,7 +109,7 @@ object KerasArchive {
   private def shape(node: JsonNode): Option[Seq[Int]] =
     if (!node.isArray || node.size() < 2) None
     else {
-      val dims = node.elements().asScala.toSeq.drop(1)
+      val dims = node.elements().asScala.toList.drop(1)
       if (dims.forall(_.isInt)) Some(dims.map(_.asInt())) else None
     }
 }

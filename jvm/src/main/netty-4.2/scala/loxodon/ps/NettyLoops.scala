@@ -10,8 +10,8 @@ import io.netty.channel.{
 }
 import io.netty.channel.nio.NioIoHandler
 
-/** The parameter server's NIO event loops and option names on Netty 4.2 (Spark 4.3 ships it), where the
-  * `IoHandler` groups replace 4.1's `NioEventLoopGroup`; netty-4.1/ holds the 4.1 twin.
+/** The parameter server's NIO event loops and option names on Netty 4.2 (Spark 4.3 ships it), where
+  * the `IoHandler` groups replace 4.1's `NioEventLoopGroup`; netty-4.1/ holds the 4.1 twin.
   */
 private[ps] object NettyLoops {
   def nio(threads: Int, factory: ThreadFactory): EventLoopGroup =
