@@ -92,11 +92,7 @@ def test_session_without_the_jar_names_the_config_to_add() -> None:
     script = textwrap.dedent(
         """
         from pyspark.sql import SparkSession
-        import pyspark
-import pytest
-
-import loxodon
-from loxodon._jars import LoxodonJarMissingError, pick_jar, pyspark_scala_version
+        import loxodon
         spark = SparkSession.builder.master("local[1]").getOrCreate()
         try:
             loxodon.start_parameter_server(spark, 1, 10)
