@@ -9,7 +9,8 @@ JVM_SOURCES := $(shell find jvm -name '*.scala') build.sbt project/build.propert
 export PYSPARK_PYTHON := $(abspath $(PYTHON))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PYTHON))
 
-.PHONY: venv jar examples-jar contract demo test test-jvm test-python cluster-test lint format bench clean
+.PHONY: venv jar jars examples-jar contract demo test test-jvm test-python cluster-test test-matrix \
+	matrix-lock lint format bench clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -19,14 +20,30 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 venv: $(VENV)/.installed
 
+# One jar per Spark line, named loxodon-spark<line>_<scala>-<version>.jar so that
+# loxodon._jars picks by the running Spark and Scala. `jar` builds the newest line's
+# (what the dev venv runs); `jars` adds the older lines' (Maven Central's Spark), and
+# their examples jars for the matrix; a wheel built after `make jars` carries them all.
 $(JAR_DIR)/.built: $(VENV)/.installed $(JVM_SOURCES)
 	$(SBT) package
 	mkdir -p $(JAR_DIR)
-	rm -f $(JAR_DIR)/*.jar
-	cp target/scala-2.13/loxodon_2.13-*.jar $(JAR_DIR)/
+	rm -f $(JAR_DIR)/loxodon_2.13-*.jar $(JAR_DIR)/loxodon-spark4.3_*.jar
+	cp target/scala-2.13/loxodon-spark4.3_2.13-*.jar $(JAR_DIR)/
 	touch $@
 
 jar: $(JAR_DIR)/.built
+
+# project:scala-dir of each older line (see build.sbt).
+LINE_JARS := spark35_212:scala-2.12 spark35:scala-2.13 spark40:scala-2.13
+$(JAR_DIR)/.built-lines: $(VENV)/.installed $(JVM_SOURCES) $(wildcard examples/scala/src/main/scala/*/*/*.scala)
+	$(SBT) $(foreach l,$(LINE_JARS),$(firstword $(subst :, ,$(l)))/package) \
+	  examples35_212/package examples40/package
+	mkdir -p $(JAR_DIR)
+	rm -f $(JAR_DIR)/loxodon-spark3.5_*.jar $(JAR_DIR)/loxodon-spark4.0_*.jar
+	$(foreach l,$(LINE_JARS),cp target/lines/$(subst :,/target/,$(l))/loxodon-spark[0-9].[0-9]_*.jar $(JAR_DIR)/;)
+	touch $@
+
+jars: jar $(JAR_DIR)/.built-lines
 
 # python/loxodon/contract.json: the facts Scala owns and Python reads (modes, params, op codes).
 contract: venv
@@ -35,6 +52,8 @@ contract: venv
 demo: jar
 	$(PYTHON) examples/mnist1d_mlp.py
 
+# test-matrix is not yet part of `make test`: it has not passed on a clean machine within CI's
+# time (issue 22). Run it on its own.
 test: jar test-jvm lint test-python cluster-test
 
 test-jvm: venv
@@ -52,6 +71,32 @@ test-python: jar examples-jar
 cluster-test: jar examples-jar
 	cluster/cluster.sh run $(abspath $(VENV))/bin/pytest -q tests/cluster
 
+# The smoke set (tests/matrix) on the older Spark lines, each in a virtualenv of its
+# own from its lock file (the Spark 3.5 one also holds the lowest supported
+# Keras/TensorFlow), with the jar the picker chooses there and that line's examples jar.
+MATRIX := 35:examples35_212/target/scala-2.12 40:examples40/target/scala-2.13
+
+.venv-spark%/.installed: tests/matrix/requirements-spark%.lock pyproject.toml
+	$(PY) -m venv .venv-spark$*
+	.venv-spark$*/bin/python -m pip install -q -r $<
+	.venv-spark$*/bin/python -m pip install -q --no-deps -e .
+	touch $@
+
+test-matrix: jars $(foreach m,$(MATRIX),.venv-spark$(firstword $(subst :, ,$(m)))/.installed)
+	set -e; for m in $(MATRIX); do \
+	  v=$${m%%:*}; py=$(abspath .)/.venv-spark$$v/bin/python; \
+	  echo "== Spark line of .venv-spark$$v"; \
+	  env -u SPARK_HOME PYSPARK_PYTHON=$$py PYSPARK_DRIVER_PYTHON=$$py \
+	    LOXODON_EXAMPLES_JAR=$$(ls $(abspath .)/target/lines/$${m#*:}/loxodon-examples_*.jar) \
+	    $$py -m pytest -q -p no:cacheprovider tests/matrix; \
+	done
+
+# Re-resolves the matrix lock files from their requirement lists (needs PyPI).
+matrix-lock:
+	for v in 35 40; do rm -rf /tmp/lock-$$v && $(PY) -m venv /tmp/lock-$$v && \
+	  /tmp/lock-$$v/bin/pip install -q -r tests/matrix/requirements-spark$$v.txt && \
+	  /tmp/lock-$$v/bin/pip freeze > tests/matrix/requirements-spark$$v.lock; done
+
 format: venv
 	$(SBT) scalafmtAll scalafmtSbt
 	$(VENV)/bin/ruff format python tests bench examples
@@ -68,4 +113,5 @@ bench: jar
 	$(PYTHON) bench/cluster.py
 
 clean:
-	rm -rf target project/target $(JAR_DIR) .pytest_cache .ruff_cache
+	rm -rf target project/target $(JAR_DIR) .pytest_cache .ruff_cache \
+	  .venv-spark35 .venv-spark40

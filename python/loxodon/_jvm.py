@@ -8,26 +8,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pyspark
 from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
-_JAR_DIR = Path(__file__).resolve().parent / "jars"
+from loxodon._jars import LoxodonJarMissingError, pick_jar, pyspark_scala_version
 
 
-class LoxodonJarMissingError(RuntimeError):
-    """Raised when a Spark session cannot see Loxodon's jar."""
-
-
-def jar_path() -> Path:
-    """Path of the bundled Loxodon jar (for ``spark-submit --jars``)."""
-    jars = sorted(_JAR_DIR.glob("loxodon*.jar"))
-    if not jars:
-        raise LoxodonJarMissingError(
-            f"no Loxodon jar in {_JAR_DIR}: this install carries no JVM half. "
-            "From a source checkout, run `make jar` (it builds with build/sbt and copies "
-            "the jar there)."
-        )
-    return jars[-1]
+def jar_path(spark: SparkSession | None = None) -> Path:
+    """Path of the bundled Loxodon jar that fits this PySpark (for ``spark-submit --jars``):
+    the jar of PySpark's Spark line, built for the Scala of ``spark``'s JVM when given,
+    else of the Spark distribution PySpark launches."""
+    if spark is not None and spark.sparkContext._jvm is not None:
+        jvm = spark.sparkContext._jvm
+        return pick_jar(spark.version, jvm.scala.util.Properties.versionNumberString())
+    return pick_jar(pyspark.__version__, pyspark_scala_version())
 
 
 def spark_session(
@@ -78,11 +73,11 @@ def running_session() -> SparkSession | None:
     return None
 
 
-def _missing_jar_message() -> str:
+def _missing_jar_message(spark: SparkSession) -> str:
     try:
-        where = str(jar_path())
-    except LoxodonJarMissingError:
-        where = "<path printed by `python -m loxodon jar`>"
+        where = str(jar_path(spark))
+    except LoxodonJarMissingError as exc:
+        return f"Loxodon's jar is not on this Spark session's class path, and {exc}"
     return (
         "Loxodon's jar is not on this Spark session's class path. Start the session with "
         "loxodon.spark_session(...), or add the config "
@@ -101,7 +96,7 @@ def python_api(spark: SparkSession) -> Any:
     try:
         api.version()
     except Exception as exc:  # noqa: BLE001 - Py4J raises several types here
-        raise LoxodonJarMissingError(_missing_jar_message()) from exc
+        raise LoxodonJarMissingError(_missing_jar_message(spark)) from exc
     return api
 
 

@@ -16,6 +16,7 @@ import pyarrow as pa
 from pyspark import RDD
 from pyspark.sql import DataFrame, SparkSession
 
+from loxodon._spark_compat import frame_of_arrow
 from loxodon.driver_data import DriverFit, fits_driver, fixed_list
 
 ROW_INDEX = "__loxodon_row"
@@ -107,7 +108,7 @@ def numpy_frame(
         columns[SAMPLE_WEIGHT] = pa.array(np.asarray(sample_weight, np.float32))
     # One Arrow table, sliced into partitions by Spark; the Trainer does the
     # balanced repartitioning itself, so no shuffle here.
-    return spark.createDataFrame(pa.table(columns))
+    return frame_of_arrow(spark, pa.table(columns))
 
 
 def rdd_frame(spark: SparkSession, rdd: RDD) -> DataFrame:

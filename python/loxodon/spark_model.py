@@ -18,6 +18,7 @@ from pyspark import RDD
 from pyspark.sql import DataFrame, SparkSession
 
 from loxodon._jvm import java_session, python_api, running_session
+from loxodon._spark_compat import arrow_of_frame
 from loxodon.contract import require_valid
 from loxodon.driver_callbacks import DriverCallbacks
 from loxodon.driver_data import DriverFit
@@ -379,7 +380,7 @@ class SparkModel:
         frame = self._predict_frame(prepared, batch_size, prediction_col)
         if not prepared.indexed:
             return frame
-        table = frame.select(ROW_INDEX, prediction_col).toArrow()
+        table = arrow_of_frame(frame.select(ROW_INDEX, prediction_col))
         order = np.argsort(table.column(ROW_INDEX).to_numpy())
         column = table.column(prediction_col).combine_chunks()
         values = column.flatten().to_numpy(zero_copy_only=False)

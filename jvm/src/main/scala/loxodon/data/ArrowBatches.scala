@@ -37,7 +37,7 @@ object ArrowBatches {
     new Field(
       name,
       FieldType.notNullable(new ArrowType.FixedSizeList(width)),
-      java.util.List.of(child)
+      java.util.Collections.singletonList(child)
     )
   }
 

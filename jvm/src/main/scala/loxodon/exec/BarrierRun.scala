@@ -200,7 +200,7 @@ object BarrierRun {
     * in the cause chain, else the deepest cause's message, else the exception's own.
     */
   def rootMessage(e: Throwable): String = {
-    val chain = Iterator.iterate(e)(_.getCause).takeWhile(_ != null).take(20).toSeq
+    val chain = Iterator.iterate(e)(_.getCause).takeWhile(_ != null).take(20).toList
     chain
       .collectFirst { case p: PythonWorkerException => p.getMessage }
       .orElse(chain.map(_.getMessage).find(m => m != null && m.contains("Python worker for")))

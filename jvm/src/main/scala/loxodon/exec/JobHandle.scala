@@ -28,7 +28,7 @@ abstract class JobHandle(
     sc,
     jobGroup,
     description,
-    results => emit(resultEvent(results.toSeq)),
+    results => emit(resultEvent(results.toList)),
     message => emit(Json.write(Json.obj().put("type", "failed").put("message", message)))
   )
 

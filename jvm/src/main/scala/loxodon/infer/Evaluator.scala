@@ -44,7 +44,7 @@ object Evaluator {
           }
         }
         .collect()
-      combine(results.toSeq)
+      combine(results.toList)
     } finally task.destroy()
   }
 

@@ -1,5 +1,7 @@
 package loxodon.ml
 
+import scala.util.Try
+
 import com.fasterxml.jackson.databind.node.ObjectNode
 
 import loxodon.io.Json
@@ -76,8 +78,8 @@ object ParamRule {
   /** "epoch", or a positive whole number of batches written as a string. */
   case object EpochOrBatches extends ParamRule {
     def problem(name: String, value: Any): Option[String] = value match {
-      case "epoch"                                   => None
-      case s: String if s.toIntOption.exists(_ >= 1) => None
+      case "epoch"                                           => None
+      case s: String if Try(s.toInt).toOption.exists(_ >= 1) => None
       case s => Some(s"$name must be 'epoch' or a positive number of batches, got '$s'")
     }
     def json: ObjectNode = Json.obj().put("rule", "epochOrBatches")

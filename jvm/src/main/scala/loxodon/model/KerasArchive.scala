@@ -94,7 +94,7 @@ object KerasArchive {
     val labels =
       if (lossNode.isMissingNode || lossNode.isNull) LossLabels.Unknown else LossLabels.of(lossNode)
     val layers = root.path("config").path("layers")
-    val layerList = if (layers.isArray) layers.elements().asScala.toSeq else Seq.empty
+    val layerList = if (layers.isArray) layers.elements().asScala.toList else Seq.empty
     val fromInputLayer = layerList
       .find(_.path("class_name").asText() == "InputLayer")
       .flatMap(l => shape(l.path("config").path("batch_shape")))
@@ -113,7 +113,7 @@ object KerasArchive {
   private def shape(node: JsonNode): Option[Seq[Int]] =
     if (!node.isArray || node.size() < 2) None
     else {
-      val dims = node.elements().asScala.toSeq.drop(1)
+      val dims = node.elements().asScala.toList.drop(1)
       if (dims.forall(_.isInt)) Some(dims.map(_.asInt())) else None
     }
 }

@@ -13,10 +13,8 @@ import io.netty.channel.{
   Channel,
   ChannelInitializer,
   ChannelOption,
-  EventLoopGroup,
-  MultiThreadIoEventLoopGroup
+  EventLoopGroup
 }
-import io.netty.channel.nio.NioIoHandler
 import io.netty.channel.socket.SocketChannel
 import io.netty.channel.socket.nio.NioServerSocketChannel
 import io.netty.util.concurrent.DefaultThreadFactory
@@ -60,9 +58,8 @@ final class ParameterServer(val conf: ParameterServerConf) extends Closeable {
   /** Binds `conf.host:conf.port` and starts serving; returns this server. Call once. */
   def start(): ParameterServer = {
     require(started.compareAndSet(false, true), "this ParameterServer was already started")
-    bossGroup = new MultiThreadIoEventLoopGroup(1, daemon("boss"), NioIoHandler.newFactory())
-    ioGroup =
-      new MultiThreadIoEventLoopGroup(conf.ioThreads, daemon("io"), NioIoHandler.newFactory())
+    bossGroup = NettyLoops.nio(1, daemon("boss"))
+    ioGroup = NettyLoops.nio(conf.ioThreads, daemon("io"))
     val allocator = vectorAllocator
     val bootstrap = new ServerBootstrap()
       .group(bossGroup, ioGroup)
@@ -73,7 +70,7 @@ final class ParameterServer(val conf: ParameterServerConf) extends Closeable {
       .childOption[java.lang.Boolean](ChannelOption.TCP_NODELAY, true)
       .childOption[java.lang.Boolean](ChannelOption.SO_KEEPALIVE, true)
       .childOption[RecvByteBufAllocator](
-        ChannelOption.RECVBUF_ALLOCATOR,
+        NettyLoops.recvBufAllocator,
         new AdaptiveRecvByteBufAllocator(512, 64 * 1024, ParameterServer.MaxReadBytes)
       )
       .childHandler(new ChannelInitializer[SocketChannel] {

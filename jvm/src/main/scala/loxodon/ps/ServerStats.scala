@@ -59,7 +59,7 @@ final class ServerStats {
       sb.append('"').append(name).append("\":").append(value)
     }
     def obj(entries: Seq[(String, Long)]): String =
-      entries.map { case (k, v) => s"\"$k\":$v" }.mkString("{", ",", "}")
+      entries.map { case (k, v) => "\"" + k + "\":" + v }.mkString("{", ",", "}")
 
     extra.foreach {
       case (k, v: String) => field(k, ServerStats.quote(v))

@@ -90,7 +90,7 @@ final class SyncRounds(
   }
 
   private def complete(r: Round): Unit = {
-    val arrivals = r.arrivals.values.toSeq
+    val arrivals = r.arrivals.values.toList
     try {
       val replies: Seq[ByteBuf] = r.key.op match {
         case Op.Sync =>

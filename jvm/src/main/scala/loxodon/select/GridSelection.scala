@@ -108,7 +108,7 @@ object GridSelection {
       val archive = job.modelArchive(bestId)
       job.finish()
       while (next(job, timeoutMs).path("type").asText() != "done") ()
-      GridOutcome(grid, history.toSeq, bestId, bestValue, archive, job.scheduleJson)
+      GridOutcome(grid, history.toList, bestId, bestValue, archive, job.scheduleJson)
     } finally job.close()
   }
 

@@ -120,7 +120,7 @@ final class HopScheduler(
   def finish(): Unit = act { finishing = true }
 
   /** Every unit so far, in the order they were handed out. */
-  def schedule: Seq[ScheduleEntry] = synchronized(entries.toSeq)
+  def schedule: Seq[ScheduleEntry] = synchronized(entries.toList)
 
   /** Whether model `id` has neither units under way nor requested epochs left. */
   def isIdle(id: Int): Boolean = synchronized(model(id).idle)
@@ -251,7 +251,7 @@ final class HopScheduler(
 
   /** Gives waiting workers what can run now; replies are queued on `fx`. */
   private def dispatch(fx: mutable.ArrayBuffer[() => Unit]): Unit = {
-    for (worker <- waiting.keys.toSeq) {
+    for (worker <- waiting.keys.toList) {
       pick(worker).foreach { case (entry, spec) =>
         val reply = waiting.remove(worker).get
         entries += entry

@@ -1,6 +1,7 @@
 package loxodon.train
 
 import scala.jdk.CollectionConverters._
+import scala.util.Try
 
 import com.fasterxml.jackson.databind.JsonNode
 
@@ -78,7 +79,7 @@ final case class TrainParams(
     s"validation_split must be in [0, 1), got $validationSplit"
   )
   require(
-    frequency == "epoch" || frequency.toIntOption.exists(_ >= 1),
+    frequency == "epoch" || Try(frequency.toInt).toOption.exists(_ >= 1),
     s"frequency must be 'epoch' or a positive number of batches, got '$frequency'"
   )
   require(
@@ -157,7 +158,7 @@ final case class TrainParams(
 
   /** The frequency as the worker's TASK JSON wants it: "epoch" or a number. */
   def frequencyJson: JsonNode =
-    frequency.toIntOption.map(n => Json.mapper.valueToTree[JsonNode](n)).getOrElse {
+    Try(frequency.toInt).toOption.map(n => Json.mapper.valueToTree[JsonNode](n)).getOrElse {
       Json.mapper.valueToTree[JsonNode](frequency)
     }
 }
@@ -239,7 +240,7 @@ object TrainParams {
   def fromJson(text: String): TrainParams = {
     val node = Json.parse(text, "the training params")
     require(node.isObject, "the training params must be a JSON object")
-    val unknown = node.fieldNames().asScala.filterNot(Known.contains).toSeq
+    val unknown = node.fieldNames().asScala.filterNot(Known.contains).toList
     require(
       unknown.isEmpty,
       s"unknown training param(s) ${unknown.mkString(", ")}; known: ${Known.toSeq.sorted.mkString(", ")}"
@@ -331,7 +332,7 @@ object TrainParams {
       case None                   => default
       case Some(v) if v.isTextual => Seq(v.asText())
       case Some(v) if v.isArray && v.elements().asScala.forall(_.isTextual) =>
-        v.elements().asScala.map(_.asText()).toSeq
+        v.elements().asScala.map(_.asText()).toList
       case Some(v) =>
         throw new IllegalArgumentException(s"$key must be a column name or a list of them, got $v")
     }

@@ -232,7 +232,7 @@ object Trainer {
             log.warn(
               s"the fit's stage failed and runs again from the center (attempt " +
                 s"${event.path("attempt").asInt() + 1} of ${event.path("max_attempts").asInt()}): " +
-                event.path("message").asText().linesIterator.nextOption().getOrElse("")
+                event.path("message").asText().linesIterator.take(1).toList.headOption.getOrElse("")
             )
           case "done"   => done = true
           case "failed" => throw new IllegalStateException(event.path("message").asText())
@@ -243,7 +243,7 @@ object Trainer {
       if (trained == null) {
         throw new IllegalStateException("the fit finished but worker 0 stored no trained model")
       }
-      FitResult(history.toSeq, trained)
+      FitResult(history.toList, trained)
     } finally job.close()
   }
 }

@@ -58,7 +58,10 @@ object TrainFromKeras {
   }
 
   private def number(flag: String, v: String): Int =
-    v.toIntOption.getOrElse(throw new IllegalArgumentException(s"$flag: not a number"))
+    scala.util
+      .Try(v.toInt)
+      .toOption
+      .getOrElse(throw new IllegalArgumentException(s"$flag: not a number"))
 
   /** The share of rows of `predicted` whose arg-max prediction equals the label. */
   def accuracy(predicted: DataFrame, predictionCol: String, labelCol: String): Double = {
