@@ -270,7 +270,7 @@ def time_hops(spark: Any, repeats: int) -> dict[str, Any]:
     model.fit(np.zeros((64, 64), np.float32), np.zeros(64), verbose=0)  # optimizer slots exist
     codec = ModelState(model)
     server = python_api(spark).startParameterServer(
-        java_session(spark), 1, 0, "{}", 60000, 1 << 30, 0.0
+        java_session(spark), 1, 0, "{}", 60000, 1 << 30, 0.0, 0, ""
     )
     out: dict[str, Any] = {"state_mb": codec.nbytes / 1e6}
     samples: dict[str, list[float]] = {"store": [], "keras": [], "h5": []}

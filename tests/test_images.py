@@ -6,7 +6,9 @@ them as plain Keras does on the same pixels."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import keras
 import numpy as np
@@ -75,28 +77,20 @@ def test_open_input_shape_refused(spark: SparkSession, folders: tuple[str, str])
         sm.predict(df, features_col="content")
 
 
-def cnn(seed: int = 0) -> keras.Model:
-    """The cluster report's MNIST net (Conv 32, Conv 64, pooling, dropout, dense
-    128, dropout, softmax), on 16 x 16 gray images."""
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential(
-        [
-            keras.Input((SIZE, SIZE, 1)),
-            keras.layers.Rescaling(1 / 255),
-            keras.layers.Conv2D(32, 3, activation="relu"),
-            keras.layers.Conv2D(64, 3, activation="relu"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Dropout(0.25, seed=seed),
-            keras.layers.Flatten(),
-            keras.layers.Dense(128, activation="relu"),
-            keras.layers.Dropout(0.5, seed=seed),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile(
-        keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"]
-    )
-    return model
+def _example() -> ModuleType:
+    """``examples/images_cnn.py``, whose CNN (the cluster report's MNIST net on 16 x 16
+    gray images) the training test trains."""
+    path = Path(__file__).parent.parent / "examples" / "images_cnn.py"
+    spec = importlib.util.spec_from_file_location("images_cnn", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+EXAMPLE = _example()
+assert EXAMPLE.SIZE == SIZE
+cnn = EXAMPLE.build_cnn
 
 
 EPOCHS = 6

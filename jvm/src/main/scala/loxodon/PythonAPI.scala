@@ -26,30 +26,10 @@ object PythonAPI {
     *
     * @param numParams
     *   a Python int: a Long here, checked to fit an Int
-    */
-  def startParameterServer(
-      spark: SparkSession,
-      numWorkers: Int,
-      numParams: Long,
-      layoutJson: String,
-      syncTimeoutMs: Long,
-      maxFrameBytes: Int,
-      easgdAlpha: Double
-  ): ParameterServer =
-    startParameterServer(
-      spark,
-      numWorkers,
-      numParams,
-      layoutJson,
-      syncTimeoutMs,
-      maxFrameBytes,
-      easgdAlpha,
-      0L,
-      ""
-    )
-
-  /** [[startParameterServer]] with a blob-store cap (`maxBlobBytes`, 0: the Spark config's or the
-    * default) and TLS forced on or off (`tls` "true"/"false"; "": as the Spark config says).
+    * @param maxBlobBytes
+    *   the blob store's cap; 0: the Spark config's or the default
+    * @param tls
+    *   "true"/"false" forces TLS on or off; "": as the Spark config says
     */
   def startParameterServer(
       spark: SparkSession,
