@@ -113,13 +113,15 @@ class SparkModel:
     ``frequency`` is ``"epoch"`` or a number of batches (averaging mode);
     ``communication_window`` is the number of local batches between exchanges
     (the asynchronous and elastic modes); ``momentum`` is eamsgd's. In the modes
-    whose center moves by the mean of the workers' local steps (``averaging``,
-    ``easgd``, ``aeasgd``, ``eamsgd``), each epoch on N workers makes 1/N of the
-    sequential steps, so by default the workers multiply the optimizer's
-    learning rate by N (the linear scaling rule; ``synchronous`` is left
-    alone: its mean gradient is exactly one step of batch N x batch_size, for
-    which the user chose the rate); ``scale_learning_rate=False``
-    keeps it as compiled. The trained model keeps the compiled rate. Custom objects travel either as
+    whose center moves by the mean of the workers' local steps or is pulled toward
+    them (``averaging``, ``easgd``, ``aeasgd``, ``eamsgd``), an epoch on N workers
+    moves the model less than plain Keras's, so by default the workers scale the
+    optimizer's learning rate: by N in averaging (the linear scaling rule), N + 1
+    in easgd/aeasgd, (N + 1)(1 - momentum) in eamsgd (``TrainParams.
+    learningRateScale``; ``synchronous`` is left alone: its mean gradient is
+    exactly one step of batch N x batch_size, for which the user chose the
+    rate); ``scale_learning_rate=False`` keeps it as compiled. The trained model
+    keeps the compiled rate. Custom objects travel either as
     ``custom_objects`` (pickled to the workers) or, when they are registered
     with ``keras.saving.register_keras_serializable`` in a module, by naming
     that module in ``imports`` (ship it with ``--files`` or ``addFile``).
@@ -146,7 +148,7 @@ class SparkModel:
         custom_objects: dict[str, Any] | None = None,
         *,
         easgd_rho: float | None = None,
-        momentum: float = 0.9,
+        momentum: float = 0.5,
         parallelism_factor: int = 1,
         seed: int = 0,
         sync_timeout: float = 120.0,

@@ -147,8 +147,9 @@ trait KerasParams extends Params {
     this,
     "scaleLearningRate",
     "whether modes whose model moves by the mean of the workers' steps (" +
-      s"${TrainParams.LearningRateScaledModes.mkString(", ")}) multiply the learning rate by " +
-      "numWorkers (the linear scaling rule)"
+      s"${TrainParams.LearningRateScaledModes.mkString(", ")}) scale the learning rate so that an " +
+      "epoch moves as far as plain Keras's: averaging by numWorkers, easgd and aeasgd by " +
+      "numWorkers + 1, eamsgd by (numWorkers + 1)(1 - momentum)"
   )
   final val imports: StringArrayParam = new StringArrayParam(
     this,
@@ -162,7 +163,7 @@ trait KerasParams extends Params {
     mode -> "asynchronous",
     frequency -> "epoch",
     communicationWindow -> 1,
-    momentum -> 0.9,
+    momentum -> 0.5,
     parallelismFactor -> 1,
     syncTransport -> "allreduce",
     syncPrecision -> "float32",

@@ -39,6 +39,18 @@ class TrainParamsSuite extends AnyFunSuite {
     assert(msg("""{"sample_weight_col": 3}""").contains("sample_weight_col must be a column"))
   }
 
+  test("each mode's learning rate scale: N, N + 1, (N + 1)(1 - momentum), or none") {
+    def scale(mode: String, more: String = ""): Double =
+      TrainParams.fromJson(s"""{"mode": "$mode", "num_workers": 4$more}""").learningRateScale
+    assert(scale("averaging") == 4.0)
+    assert(scale("easgd") == 5.0 && scale("aeasgd") == 5.0)
+    assert(scale("eamsgd", """, "momentum": 0.5""") == 2.5)
+    Seq("synchronous", "asynchronous", "hogwild", "adag", "dynsgd").foreach { m =>
+      assert(scale(m) == 1.0, m)
+    }
+    assert(scale("easgd", """, "scale_learning_rate": false""") == 1.0)
+  }
+
   test("an unknown mode lists the valid ones") {
     val e = intercept[IllegalArgumentException](TrainParams.fromJson("""{"mode": "downpour"}"""))
     assert(e.getMessage.contains("mode: unknown mode 'downpour'"), e.getMessage)
