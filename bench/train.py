@@ -5,24 +5,31 @@ started together, exchanging nothing), every Loxodon mode (2 workers on
 ``local[2]``; synchronous over both transports) and Elephas 7.3 (its
 synchronous, asynchronous and hogwild modes, 2 workers).
 
-Two workloads, the same compiled model and initial weights for every system:
+Three workloads, the same compiled model and initial weights for every system
+(the first two by default, ``--workloads`` picks):
 
 * MNIST-1D (generated locally): an MLP 40-100-100-10 with Adam, the same epochs
   and batch size for all; reports test accuracy and the wall time to reach it.
 * A seeded synthetic set, 200k x 784, 10 classes labelled by a fixed random
   teacher network (so it is learnable): an MLP 784-256-128-10; reports samples
   per second (rows x epochs / fit wall time) and test accuracy.
+* ``cnn``: the CNN of ``examples/images_cnn.py`` (the cluster report's MNIST
+  net: two convolutions, max pooling, dropout, a dense layer) at 28 x 28 x 1,
+  on scikit-learn's digits upscaled to 28 x 28 and augmented to ``--cnn-rows``
+  rows by seeded shifts and noise (test rows from held-out digits); reports
+  samples per second and test accuracy.
 
 Every run is its own subprocess with a wall-clock limit (killed, with its
 whole process group, when it passes it, and recorded as hung), so one stuck
 parameter server cannot stall the benchmark. Elephas runs in its own
 virtualenv, created on first use under ``.cache/bench/elephas-venv``
 (``pip install elephas==7.3.0``) and reused after. Writes
-``bench/results/train.md``; each run's log is kept in ``.cache/bench/logs/``.
+``bench/results/train.md`` (``--output`` elsewhere); each run's log is kept in
+``.cache/bench/logs/``.
 
 Run from the repository root (the jar must be built, ``make jar``)::
 
-    .venv/bin/python bench/train.py [--quick]
+    .venv/bin/python bench/train.py [--quick] [--workloads cnn --output ...]
 
 ``--quick`` is a smoke run on small data with fewer epochs.
 """
@@ -30,6 +37,7 @@ Run from the repository root (the jar must be built, ``make jar``)::
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -39,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +72,8 @@ WORKERS = 2
 THROUGHPUT_TARGETS = {"asynchronous": 0.9, "hogwild": 0.9, "averaging": 0.9, "synchronous": 0.8}
 SYNC_TRANSPORTS = ("allreduce", "server")
 ACCURACY_POINTS = 2.0
+CNN_SIZE = 28  # the cluster report's MNIST images
+CNN_EXAMPLE = ROOT / "examples" / "images_cnn.py"
 
 
 # -- workloads ---------------------------------------------------------------------
@@ -75,10 +86,20 @@ class Workload:
     batch_size: int
     timeout_s: int
     arrays: dict[str, np.ndarray] = field(repr=False)
+    model: str = "mlp"  # or "cnn": examples/images_cnn.py's net, CNN_SIZE square
 
     @property
     def rows(self) -> int:
         return len(self.arrays["x_train"])
+
+    @property
+    def model_title(self) -> str:
+        if self.model == "cnn":
+            return (
+                f"the CNN of `examples/images_cnn.py` on {CNN_SIZE} x {CNN_SIZE} x 1 "
+                "(conv 32, conv 64, max pool, dropout, dense 128, dropout, 10; Adam 1e-3)"
+            )
+        return f"model {'-'.join(map(str, self.layers))} (Adam 1e-3)"
 
 
 def mnist1d_arrays(quick: bool) -> dict[str, np.ndarray]:
@@ -98,28 +119,96 @@ def synthetic_arrays(rows: int, test_rows: int, seed: int = 0) -> dict[str, np.n
     return {"x_train": x[:rows], "y_train": y[:rows], "x_test": x[rows:], "y_test": y[rows:]}
 
 
-def workloads(quick: bool, timeout: int | None, rows: int | None = None) -> list[Workload]:
-    mnist = Workload(
-        key="mnist1d",
-        title="MNIST-1D",
-        layers=(40, 100, 100, 10),
-        epochs=3 if quick else 20,
-        batch_size=64,
-        timeout_s=timeout or (240 if quick else 420),
-        arrays=mnist1d_arrays(quick),
-    )
-    default_rows, test_rows = (20_000, 2_000) if quick else (200_000, 10_000)
-    rows = rows or default_rows
-    synthetic = Workload(
-        key="synthetic",
-        title=f"Synthetic {rows // 1000}k x 784",
-        layers=(784, 256, 128, 10),
-        epochs=1 if quick else 3,
-        batch_size=128,
-        timeout_s=timeout or (300 if quick else 900),
-        arrays=synthetic_arrays(rows, test_rows),
-    )
-    return [mnist, synthetic]
+def digit_images(rows: int, test_rows: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """scikit-learn's digits as CNN_SIZE-square gray images (0-255): each 8 x 8 digit upscaled
+    3x and padded, then ``rows`` (``test_rows``) copies of the training (held-out) digits of
+    :func:`loxodon.datasets.digits`'s split, each shifted up to 2 pixels each way, with noise."""
+    from loxodon.datasets import digits
+
+    x, y, x_test, y_test = digits(seed)
+    rng = np.random.default_rng(seed)
+    pad = (CNN_SIZE - 24) // 2
+
+    def images(xs: np.ndarray, ys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        pick = rng.integers(0, len(xs), n)
+        big = np.kron(xs[pick].reshape(n, 8, 8), np.ones((3, 3), np.float32)) * 255.0
+        out = np.zeros((n, CNN_SIZE, CNN_SIZE), np.float32)
+        out[:, pad : pad + 24, pad : pad + 24] = big
+        shifts = rng.integers(-2, 3, (n, 2))
+        for dy, dx in {tuple(int(v) for v in s) for s in shifts}:
+            rows_at = np.all(shifts == (dy, dx), axis=1)
+            out[rows_at] = np.roll(out[rows_at], (dy, dx), axis=(1, 2))
+        out += rng.normal(0.0, 16.0, out.shape).astype(np.float32)
+        return np.clip(out, 0.0, 255.0)[..., None], ys[pick]
+
+    x_train, y_train = images(x, y, rows)
+    x_held, y_held = images(x_test, y_test, test_rows)
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_held, "y_test": y_held}
+
+
+WORKLOADS = ("mnist1d", "synthetic", "cnn")
+
+
+def workloads(
+    quick: bool,
+    timeout: int | None,
+    rows: int | None = None,
+    cnn_rows: int | None = None,
+    keys: Iterable[str] = WORKLOADS,
+) -> list[Workload]:
+    """The workloads named in ``keys``, in WORKLOADS order (only their data is made)."""
+    keys = set(keys)
+    works = []
+    if "mnist1d" in keys:
+        works.append(
+            Workload(
+                key="mnist1d",
+                title="MNIST-1D",
+                layers=(40, 100, 100, 10),
+                epochs=3 if quick else 20,
+                batch_size=64,
+                timeout_s=timeout or (240 if quick else 420),
+                arrays=mnist1d_arrays(quick),
+            )
+        )
+    if "synthetic" in keys:
+        default_rows, test_rows = (20_000, 2_000) if quick else (200_000, 10_000)
+        rows = rows or default_rows
+        works.append(
+            Workload(
+                key="synthetic",
+                title=f"Synthetic {rows // 1000}k x 784",
+                layers=(784, 256, 128, 10),
+                epochs=1 if quick else 3,
+                batch_size=128,
+                timeout_s=timeout or (300 if quick else 900),
+                arrays=synthetic_arrays(rows, test_rows),
+            )
+        )
+    if "cnn" in keys:
+        cnn_rows = cnn_rows or (3_000 if quick else 20_000)
+        works.append(
+            Workload(
+                key="cnn",
+                title=f"CNN, digits {CNN_SIZE} x {CNN_SIZE} x 1, {cnn_rows:,} rows",
+                layers=(CNN_SIZE * CNN_SIZE, 10),
+                epochs=1 if quick else 2,
+                batch_size=64,
+                timeout_s=timeout or (300 if quick else 1200),
+                arrays=digit_images(cnn_rows, 1_000 if quick else 2_000),
+                model="cnn",
+            )
+        )
+    return works
+
+
+def _cnn(seed: int) -> object:
+    """``examples/images_cnn.py``'s CNN at CNN_SIZE (loaded by path: examples are not a package)."""
+    spec = importlib.util.spec_from_file_location("images_cnn", CNN_EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build_cnn(seed, size=CNN_SIZE)
 
 
 def save_workload(work: Workload, workdir: Path, seed: int = 0) -> None:
@@ -128,18 +217,21 @@ def save_workload(work: Workload, workdir: Path, seed: int = 0) -> None:
 
     workdir.mkdir(parents=True, exist_ok=True)
     np.savez(workdir / "data.npz", **work.arrays)
-    keras.utils.set_random_seed(seed)
-    inputs, *hidden, classes = work.layers
-    model = keras.Sequential(
-        [keras.Input((inputs,))]
-        + [keras.layers.Dense(n, activation="relu") for n in hidden]
-        + [keras.layers.Dense(classes, activation="softmax")]
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    if work.model == "cnn":
+        model = _cnn(seed)
+    else:
+        keras.utils.set_random_seed(seed)
+        inputs, *hidden, classes = work.layers
+        model = keras.Sequential(
+            [keras.Input((inputs,))]
+            + [keras.layers.Dense(n, activation="relu") for n in hidden]
+            + [keras.layers.Dense(classes, activation="softmax")]
+        )
+        model.compile(
+            optimizer=keras.optimizers.Adam(1e-3),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
     model.optimizer.build(model.trainable_variables)  # saved with its (zero) slots
     model.save(workdir / "model.keras")
 
@@ -398,7 +490,7 @@ def workload_table(work: Workload, runs: list[Run]) -> list[str]:
     lines = [
         f"## {work.title}",
         "",
-        f"{work.rows:,} training rows, model {'-'.join(map(str, work.layers))} (Adam 1e-3), "
+        f"{work.rows:,} training rows, {work.model_title}, "
         f"{work.epochs} epochs, batch {work.batch_size}, per-run limit {work.timeout_s} s.",
         "",
         "| system / mode | test accuracy | seconds | samples/s | vs plain Keras | vs ceiling "
@@ -482,16 +574,20 @@ def write_report(
     ]
     for work in works:
         lines += workload_table(work, runs)
-    lines += target_lines(runs, works[-1].key, works[0].key)
+    keys = [w.key for w in works]
+    throughput = next((w for w in works if w.key == "synthetic"), works[-1])
+    accuracy = works[keys.index("mnist1d")] if "mnist1d" in keys else works[0]
+    lines += target_lines(runs, throughput.key, accuracy.key)
     lines += [
-        f"Throughput targets are judged on {works[-1].title} (the bigger workload: start-up "
-        f"is a smaller share of the fit); the accuracy target on {works[0].title} after the "
+        f"Throughput targets are judged on {throughput.title} (the bigger workload: start-up "
+        f"is a smaller share of the fit); the accuracy target on {accuracy.title} after the "
         "same epochs. Logs of every run: `.cache/bench/logs/`.",
         "",
     ]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(with_notes(RESULTS, "\n".join(lines)))
-    print(f"wrote {RESULTS}")
+    out = opts.output
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(with_notes(out, "\n".join(lines)))
+    print(f"wrote {out}")
 
 
 # -- main ---------------------------------------------------------------------------
@@ -505,9 +601,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--frequency", default="epoch", help="Loxodon averaging frequency")
     parser.add_argument("--timeout", type=int, default=None, help="per-run limit in seconds")
     parser.add_argument("--rows", type=int, default=None, help="synthetic training rows")
+    parser.add_argument("--cnn-rows", type=int, default=None, help="cnn training rows")
     parser.add_argument(
-        "--workloads", default="mnist1d,synthetic", help="comma-separated subset of workloads"
+        "--workloads",
+        default="mnist1d,synthetic",
+        help="comma-separated subset of workloads: mnist1d, synthetic, cnn",
     )
+    parser.add_argument("--output", type=Path, default=RESULTS, help="the report to write")
     parser.add_argument(
         "--modes", default=",".join(LOXODON_MODES), help="comma-separated Loxodon modes to run"
     )
@@ -535,7 +635,10 @@ def main() -> None:
         "load_before": f"{os.getloadavg()[0]:.2f}",
     }
     prepare_elephas(opts)
-    works = [w for w in workloads(opts.quick, opts.timeout, opts.rows) if w.key in opts.workloads]
+    unknown = opts.workloads - set(WORKLOADS)
+    if unknown:
+        raise SystemExit(f"unknown workloads {sorted(unknown)}: pick from {', '.join(WORKLOADS)}")
+    works = workloads(opts.quick, opts.timeout, opts.rows, opts.cnn_rows, opts.workloads)
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="loxodon-bench-train-") as tmp:
         for work in works:

@@ -19,11 +19,13 @@ from loxodon.datasets import digits_image_folders, load_image_folder
 SIZE = 16
 
 
-def build_cnn(seed: int = 0) -> keras.Model:
+def build_cnn(seed: int = 0, size: int = SIZE) -> keras.Model:
+    """The net on ``size`` x ``size`` gray images of 0-255 pixels (``bench/train.py`` builds it
+    at 28 x 28, the cluster report's MNIST size)."""
     keras.utils.set_random_seed(seed)
     model = keras.Sequential(
         [
-            keras.Input((SIZE, SIZE, 1)),
+            keras.Input((size, size, 1)),
             keras.layers.Rescaling(1 / 255),
             keras.layers.Conv2D(32, 3, activation="relu"),
             keras.layers.Conv2D(64, 3, activation="relu"),

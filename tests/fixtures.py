@@ -7,7 +7,8 @@
 - ``digits_pixels`` and ``digits_pipeline``: digits as a pandas frame of pixel
   columns, and the Spark ML pipeline the pipeline tests fit on it;
 - ``write_parquet``: arrays as the Parquet table the Scala applications read;
-- ``partition_rows``: the training rows each worker of a search holds.
+- ``partition_rows``: the training rows each worker of a search holds;
+- ``gpu_discovery_script``: a Spark GPU discovery script for ``local-cluster``.
 
 Imported by the tests (``tests/`` is on ``sys.path`` under pytest) and by the
 cluster tests' scripts run as new processes (``tests/cluster/clusterctl.py``'s
@@ -168,3 +169,19 @@ def partition_rows(
             xs.append(r.features)
             ys.append(int(r.label[0]))
     return {p: (np.array(a, np.float32), np.array(b)) for p, (a, b) in rows.items()}
+
+
+def gpu_discovery_script(directory: Path, addresses: Sequence[str]) -> Path:
+    """A Spark ``gpu`` discovery script for the standalone workers of ``local-cluster``, which
+    share a host but each discover on their own: every run claims the next unclaimed address
+    (an atomic ``mkdir`` beside the script) and announces it alone, so two workers of one GPU
+    each get different ones, as two hosts would."""
+    script = directory / "gpus.sh"
+    lines = ["#!/usr/bin/env bash", 'cd "$(dirname "$0")"']
+    for address in addresses:
+        claim = json.dumps({"name": "gpu", "addresses": [address]})
+        lines.append(f"mkdir claimed-{address} 2>/dev/null && echo '{claim}' && exit 0")
+    lines.append(f"echo '{json.dumps({'name': 'gpu', 'addresses': []})}'")
+    script.write_text("\n".join(lines) + "\n")
+    script.chmod(0o755)
+    return script

@@ -195,7 +195,8 @@ class SparkModel:
         # The last fit's run: ``attempts`` (the barrier stage's submissions: more than 1 when a
         # lost worker or executor made it run again from the center), ``epochs_run``, ``rows``
         # and ``workers`` (each worker's result: its ``local_address`` and ``ps_peer``, the
-        # parameter server's address it dialled).
+        # parameter server's address it dialled, and ``devices``, the GPUs it held and used,
+        # see loxodon.worker.devices).
         self.last_fit: dict[str, Any] = {}
 
     # -- helpers ------------------------------------------------------------------

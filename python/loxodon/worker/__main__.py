@@ -100,6 +100,9 @@ def main() -> None:
         sys.exit(f"{SECRET_ENV} is not set: this process is started by Loxodon's executor pool")
     secret = bytes.fromhex(secret_hex)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Tasks with a fractional spark.task.resource.gpu.amount share a GPU between workers:
+    # each takes memory as it needs it instead of all of it at start.
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
     import tensorflow as tf  # once per process, before the first lease
 
     threads = int(os.environ.get(THREADS_ENV, "0"))

@@ -20,7 +20,7 @@ from loxodon import driver_data
 from loxodon.contract import INDEX_LOSSES, loss_name
 from loxodon.keras_io import archive_digest, load_model
 from loxodon.ps_client import PSClient
-from loxodon.worker import loops
+from loxodon.worker import devices, loops
 from loxodon.worker.data import Partition, read_stream
 from loxodon.worker.protocol import Channel, MessageType
 from loxodon.worker.replica import Replica
@@ -88,6 +88,7 @@ def _import_modules(names: list[str]) -> None:
 
 
 def run_task(channel: Channel, spec: dict[str, Any]) -> None:
+    devices.check(spec)
     _add_spark_files(spec.get("spark_files"))
     _import_modules(list(spec.get("imports", [])))
     if spec["kind"] == "hop":
@@ -181,6 +182,7 @@ def _train(
             "local_address": ps.local_address,
             "ps_tls": ps.tls,
             "channel_tls": channel.tls,
+            "devices": devices.report(spec, model),
         }
     return result
 

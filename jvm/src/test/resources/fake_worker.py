@@ -55,7 +55,8 @@ while True:
                                     "traceback": "Traceback (most recent call last):\n  boom"}).encode())
         else:
             send(w, 10, json.dumps({"epoch": 0}).encode())
-            send(w, 11, json.dumps({"pid": os.getpid(), "spec": spec, "tls": bool(pin)}).encode())
+            send(w, 11, json.dumps({"pid": os.getpid(), "spec": spec, "tls": bool(pin),
+                                    "cuda": os.environ.get("CUDA_VISIBLE_DEVICES")}).encode())
     except EOFError:
         pass
     finally:

@@ -11,7 +11,7 @@ import loxodon.train.TrainParams
 /** The fields every TASK spec has (docs/design.md, "The TASK spec"), written once for the four
   * kinds: `train` ([[loxodon.train.TrainTaskSpec]]), `hop` ([[loxodon.select.HopTaskSpec]]),
   * `predict` and `evaluate` ([[loxodon.infer.InferenceTask]]). [[WorkerSession.run]] adds
-  * `attachments` and `spark_files`.
+  * `attachments`, `spark_files` and `gpus`.
   */
 object TaskSpec {
 

@@ -55,7 +55,11 @@ object WorkerSession {
     val names = Json.arr()
     attachments.foreach { case (name, _) => names.add(name) }
     spec.set[JsonNode]("attachments", names)
-    val lease = PythonWorkerPool.lease(python)
+    // The task's GPU addresses, which the pool keys its workers by and makes the only visible
+    // ones (CUDA_VISIBLE_DEVICES): the worker checks the two agree and reports them.
+    val gpus = PythonWorkerPool.taskGpus()
+    spec.put("gpus", gpus)
+    val lease = PythonWorkerPool.lease(python, gpus)
     val channel = lease.channel
     val context = Option(TaskContext.get())
     val check = () =>

@@ -58,10 +58,14 @@ class PythonWorkerPoolSuite extends AnyFunSuite with BeforeAndAfterAll {
     val python = interpreter("ok")
     val first = Json.parse(run(python, "echo"), "result")
     assert(first.path("spec").path("kind").asText() == "echo")
+    // Outside a task, no GPUs: an empty `gpus` and the environment left alone.
+    assert(first.path("spec").path("gpus").asText("absent") == "")
+    assert(first.path("cuda").isNull)
     val second = Json.parse(run(python, "echo"), "result")
     assert(second.path("pid").asLong() == first.path("pid").asLong())
     val gpu = Json.parse(run(python, "echo", gpus = "1"), "result")
     assert(gpu.path("pid").asLong() != first.path("pid").asLong())
+    assert(gpu.path("cuda").asText() == "1")
     assert(Json.parse(run(python, "echo", gpus = "1"), "result").path("pid") == gpu.path("pid"))
     assert(PythonWorkerPool.idleCount >= 2)
   }
