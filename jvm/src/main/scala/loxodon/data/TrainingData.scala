@@ -13,10 +13,10 @@ import loxodon.model.{KerasArchive, LossLabels}
   * model before anything is launched.
   *
   * Features come from one ML Vector column, one numeric array column, an image or string column
-  * ([[ImageColumns]], [[TextColumns]]), or a list of numeric columns;
-  * labels from a numeric column (a class index or a value), a numeric array column or a Vector
-  * column (one-hot rows). Every refusal is an IllegalArgumentException that names the param
-  * (`features_col`, `label_col`) and says what to change.
+  * ([[ImageColumns]], [[TextColumns]]), or a list of numeric columns; labels from a numeric column
+  * (a class index or a value), a numeric array column or a Vector column (one-hot rows). Every
+  * refusal is an IllegalArgumentException that names the param (`features_col`, `label_col`) and
+  * says what to change.
   */
 object TrainingData {
 
