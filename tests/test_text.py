@@ -22,15 +22,16 @@ from loxodon import datasets_text, text  # noqa: E402
 
 MAX_CHARS = 96
 SEQUENCE = 16
-RATE = 3e-3
-EPOCHS = 10
+RATE = 1e-3
+EPOCHS = 3
 
 
 @pytest.fixture(scope="module")
 def presets(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, str, str]:
-    """The tiny classifier, its Keras preset and its HuggingFace checkpoint."""
+    """The tiny classifier, pretrained on sentences of the topics (as a checkpoint one
+    fine-tunes would be), its Keras preset and its HuggingFace checkpoint."""
     root = tmp_path_factory.mktemp("presets")
-    classifier = datasets_text.tiny_bert_classifier(seed=1, sequence_length=SEQUENCE)
+    classifier = datasets_text.pretrained_tiny_bert(seed=1, sequence_length=SEQUENCE)
     classifier.save_to_preset(str(root / "keras"))
     tokenizer = classifier.preprocessor.tokenizer
     datasets_text.write_hf_bert(classifier.backbone, tokenizer, str(root / "hf"))
@@ -97,31 +98,46 @@ def test_string_column_needs_a_text_model(spark: SparkSession) -> None:
         sm.predict(frame(spark, ["a"]), features_col="text")
 
 
+@pytest.fixture(scope="module")
+def topic_task(
+    presets: tuple[object, str, str],
+) -> tuple[list, np.ndarray, list, np.ndarray, float]:
+    """Training and test sentences, and the test accuracy plain Keras reaches fine-tuning
+    the preset on them with batches of 32."""
+    _, keras_dir, _ = presets
+    train, y = datasets_text.topic_sentences(800, seed=11)
+    test, yt = datasets_text.topic_sentences(400, seed=12)
+    plain = fresh(keras_dir)
+    plain.fit(text.encode(train, MAX_CHARS), y, epochs=EPOCHS, batch_size=32, verbose=0)
+    codes = text.encode(test, MAX_CHARS)
+    accuracy = plain.evaluate(codes, yt, verbose=0, return_dict=True)["accuracy"]
+    return train, y, test, yt, accuracy
+
+
+def fresh(preset: str) -> keras.Model:
+    keras.utils.set_random_seed(0)
+    return text.text_classifier(preset, 3, MAX_CHARS, SEQUENCE, learning_rate=RATE)
+
+
 # Each against plain Keras with the same global batch: synchronous steps with the mean gradient
-# of 2 x 16 rows, averaging (each epoch) local steps of 32 rows at twice the rate.
+# of 2 x 16 rows, averaging (each epoch) local steps of 32 rows at twice the rate. Chance is 1/3;
+# the preset's backbone tells the topics apart, its new head starts from nothing.
 @pytest.mark.parametrize(
     ("mode", "options", "batch"),
     [("synchronous", {}, 16), ("averaging", {"frequency": "epoch"}, 32)],
 )
 def test_fine_tune_matches_keras(
-    spark: SparkSession, presets: tuple[object, str, str], mode: str, options: dict, batch: int
+    spark: SparkSession,
+    presets: tuple[object, str, str],
+    topic_task: tuple,
+    mode: str,
+    options: dict,
+    batch: int,
 ) -> None:
     _, keras_dir, _ = presets
-    train, y = datasets_text.topic_sentences(800, seed=11, topic_share=0.5)
-    test, yt = datasets_text.topic_sentences(400, seed=12, topic_share=0.5)
-
-    def fresh() -> keras.Model:
-        keras.utils.set_random_seed(0)
-        return text.text_classifier(keras_dir, 3, MAX_CHARS, SEQUENCE, learning_rate=RATE)
-
-    plain = fresh()
-    plain.fit(text.encode(train, MAX_CHARS), y, epochs=EPOCHS, batch_size=32, verbose=0)
-    keras_accuracy = plain.evaluate(text.encode(test, MAX_CHARS), yt, verbose=0, return_dict=True)[
-        "accuracy"
-    ]
-
-    sm = loxodon.SparkModel(fresh(), mode=mode, num_workers=2, spark=spark, **options)
+    train, y, test, yt, keras_accuracy = topic_task
+    sm = loxodon.SparkModel(fresh(keras_dir), mode=mode, num_workers=2, spark=spark, **options)
     sm.fit(frame(spark, train, y), epochs=EPOCHS, batch_size=batch, features_col="text", verbose=0)
     result = sm.evaluate(frame(spark, test, yt), features_col="text", return_dict=True)
-    assert keras_accuracy >= 0.85, keras_accuracy
+    assert keras_accuracy >= 0.8, keras_accuracy
     assert result["accuracy"] >= keras_accuracy - 0.02, (mode, result, keras_accuracy)
