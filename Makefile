@@ -12,9 +12,12 @@ export PYSPARK_DRIVER_PYTHON := $(abspath $(PYTHON))
 .PHONY: venv jar jars examples-jar contract demo test test-jvm test-python cluster-test test-matrix \
 	matrix-lock lint format bench clean
 
-$(VENV)/.installed: requirements.lock pyproject.toml
+$(VENV)/.installed: requirements.lock requirements-nodeps.lock pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(PYTHON) -m pip install -q -r requirements.lock
+	# Text models: --no-deps, or tensorflow-text would add the full tensorflow wheel beside
+	# tensorflow-cpu (see the file's header).
+	$(PYTHON) -m pip install -q --no-deps -r requirements-nodeps.lock
 	$(PYTHON) -m pip install -q --no-deps -e .
 	touch $@
 

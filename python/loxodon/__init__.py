@@ -19,6 +19,7 @@ _LAZY = {
     "load_ensemble": "loxodon.ensemble",
     "image_folder": "loxodon.images",
     "class_names": "loxodon.images",
+    "text_classifier": "loxodon.text",
 }
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "load_spark_model",
     "spark_session",
     "start_parameter_server",
+    "text_classifier",
     "warm_up",
 ]
 

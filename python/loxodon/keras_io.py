@@ -22,14 +22,17 @@ CUSTOM_OBJECTS_FIX = (
 )
 """How to make a custom layer, loss or function known to the executors."""
 
-_KERAS_PACKAGES = frozenset({"keras", "keras_hub", "keras_cv", "keras_nlp", "builtins"})
-"""Top-level packages whose objects Keras finds by itself when it loads a model."""
+_KERAS_PACKAGES = frozenset({"keras", "keras_hub", "keras_cv", "keras_nlp", "builtins", "loxodon"})
+"""Top-level packages whose objects Keras finds by itself when it loads a model (and
+Loxodon's own layers and models, registered by :func:`load_model`)."""
 
 
 def load_model(archive: bytes, custom_objects: dict[str, Any] | None = None) -> Any:
     """A compiled Keras model from the bytes of a ``.keras`` archive; a custom object
     that this process cannot find is a TypeError naming the fix."""
     import keras
+
+    import loxodon.text  # noqa: F401  (registers Loxodon's own serializable model)
 
     with tempfile.TemporaryDirectory(prefix="loxodon-model-") as tmp:
         path = os.path.join(tmp, "model.keras")

@@ -12,10 +12,11 @@ import loxodon.model.{KerasArchive, LossLabels}
   * `label: array<float>` (plus the row index column when present), and checks them against the
   * model before anything is launched.
   *
-  * Features come from one ML Vector column, one numeric array column, or a list of numeric columns;
-  * labels from a numeric column (a class index or a value), a numeric array column or a Vector
-  * column (one-hot rows). Every refusal is an IllegalArgumentException that names the param
-  * (`features_col`, `label_col`) and says what to change.
+  * Features come from one ML Vector column, one numeric array column, an image or string column
+  * ([[ImageColumns]], [[TextColumns]]), or a list of numeric columns; labels from a numeric column
+  * (a class index or a value), a numeric array column or a Vector column (one-hot rows). Every
+  * refusal is an IllegalArgumentException that names the param (`features_col`, `label_col`) and
+  * says what to change.
   */
 object TrainingData {
 
@@ -78,13 +79,14 @@ object TrainingData {
       val f = fields.head
       f.dataType match {
         case t if ImageColumns.isImage(t)    => ImageColumns.features(f.name, t, inputShape)
+        case StringType                      => TextColumns.features(f.name, inputShape)
         case SQLDataTypes.VectorType         => vector_to_array(col(f.name), "float32")
         case ArrayType(e, _) if isNumeric(e) => col(f.name).cast(ArrayType(FloatType))
         case other =>
           throw new IllegalArgumentException(
             s"features_col: column '${f.name}' has type ${other.simpleString}; it must be an ML " +
               "Vector, an array of numbers, an image (Spark's image source, or binaryFile's " +
-              "content), or numeric (pass a list of numeric columns)"
+              "content), a string (a text model), or numeric (pass a list of numeric columns)"
           )
       }
     } else {
