@@ -65,7 +65,7 @@ private[ml] object KerasPersistence {
       throw new IllegalArgumentException(
         s"the ${className.split('.').last} stage saved at $path holds pickled custom objects " +
           s"($CustomObjectsFile): loading them runs code from that path. If you trust it, " +
-          s"opt in with spark.conf.set(\"$AllowPickledConf\", \"true\"); better, save the " +
+          s"""opt in with spark.conf.set("$AllowPickledConf", "true"); better, save the """ +
           "stage with imports=[...] (modules that register the objects with " +
           "@keras.saving.register_keras_serializable(), importable on the executors) instead " +
           "of customObjects"

@@ -4,7 +4,7 @@ import java.io.{ByteArrayOutputStream, IOException}
 
 import com.fasterxml.jackson.databind.JsonNode
 import com.fasterxml.jackson.databind.node.ObjectNode
-import org.apache.spark.{BarrierTaskContext, TaskKilledException}
+import org.apache.spark.{LoxodonSparkShim, TaskKilledException}
 import org.slf4j.{Logger, LoggerFactory}
 
 import loxodon.data.{ArrowBatches, DriverData, Example}
@@ -56,7 +56,7 @@ object HopTask {
 
   /** Runs the task of the current barrier partition over its `rows` (training rows first). */
   def run(spec: HopTaskSpec, rows: Iterator[((Int, Long), Example)]): Iterator[String] = {
-    val context = BarrierTaskContext.get()
+    val context = LoxodonSparkShim.barrierContext()
     val partition = context.partitionId()
     val arrow = new ByteArrayOutputStream()
     if (spec.driverData.isEmpty) {

@@ -301,7 +301,7 @@ object TrainParams {
     v.properties()
       .asScala
       .map { e =>
-        val k = e.getKey.toIntOption.getOrElse {
+        val k = scala.util.Try(e.getKey.toInt).toOption.getOrElse {
           throw new IllegalArgumentException(
             s"class_weight: key '${e.getKey}' is not a class index"
           )

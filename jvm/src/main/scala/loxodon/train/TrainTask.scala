@@ -2,7 +2,7 @@ package loxodon.train
 
 import com.fasterxml.jackson.databind.JsonNode
 import com.fasterxml.jackson.databind.node.ObjectNode
-import org.apache.spark.{BarrierTaskContext, Partition}
+import org.apache.spark.{LoxodonSparkShim, Partition}
 import org.apache.spark.rdd.RDD
 
 import loxodon.data.{ArrowBatches, DriverData, Example}
@@ -66,7 +66,7 @@ object TrainTask {
       customObjects: Array[Byte],
       rows: Iterator[((Int, Long), Example)]
   ): Iterator[String] = {
-    val context = BarrierTaskContext.get()
+    val context = LoxodonSparkShim.barrierContext()
     val partition = context.partitionId()
     val attachments = WorkerSession.modelAttachments(archive, customObjects)
     val task = spec.taskJson(partition, attempt(run, context.stageAttemptNumber()))
@@ -96,7 +96,7 @@ object TrainTask {
       rows: RDD[((Int, Long), Example)],
       shards: Array[Partition]
   ): Iterator[String] = {
-    val context = BarrierTaskContext.get()
+    val context = LoxodonSparkShim.barrierContext()
     val partition = context.partitionId()
     val task = spec.taskJson(partition, attempt(run, context.stageAttemptNumber()))
     val serve = (shard: Int, out: java.io.OutputStream) => {

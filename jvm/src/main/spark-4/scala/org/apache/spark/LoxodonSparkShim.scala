@@ -11,4 +11,7 @@ object LoxodonSparkShim {
     */
   def maxNumConcurrentTasks(sc: SparkContext): Int =
     sc.maxNumConcurrentTasks(sc.resourceProfileManager.defaultResourceProfile)
+
+  /** The running barrier task's context (Spark 3.5's shim also makes its timer a daemon). */
+  def barrierContext(): BarrierTaskContext = BarrierTaskContext.get()
 }
