@@ -49,7 +49,9 @@ def two_inputs(learning_rate: float = 1e-2) -> keras.Model:
     h = keras.layers.Dense(32, activation="relu")(h)
     model = keras.Model([top, bottom], keras.layers.Dense(10, activation="softmax")(h))
     model.compile(
-        keras.optimizers.Adam(learning_rate), "sparse_categorical_crossentropy", ["accuracy"]
+        keras.optimizers.Adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
     )
     return model
 

@@ -94,7 +94,7 @@ def flat_frame(df: DataFrame, io: ModelIO, features_col: Any, label_col: Any) ->
                 f"{sum(widths)} values per row but its shape {slot.shape} needs {slot.width}; "
                 "give that input the matching column(s)"
             )
-    for i, (slot, (c, _, w)) in enumerate(zip(io.outputs, labs, strict=True)):
+    for i, (slot, (c, _, w)) in enumerate(zip(io.outputs if labs else [], labs, strict=True)):
         _check_label(
             slot,
             c,

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from loxodon.keras_io import WeightLayout
+from loxodon.model_io import num_rows
 from loxodon.worker.data import OpenBatchFunction
 
 
@@ -92,7 +93,7 @@ class Replica(WeightLayout):
             loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=weights, training=True)
         tracker = getattr(model, "_loss_tracker", None)
         if tracker is not None:
-            tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+            tracker.update_state(loss, sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
         model.compute_metrics(x, y, y_pred, sample_weight=weights)
         grads = dict(
             zip(
@@ -136,9 +137,9 @@ class Replica(WeightLayout):
     def metrics(self) -> dict[str, float]:
         return {k: float(v) for k, v in self.model.get_metrics_result().items()}
 
-    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
+    def evaluate(self, x: Any, y: Any, batch_size: int) -> dict[str, float]:
         """Keras ``evaluate`` on these rows (means over rows)."""
-        if len(x) == 0:
+        if num_rows(x) == 0:
             return {}
         result = self.model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
         return {k: float(v) for k, v in result.items()}
