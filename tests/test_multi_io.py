@@ -109,6 +109,7 @@ def test_two_inputs_reach_keras_accuracy(
     )
     assert sorted(got) == sorted(want)
     local = model.evaluate(_halves(xt), yt, verbose=0, return_dict=True)
+    print(mode, "loxodon", got, "keras", want)
     assert got["accuracy"] >= want["accuracy"] - 0.02, (mode, got, want)
     np.testing.assert_allclose(got["accuracy"], local["accuracy"], atol=1e-6)
 
@@ -152,6 +153,7 @@ def test_two_outputs_reach_keras_accuracy(
     test = _frame(spark, xt, yt)
     got = spark_model.evaluate(test, features_col="pixels", label_col=labels, return_dict=True)
     assert sorted(got) == sorted(want)
+    print("two outputs: loxodon", got, "keras", want)
     assert got["digit_accuracy"] >= want["digit_accuracy"] - 0.02, (got, want)
     assert got["ink_mae"] < 0.05, got  # the ink regression learned (its mean is about 0.3)
 

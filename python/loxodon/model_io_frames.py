@@ -18,8 +18,8 @@ from pyspark.sql import types as T
 
 from loxodon.model_io import ModelIO, Slot
 
-FEATURES = "__loxodon_features"
-LABEL = "__loxodon_label"
+FEATURES = "__loxodon_mio_features"
+LABEL = "__loxodon_mio_label"
 
 
 def _column(df: DataFrame, name: str, param: str) -> tuple[Column, int | None]:
