@@ -72,6 +72,14 @@ class ModelIO:
     def __init__(self, model: Any) -> None:
         inputs = list(getattr(model, "inputs", None) or [])
         outputs = list(getattr(model, "outputs", None) or [])
+        self.inputs: list[Slot] = []
+        self.outputs: list[Slot] = []
+        self.input_dict = self.output_dict = False
+        if len(inputs) <= 1 and len(outputs) <= 1:
+            # One input and output: rows are reshaped as before, whatever the model's kind.
+            self._count = (len(inputs), len(outputs))
+            return
+        self._count = (len(inputs), len(outputs))
         ins, self.input_dict = _ends(
             getattr(model, "input", None) if inputs else None,
             inputs,
@@ -92,7 +100,7 @@ class ModelIO:
     @property
     def multi(self) -> bool:
         """More than one input or output: rows need splitting."""
-        return len(self.inputs) > 1 or len(self.outputs) > 1
+        return self._count[0] > 1 or self._count[1] > 1
 
     # -- driver: user's arguments to flat vectors --------------------------------------
     def input_groups(self, features_col: Any) -> list[list[str]]:
