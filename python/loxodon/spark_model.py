@@ -30,11 +30,15 @@ from loxodon.inputs import (
     prepare,
     weighted_labels,
 )
-from loxodon.keras_io import (
-    load_model,
-    model_to_archive,
-    require_loadable,
-    require_one_input_and_output,
+from loxodon.keras_io import load_model, model_to_archive, require_loadable
+from loxodon.model_io import ModelIO
+from loxodon.model_io_frames import (
+    FEATURES,
+    LABEL,
+    flat_arrays,
+    flat_frame,
+    require_supported,
+    split_predictions,
 )
 from loxodon.training_job import run_training
 
@@ -62,6 +66,23 @@ def _require_input_width(model: Any, x: np.ndarray) -> None:
             f"model's input shape {tuple(int(d) for d in shape)} needs {needed}; pass rows of "
             "that width or change the model's input"
         )
+
+
+def _flat_data(io: ModelIO, data: Any, y: Any, features_col: Any, label_col: Any) -> tuple:
+    """A multi-input/output model's data as one flat features and label vector per row:
+    a DataFrame gains the two flat columns, NumPy lists or dicts of arrays become arrays."""
+    if isinstance(data, DataFrame):
+        if y is not None:
+            raise ValueError("y must be None when data is a DataFrame: name label_col instead")
+        flat = flat_frame(data, io, features_col, label_col)
+        return flat, None, FEATURES, (LABEL if label_col is not None else None)
+    if isinstance(data, RDD):
+        raise TypeError(
+            "an RDD feeds models of one input and one output; pass a DataFrame (a column or "
+            "list of columns per input) or NumPy arrays (a list or dict per input and output)"
+        )
+    x, flat_y = flat_arrays(io, data, y)
+    return x, flat_y, "features", "label"
 
 
 def _custom_objects_bytes(custom_objects: dict[str, Any] | None) -> bytes | None:
@@ -259,8 +280,8 @@ class SparkModel:
         validation_data: Any = None,
         verbose: int = 1,
         callbacks: list[keras.callbacks.Callback] | None = None,
-        features_col: str | list[str] = "features",
-        label_col: str = "label",
+        features_col: Any = "features",
+        label_col: Any = "label",
         shuffle: bool = True,
         initial_epoch: int = 0,
         sample_weight: np.ndarray | None = None,
@@ -270,9 +291,21 @@ class SparkModel:
         """Train on ``data`` (DataFrame, RDD of (x, y) or LabeledPoint, or NumPy
         ``x`` with ``y``); returns Keras's ``History``. As in Keras, ``sample_weight``
         (NumPy ``x``; for a DataFrame name its column: ``sample_weight_col``) and
-        ``class_weight`` (class index to weight) weigh the training rows' loss."""
+        ``class_weight`` (class index to weight) weigh the training rows' loss.
+
+        A model of several inputs or outputs takes ``features_col`` as a list with one
+        entry (a column or a list of columns) per input, or a dict by input name, and
+        ``label_col`` as a list or dict with one column per output; NumPy ``x``/``y`` as
+        lists or dicts of arrays, as Keras does."""
         _require_compiled(self.model)
-        require_one_input_and_output(self.model, "SparkModel.fit")
+        io = ModelIO(self.model)
+        if io.multi:
+            require_supported(io, class_weight, self.parallelism_factor)
+            if isinstance(validation_data, tuple):
+                validation_data = flat_arrays(io, *validation_data)
+            elif validation_data is not None:
+                validation_data = flat_frame(validation_data, io, features_col, label_col)
+            data, y, features_col, label_col = _flat_data(io, data, y, features_col, label_col)
         if epochs < 1 or initial_epoch < 0 or initial_epoch >= epochs:
             raise ValueError(f"need 0 <= initial_epoch < epochs, got {initial_epoch} and {epochs}")
         if batch_size < 1:
@@ -366,11 +399,16 @@ class SparkModel:
         self,
         data: DataFrame | RDD | np.ndarray,
         batch_size: int = 1024,
-        features_col: str | list[str] = "features",
+        features_col: Any = "features",
         prediction_col: str = "prediction",
-    ) -> DataFrame | RDD | np.ndarray:
+    ) -> Any:
         """Distributed inference: NumPy in, NumPy out (row order kept); a DataFrame
-        gets a ``prediction_col`` array column; an RDD gets an RDD of arrays."""
+        gets a ``prediction_col`` array column; an RDD gets an RDD of arrays. A model of
+        several outputs gives, as Keras, a list or dict of arrays, and a DataFrame one
+        array column per output, ``<prediction_col>_<output name>``."""
+        io = ModelIO(self.model)
+        if io.multi:
+            return self._predict_multi(io, data, batch_size, features_col, prediction_col)
         if isinstance(data, RDD):
             data = data.map(lambda x: (np.asarray(x, np.float64).reshape(-1), [0.0]))
             frame = self._predict_frame(
@@ -390,6 +428,27 @@ class SparkModel:
         preds = values.reshape(len(column), -1)[order]
         out_shape = tuple(d for d in self.model.outputs[0].shape[1:])
         return preds.reshape(len(preds), *out_shape).astype(np.float32)
+
+    def _predict_multi(
+        self, io: ModelIO, data: Any, batch_size: int, features_col: Any, prediction_col: str
+    ) -> Any:
+        data, _, features_col, _ = _flat_data(io, data, None, features_col, None)
+        if isinstance(data, DataFrame):
+            frame = self._predict_frame(
+                self._prepare(data, None, features_col, None), batch_size, prediction_col
+            ).drop(FEATURES)
+            return split_predictions(frame, io, prediction_col) if len(io.outputs) > 1 else frame
+        prepared = self._prepare(data, None, "features", None)
+        table = arrow_of_frame(
+            self._predict_frame(prepared, batch_size, prediction_col).select(
+                ROW_INDEX, prediction_col
+            )
+        )
+        order = np.argsort(table.column(ROW_INDEX).to_numpy())
+        column = table.column(prediction_col).combine_chunks()
+        flat = column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), -1)[order]
+        preds = io.split_predictions(flat.astype(np.float32))
+        return preds[0] if isinstance(preds, list) and len(preds) == 1 else preds
 
     def _predict_frame(self, prepared: Prepared, batch_size: int, prediction_col: str) -> DataFrame:
         params = {
@@ -412,12 +471,16 @@ class SparkModel:
         data: DataFrame | RDD | np.ndarray,
         y: np.ndarray | None = None,
         batch_size: int = 1024,
-        features_col: str | list[str] = "features",
-        label_col: str = "label",
+        features_col: Any = "features",
+        label_col: Any = "label",
         return_dict: bool = False,
     ) -> float | list[float] | dict[str, float]:
-        """Loss and metrics over all rows, each weighted by its partition's rows."""
+        """Loss and metrics over all rows, each weighted by its partition's rows (for a
+        model of several outputs, Keras's per-output losses and metrics too)."""
         _require_compiled(self.model)
+        io = ModelIO(self.model)
+        if io.multi:
+            data, y, features_col, label_col = _flat_data(io, data, y, features_col, label_col)
         prepared = self._prepare(data, y, features_col, label_col)
         params = {
             "features_col": prepared.features_col,

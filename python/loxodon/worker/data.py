@@ -13,6 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from loxodon.model_io import ModelIO, num_rows, take
+
 
 def read_stream(source: IO[bytes]) -> pa.Table:
     """Read one Arrow IPC stream (to its end-of-stream marker) as a table."""
@@ -85,26 +87,29 @@ def row_weights(
 @dataclass
 class Partition:
     """Features shaped for the model and labels shaped for its loss (and, for weighted
-    training rows, each row's loss weight ``w``)."""
+    training rows, each row's loss weight ``w``); for a multi-input or multi-output model
+    ``x``/``y`` are the list or dict of arrays it takes (:mod:`loxodon.model_io`)."""
 
-    x: np.ndarray
-    y: np.ndarray | None
+    x: Any
+    y: Any
     w: np.ndarray | None = None
 
     @property
     def rows(self) -> int:
-        return int(self.x.shape[0])
+        return num_rows(self.x)
 
     @classmethod
     def from_table(
         cls,
         table: pa.Table,
-        input_shape: tuple[int, ...],
+        input_shape: tuple[int, ...] | ModelIO,
         sparse_labels: bool,
         weighted: bool = False,
         class_weight: dict[str, float] | None = None,
     ) -> Partition:
         n = table.num_rows
+        if isinstance(input_shape, ModelIO):
+            return cls._multi(table, input_shape, weighted)
         if n == 0:
             return cls(np.zeros((0, *input_shape), np.float32), None)
         features = column_matrix(table, "features")
@@ -121,6 +126,19 @@ class Partition:
                 column_matrix(table, "label"), sparse_labels, weighted, class_weight
             )
             y = labels[:, 0].astype(np.int32) if sparse_labels and labels.shape[1] == 1 else labels
+        return cls(x, y, w)
+
+    @classmethod
+    def _multi(cls, table: pa.Table, io: ModelIO, weighted: bool) -> Partition:
+        """Rows split into the model's inputs and outputs (no class_weight: Keras has none
+        for several outputs, and the driver refuses it)."""
+        if table.num_rows == 0:
+            return cls(io.split_x(np.zeros((0, sum(s.width for s in io.inputs)), np.float32)), None)
+        x = io.split_x(column_matrix(table, "features"))
+        y, w = None, None
+        if "label" in table.column_names:
+            labels, w = row_weights(column_matrix(table, "label"), False, weighted, None)
+            y = io.split_y(labels)
         return cls(x, y, w)
 
     def epoch_indices(
@@ -154,7 +172,8 @@ class Partition:
 
     def _batch(self, idx: np.ndarray) -> tuple[np.ndarray, Any]:
         assert self.y is not None
-        return self.x[idx], (self.y[idx] if self.w is None else (self.y[idx], self.w[idx]))
+        y = take(self.y, idx)
+        return take(self.x, idx), (y if self.w is None else (y, self.w[idx]))
 
 
 def epoch_rng(seed: int, epoch: int, partition: int) -> np.random.Generator:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from loxodon.keras_io import WeightLayout
+from loxodon.model_io import num_rows
 from loxodon.worker.data import OpenBatchFunction
 
 
@@ -41,12 +42,16 @@ class Replica(WeightLayout):
         self._rows: tuple[Any, Any] | None = None
 
     # -- rows held as tensors -------------------------------------------------------------
-    def hold_rows(self, x: np.ndarray, y: np.ndarray) -> None:
-        """Keep a partition's rows as tensors for :meth:`train_steps` (one copy per fit)."""
+    def hold_rows(self, x: Any, y: Any) -> None:
+        """Keep a partition's rows as tensors for :meth:`train_steps` (one copy per fit);
+        ``x``/``y`` may be the list or dict of arrays of a multi-input/output model."""
         tf = self._tf
-        self._rows = (tf.constant(x), tf.constant(y))
+        self._rows = (tf.nest.map_structure(tf.constant, x), tf.nest.map_structure(tf.constant, y))
         spec = tf.TensorSpec((None, None), tf.int32)
-        x_spec, y_spec = (tf.TensorSpec((None, *a.shape[1:]), a.dtype) for a in self._rows)
+        x_spec, y_spec = (
+            tf.nest.map_structure(lambda a: tf.TensorSpec((None, *a.shape[1:]), a.dtype), t)
+            for t in self._rows
+        )
         self._steps_fn = tf.function(self._steps, input_signature=[x_spec, y_spec, spec])
 
     def train_steps(self, batches: np.ndarray) -> None:
@@ -58,9 +63,13 @@ class Replica(WeightLayout):
 
     def _steps(self, x: Any, y: Any, batches: Any) -> None:
         tf, model = self._tf, self.model
+
+        def gather(t: Any, rows: Any) -> Any:
+            return tf.nest.map_structure(lambda a: tf.gather(a, rows), t)
+
         for i in tf.range(tf.shape(batches)[0]):
             rows = batches[i]
-            model.train_step((tf.gather(x, rows), tf.gather(y, rows)))
+            model.train_step((gather(x, rows), gather(y, rows)))
 
     # -- steps --------------------------------------------------------------------------
     def train_on_batch(self, x: np.ndarray, y: np.ndarray) -> None:
@@ -84,7 +93,7 @@ class Replica(WeightLayout):
             loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=weights, training=True)
         tracker = getattr(model, "_loss_tracker", None)
         if tracker is not None:
-            tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+            tracker.update_state(loss, sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
         model.compute_metrics(x, y, y_pred, sample_weight=weights)
         grads = dict(
             zip(
@@ -128,9 +137,9 @@ class Replica(WeightLayout):
     def metrics(self) -> dict[str, float]:
         return {k: float(v) for k, v in self.model.get_metrics_result().items()}
 
-    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
+    def evaluate(self, x: Any, y: Any, batch_size: int) -> dict[str, float]:
         """Keras ``evaluate`` on these rows (means over rows)."""
-        if len(x) == 0:
+        if num_rows(x) == 0:
             return {}
         result = self.model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
         return {k: float(v) for k, v in result.items()}

@@ -19,6 +19,7 @@ import pyarrow.ipc as ipc
 from loxodon import driver_data
 from loxodon.contract import INDEX_LOSSES, loss_name
 from loxodon.keras_io import archive_digest, load_model
+from loxodon.model_io import ModelIO
 from loxodon.ps_client import PSClient
 from loxodon.worker import devices, loops
 from loxodon.worker.data import Partition, read_stream
@@ -49,7 +50,12 @@ def _sparse_labels(model: Any) -> bool:
     return loss_name(getattr(model, "loss", None)) in INDEX_LOSSES
 
 
-def _input_shape(model: Any) -> tuple[int, ...]:
+def _input_shape(model: Any) -> tuple[int, ...] | ModelIO:
+    """The input shape rows are reshaped to, or, for a model of several inputs or outputs,
+    its :class:`ModelIO` (rows split per input and output)."""
+    io = ModelIO(model)
+    if io.multi:
+        return io
     shape = model.inputs[0].shape if getattr(model, "inputs", None) else model.input_shape
     return tuple(int(d) for d in shape[1:])
 
@@ -222,6 +228,9 @@ def _predict(channel: Channel, model: Any, rows: Partition, batch_size: int) -> 
         if rows.rows
         else np.zeros((0, 1), np.float32)
     )
+    io = ModelIO(model)
+    if io.multi and rows.rows:
+        preds = io.flatten_predictions(preds)
     preds = np.asarray(preds, np.float32).reshape(rows.rows, -1)
     width = preds.shape[1]
     column = pa.FixedSizeListArray.from_arrays(pa.array(preds.reshape(-1)), width)

@@ -98,16 +98,34 @@ object KerasArchive {
     val fromInputLayer = layerList
       .find(_.path("class_name").asText() == "InputLayer")
       .flatMap(l => shape(l.path("config").path("batch_shape")))
-    val inputShape = fromInputLayer
-      .orElse(shape(root.path("build_config").path("input_shape")))
-      .orElse(shape(root.path("config").path("build_input_shape")))
-    val units = layerList.lastOption
-      .filter(_.path("class_name").asText() == "Dense")
-      .map(_.path("config").path("units"))
-      .filter(_.isInt)
-      .map(_.asInt())
-    KerasArchive(compiled, inputShape, units, labels, loss)
+    // Several inputs or outputs: the rows are one flat vector per row, split by the Python
+    // driver's per-input and per-output checks (loxodon/model_io.py), so no single shape here.
+    val multiInput = ends(root.path("config").path("input_layers")) > 1
+    val multiOutput = ends(root.path("config").path("output_layers")) > 1
+    val inputShape =
+      if (multiInput) None
+      else
+        fromInputLayer
+          .orElse(shape(root.path("build_config").path("input_shape")))
+          .orElse(shape(root.path("config").path("build_input_shape")))
+    val units =
+      if (multiOutput) None
+      else
+        layerList.lastOption
+          .filter(_.path("class_name").asText() == "Dense")
+          .map(_.path("config").path("units"))
+          .filter(_.isInt)
+          .map(_.asInt())
+    KerasArchive(compiled, inputShape, units, if (multiOutput) LossLabels.Unknown else labels, loss)
   }
+
+  /** How many inputs (outputs) a functional config's `input_layers` (`output_layers`) names: a dict
+    * or a list of `[name, node, tensor]` triples, or one bare triple.
+    */
+  private def ends(node: JsonNode): Int =
+    if (node.isObject) node.size()
+    else if (node.isArray && node.size() > 0 && node.get(0).isArray) node.size()
+    else 1
 
   /** A batch shape `[null, d1, d2, ...]` without its batch dimension, if all dims are known. */
   private def shape(node: JsonNode): Option[Seq[Int]] =

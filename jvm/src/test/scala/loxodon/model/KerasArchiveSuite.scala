@@ -57,4 +57,26 @@ class KerasArchiveSuite extends AnyFunSuite {
     )
     assert(kind("""{"out": "mse"}""") == LossLabels.Unknown)
   }
+
+  test("a model of several inputs or outputs states no single input shape or output width") {
+    def parse(json: String): KerasArchive =
+      KerasArchive.parseConfig(loxodon.io.Json.parse(json, "config.json"))
+    val layers =
+      """[{"class_name": "InputLayer", "config": {"batch_shape": [null, 32]}},
+        | {"class_name": "InputLayer", "config": {"batch_shape": [null, 32]}},
+        | {"class_name": "Dense", "config": {"units": 10}}]""".stripMargin
+    val compile = """{"loss": "mse"}"""
+    val twoInputs = parse(
+      s"""{"config": {"layers": $layers, "input_layers": [["a", 0, 0], ["b", 0, 0]],
+         | "output_layers": [["d", 0, 0]]}, "compile_config": $compile}""".stripMargin
+    )
+    assert(twoInputs.inputShape.isEmpty && twoInputs.outputUnits.contains(10))
+    val twoOutputs = parse(
+      s"""{"config": {"layers": $layers, "input_layers": ["a", 0, 0],
+         | "output_layers": {"x": ["x", 0, 0], "y": ["y", 0, 0]}},
+         | "compile_config": $compile}""".stripMargin
+    )
+    assert(twoOutputs.inputShape.contains(Seq(32)))
+    assert(twoOutputs.outputUnits.isEmpty && twoOutputs.labels == LossLabels.Unknown)
+  }
 }
