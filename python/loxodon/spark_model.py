@@ -19,6 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from loxodon._jvm import java_session, python_api, running_session
 from loxodon._spark_compat import arrow_of_frame
+from loxodon.checkpoint import restore_history, resume_point
 from loxodon.contract import require_valid
 from loxodon.driver_callbacks import DriverCallbacks
 from loxodon.driver_data import DriverFit
@@ -213,7 +214,8 @@ class SparkModel:
         self.sync_timeout = sync_timeout
         self._spark = spark
         self._num_workers = 1 if mode == "single" else num_workers
-        # The last fit's run: ``attempts`` (the barrier stage's submissions: more than 1 when a
+        # The last fit's run: ``initial_epoch`` (the first epoch it trained: after the checkpoint
+        # when it resumed), ``attempts`` (the barrier stage's submissions: more than 1 when a
         # lost worker or executor made it run again from the center), ``epochs_run``, ``rows``
         # and ``workers`` (each worker's result: its ``local_address`` and ``ps_peer``, the
         # parameter server's address it dialled, and ``devices``, the GPUs it held and used,
@@ -287,6 +289,7 @@ class SparkModel:
         sample_weight: np.ndarray | None = None,
         class_weight: dict[int, float] | None = None,
         sample_weight_col: str | None = None,
+        checkpoint_dir: str | None = None,
     ) -> keras.callbacks.History:
         """Train on ``data`` (DataFrame, RDD of (x, y) or LabeledPoint, or NumPy
         ``x`` with ``y``); returns Keras's ``History``. As in Keras, ``sample_weight``
@@ -296,7 +299,11 @@ class SparkModel:
         A model of several inputs or outputs takes ``features_col`` as a list with one
         entry (a column or a list of columns) per input, or a dict by input name, and
         ``label_col`` as a list or dict with one column per output; NumPy ``x``/``y`` as
-        lists or dicts of arrays, as Keras does."""
+        lists or dicts of arrays, as Keras does.
+
+        ``checkpoint_dir`` (a Hadoop FileSystem URI) checkpoints the fit after every
+        epoch; the same fit started again with it, in a new driver too, resumes at
+        the epoch after the last checkpoint (docs/design.md, "Checkpoint and resume")."""
         _require_compiled(self.model)
         io = ModelIO(self.model)
         if io.multi:
@@ -315,6 +322,11 @@ class SparkModel:
         if isinstance(data, np.ndarray) and y is None:
             raise ValueError("fit(x) with a NumPy x needs y")
         weights = _sample_weights(data, sample_weight, sample_weight_col)
+        resume = None
+        if checkpoint_dir is not None:
+            resume = resume_point(self.spark, checkpoint_dir)
+            if resume is not None and resume.next_epoch < epochs:  # else the JVM says why not
+                initial_epoch = max(initial_epoch, resume.next_epoch)
         params = {
             "mode": self.mode,
             "num_workers": self.num_workers,
@@ -335,6 +347,8 @@ class SparkModel:
             "sync_transport": self.sync_transport,
             "sync_precision": self.sync_precision,
         }
+        if checkpoint_dir is not None:
+            params["checkpoint_dir"] = checkpoint_dir
         if weights is not None or sample_weight_col:
             params["sample_weight_col"] = sample_weight_col or SAMPLE_WEIGHT
         if class_weight:
@@ -346,6 +360,8 @@ class SparkModel:
             params["class_weight"] = _class_weights(class_weight)
         driver_callbacks = DriverCallbacks(callbacks or [], self.model, epochs)
         driver_callbacks.begin(initial_epoch)  # a rate set here goes out in the archive
+        if resume is not None:
+            restore_history(driver_callbacks.list, resume)
         archive = self._archive("fit")
         custom = _custom_objects_bytes(self.custom_objects)
         if weights is not None:  # the driver route's labels carry the weight as Scala's do
@@ -364,7 +380,7 @@ class SparkModel:
             )
             driver.start(job)
             return run_training(
-                job, self.model, params, driver_callbacks, verbose, self._new_fit_record()
+                job, self.model, params, driver_callbacks, verbose, self._new_fit_record(params)
             )
         train = self._prepare(data, y, features_col, label_col, weights)
         val = None
@@ -383,7 +399,7 @@ class SparkModel:
             json.dumps(params),
         )
         return run_training(
-            job, self.model, params, driver_callbacks, verbose, self._new_fit_record()
+            job, self.model, params, driver_callbacks, verbose, self._new_fit_record(params)
         )
 
     def _archive(self, where: str) -> bytes:
@@ -391,8 +407,8 @@ class SparkModel:
         require_loadable(self.model, self.custom_objects, self.imports, where)
         return model_to_archive(self.model)
 
-    def _new_fit_record(self) -> dict[str, Any]:
-        self.last_fit = {}
+    def _new_fit_record(self, params: dict[str, Any]) -> dict[str, Any]:
+        self.last_fit = {"initial_epoch": params["initial_epoch"]}
         return self.last_fit
 
     def predict(

@@ -17,7 +17,7 @@ import numpy as np
 from loxodon.contract import MODES
 from loxodon.keras_io import model_to_archive
 from loxodon.ps_client import PSClient, PSError
-from loxodon.worker import allreduce
+from loxodon.worker import allreduce, optimizer_state
 from loxodon.worker.data import Partition, epoch_rng
 from loxodon.worker.learning_rate import WorkerRate
 from loxodon.worker.replica import Replica
@@ -300,6 +300,9 @@ def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) 
     uses_ring = mode_name == "synchronous" and spec.get("sync_transport") == "allreduce"
     listener = _publish_ring_address(ctx) if uses_ring and ctx.num_workers > 1 else None
     initial_epoch = _start(ctx, int(spec.get("initial_epoch", 0)))
+    checkpoint = bool(spec.get("checkpoint"))
+    if checkpoint:  # a resumed fit's (or a retried stage's) optimizer state, when there is one
+        optimizer_state.restore(ctx.ps, ctx.worker, ctx.replica.model)
     if listener is not None:
         ctx.ring = _join_ring(ctx, listener)
     rate.follow_driver(ctx.ps)  # a resumed stage takes the rate its epochs ran at
@@ -341,6 +344,8 @@ def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) 
         total_steps += epoch_steps
         if feed is not None:
             shards_claimed.append(feed.claimed)
+        if checkpoint:  # the driver checkpoints it once every worker reached the gate
+            optimizer_state.publish(ctx.ps, ctx.worker, ctx.replica.model)
         ctx.ps.epoch_end(epoch, report)
         if ctx.ps.stop_requested:
             break
@@ -367,16 +372,19 @@ def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) 
 def _start(ctx: Context, initial_epoch: int) -> int:
     """Agree on the starting weights and epoch.
 
-    A first attempt starts from the archive's weights, which worker 0 writes
-    to the center. A retried stage (a worker died) resumes from the center
-    and from the epoch after the last one the driver released, so nothing
-    trained before the failure is lost.
+    A first attempt starts from the archive's weights (or a resumed fit's
+    checkpointed center), which worker 0 writes to the center. A retried stage
+    (a worker died) resumes from the center and from the epoch after the last
+    one the driver released, so nothing trained before the failure is lost.
     """
     ps = ctx.ps
     if ctx.worker == 0:
         try:
             ps.get_blob(INITIALIZED)
         except PSError:
+            resumed = optimizer_state.resume_center(ps) if ctx.spec.get("checkpoint") else None
+            if resumed is not None:
+                ctx.replica.set_flat(resumed)
             ctx.set_center_from_model()
             ps.put_blob(INITIALIZED, b"1")
     ps.sync(round_id(ctx.attempt, _SETUP_EPOCH, 0), np.zeros(ctx.replica.num_params, np.float32))

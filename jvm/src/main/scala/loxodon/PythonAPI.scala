@@ -219,6 +219,17 @@ object PythonAPI {
     spark.createDataFrame(rows, schema)
   }
 
+  /** The newest checkpoint under `dir` as JSON (`epoch`, `stopped`, `uri`, `history`: one object of
+    * logs per epoch), or null when there is none; a bad URI is an IllegalArgumentException. The fit
+    * itself checks the checkpoint against its settings ([[loxodon.train.Trainer.resumable]]).
+    */
+  def latestCheckpoint(spark: SparkSession, dir: String): String = {
+    val conf = spark.sparkContext.hadoopConfiguration
+    val found = loxodon.train.Checkpoints.latest(conf, dir)
+    if (found.isEmpty) loxodon.train.Checkpoints.resolve(conf, dir)
+    found.map(_.summaryJson).orNull
+  }
+
   /** Writes `bytes` to `uri` through Hadoop's FileSystem. */
   def writeFile(spark: SparkSession, uri: String, bytes: Array[Byte], overwrite: Boolean): Unit =
     HadoopFiles.write(spark, uri, bytes, overwrite)

@@ -53,6 +53,7 @@ class KerasEstimator(override val uid: String)
   def setShuffle(v: Boolean): this.type = setChecked(shuffle, v)
   def setLabelCol(v: String): this.type = setChecked(labelCol, v)
   def setSampleWeightCol(v: String): this.type = setChecked(sampleWeightCol, v)
+  def setCheckpointDir(v: String): this.type = setChecked(checkpointDir, v)
   def setSyncTimeoutMs(v: Long): this.type = setChecked(syncTimeoutMs, v)
   def setScaleLearningRate(v: Boolean): this.type = setChecked(scaleLearningRate, v)
 
@@ -87,6 +88,7 @@ class KerasEstimator(override val uid: String)
       scaleLearningRate = $(scaleLearningRate),
       parallelismFactor = $(parallelismFactor),
       sampleWeightCol = get(sampleWeightCol),
+      checkpointDir = get(checkpointDir),
       syncTransport = $(syncTransport),
       syncPrecision = $(syncPrecision)
     )

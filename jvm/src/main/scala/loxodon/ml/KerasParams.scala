@@ -116,6 +116,15 @@ trait KerasParams extends Params {
       "For class weights, derive it from the label (F.when(...))",
     valid[String]("sampleWeightCol")
   )
+  final val checkpointDir: Param[String] = new Param(
+    this,
+    "checkpointDir",
+    "Hadoop FileSystem URI (file://, hdfs://, ...) where the fit checkpoints the center, the " +
+      "workers' optimizer state, the epoch and the history after every epoch; a fit started " +
+      "again with the same settings and checkpointDir resumes at the next epoch. Unset: no " +
+      "checkpoints",
+    valid[String]("checkpointDir")
+  )
   final val predictionCol: Param[String] =
     new Param(this, "predictionCol", "prediction column name", valid[String]("predictionCol"))
   final val probabilityCol: Param[String] = new Param(
@@ -201,6 +210,7 @@ trait KerasParams extends Params {
   def getFeaturesCols: Array[String] = $(featuresCols)
   def getLabelCol: String = $(labelCol)
   def getSampleWeightCol: String = $(sampleWeightCol)
+  def getCheckpointDir: String = $(checkpointDir)
   def getPredictionCol: String = $(predictionCol)
   def getProbabilityCol: String = $(probabilityCol)
   def getOutputMode: String = $(outputMode)
@@ -338,6 +348,7 @@ object KerasParams {
       "featuresCols" -> Names,
       "labelCol" -> ColumnName,
       "sampleWeightCol" -> ColumnName,
+      "checkpointDir" -> Free,
       "predictionCol" -> ColumnName,
       "probabilityCol" -> ColumnName,
       "outputMode" -> OneOf(OutputModes),

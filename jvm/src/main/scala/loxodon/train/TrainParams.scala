@@ -28,6 +28,9 @@ import loxodon.io.Json
   * @param classWeight
   *   Keras's `class_weight`: class index to the weight of its rows (others weigh 1), applied by the
   *   workers
+  * @param checkpointDir
+  *   a Hadoop FileSystem URI: the fit checkpoints there after every epoch and, started again with
+  *   the same settings, resumes from the last checkpoint ([[Checkpoints]])
   * @param scaleLearningRate
   *   whether the workers multiply the optimizer's learning rate by their mode's factor in the modes
   *   of [[TrainParams.LearningRateScaledModes]] (see [[learningRateScale]])
@@ -55,7 +58,8 @@ final case class TrainParams(
     sampleWeightCol: Option[String] = None,
     classWeight: Map[Int, Double] = Map.empty,
     syncTransport: String = "allreduce",
-    syncPrecision: String = "float32"
+    syncPrecision: String = "float32",
+    checkpointDir: Option[String] = None
 ) {
   import TrainParams._
 
@@ -121,6 +125,10 @@ final case class TrainParams(
     "imports must be a list of Python module names"
   )
 
+  require(
+    checkpointDir.forall(d => d != null && d.trim.nonEmpty),
+    "checkpoint_dir must be a Hadoop URI such as file:///tmp/ckpt, got an empty string"
+  )
   require(
     sampleWeightCol.forall(c => c != null && c.nonEmpty),
     "sample_weight_col must name a column"
@@ -238,7 +246,8 @@ object TrainParams {
     "sample_weight_col",
     "class_weight",
     "sync_transport",
-    "sync_precision"
+    "sync_precision",
+    "checkpoint_dir"
   )
 
   /** `spec` with an `imports` list when `imports` is not empty (TASK JSON of every kind). */
@@ -292,7 +301,11 @@ object TrainParams {
       },
       classWeight = field(node, "class_weight").map(classWeights).getOrElse(d.classWeight),
       syncTransport = string(node, "sync_transport", d.syncTransport),
-      syncPrecision = string(node, "sync_precision", d.syncPrecision)
+      syncPrecision = string(node, "sync_precision", d.syncPrecision),
+      checkpointDir = field(node, "checkpoint_dir").map { v =>
+        require(v.isTextual, s"checkpoint_dir must be a Hadoop URI string, got $v")
+        v.asText()
+      }
     )
   }
 

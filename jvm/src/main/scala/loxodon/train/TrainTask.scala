@@ -44,6 +44,7 @@ final case class TrainTaskSpec(
       .put("client_timeout", (p.syncTimeoutMs + p.releaseTimeoutMs) / 1000.0 + 60.0)
     spec.set[JsonNode]("frequency", p.frequencyJson)
     spec.put("sample_weight", p.sampleWeightCol.isDefined)
+    spec.put("checkpoint", p.checkpointDir.isDefined)
     if (p.classWeight.nonEmpty) spec.set[JsonNode]("class_weight", p.classWeightJson)
     TaskSpec.putDriverData(spec, driverData, partition)
     TaskSpec.putServer(spec, server, partition)

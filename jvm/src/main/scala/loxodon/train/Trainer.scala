@@ -1,5 +1,6 @@
 package loxodon.train
 
+import java.nio.charset.StandardCharsets.UTF_8
 import java.util.UUID
 
 import scala.collection.mutable.ArrayBuffer
@@ -33,10 +34,14 @@ object Trainer {
       customObjects: Option[Array[Byte]],
       params: TrainParams
   ): TrainingJob = {
+    val resumed = resumable(spark, params, archive)
     val (parts, shape) = FitInput.place(spark, df, validation, archive, params)
     val opened =
-      try open(spark, archive, customObjects, params, parts.trainRows, parts.valRows, shape, None)
-      catch { case NonFatal(e) => parts.release(); throw e }
+      try {
+        open(spark, archive, customObjects, params, parts.trainRows, parts.valRows, shape, None)(
+          resumed
+        )
+      } catch { case NonFatal(e) => parts.release(); throw e }
     val (job, spec, archiveBc, customBc) = opened
     if (params.parallelismFactor > 1) {
       launchShards(spark, job, spec, archiveBc, customBc, parts)
@@ -112,9 +117,12 @@ object Trainer {
       "parallelism_factor: rows the driver uploads are placed one part per worker; send them " +
         "through a DataFrame for a parallelism factor"
     )
+    val resumed = resumable(spark, params, archive)
     val shape = FitInput.check(spark, data, archive, params, params.numWorkers)
     val (job, spec, archiveBc, customBc) =
-      open(spark, archive, customObjects, params, data.trainRows, data.valRows, shape, Some(data))
+      open(spark, archive, customObjects, params, data.trainRows, data.valRows, shape, Some(data))(
+        resumed
+      )
     val sc = spark.sparkContext
     val n = params.numWorkers
     job.deferLaunch(
@@ -133,6 +141,30 @@ object Trainer {
     job
   }
 
+  /** The checkpoint a fit with a `checkpointDir` resumes from (None: none yet, or no dir), checked
+    * against this fit's settings and model before anything starts.
+    */
+  def resumable(
+      spark: SparkSession,
+      params: TrainParams,
+      archive: Array[Byte]
+  ): Option[Checkpoint] =
+    params.checkpointDir.flatMap { dir =>
+      val conf = spark.sparkContext.hadoopConfiguration
+      val found = Checkpoints.latest(conf, dir)
+      found.foreach { cp =>
+        Checkpoints.requireCompatible(cp, Checkpoints.fingerprint(params, archive))
+        require(
+          !cp.stopped && cp.nextEpoch < params.epochs,
+          s"checkpoint_dir (checkpointDir) $dir holds a finished fit (epoch ${cp.epoch + 1} of " +
+            s"${params.epochs}${if (cp.stopped) ", stopped by a callback" else ""}): nothing " +
+            "is left to train; pass a new checkpoint_dir to train again"
+        )
+      }
+      if (found.isEmpty) Checkpoints.resolve(conf, dir) // a bad URI fails here, before any task
+      found
+    }
+
   /** Starts the job's parameter server and builds the job, the task spec and the broadcasts. */
   private def open(
       spark: SparkSession,
@@ -143,6 +175,8 @@ object Trainer {
       valRows: Array[Long],
       shape: TrainingData.Shape,
       driverData: Option[DriverData]
+  )(
+      resumed: Option[Checkpoint]
   ): (TrainingJob, TrainTaskSpec, Broadcast[Array[Byte]], Broadcast[Array[Byte]]) = {
     val sc = spark.sparkContext
     val n = params.numWorkers
@@ -161,8 +195,17 @@ object Trainer {
     try {
       val group = s"loxodon-fit-${UUID.randomUUID()}"
       val description = s"loxodon fit: ${params.mode}, $n workers, ${params.epochs} epochs"
-      val job = new TrainingJob(sc, ps, params, group, description)
+      val fingerprint = params.checkpointDir.map(_ => Checkpoints.fingerprint(params, archive))
+      val job = new TrainingJob(sc, ps, params, group, description, fingerprint, resumed)
       ps.setEpochListener(job)
+      resumed.foreach { cp =>
+        ps.putBlob(Checkpoints.ResumeCenterBlob, cp.center)
+        cp.optimizers.zipWithIndex.foreach { case (b, w) =>
+          ps.putBlob(Checkpoints.optimizerBlob(w), b)
+        }
+        ps.putBlob(TrainingJob.NextEpochBlob, cp.nextEpoch.toString.getBytes(UTF_8))
+        log.info(s"$description: resuming at epoch ${cp.nextEpoch} from ${cp.uri}")
+      }
       val spec = TrainTaskSpec(
         params,
         steps,
@@ -207,7 +250,7 @@ object Trainer {
   def complete(job: TrainingJob): FitResult = {
     val params = job.params
     try {
-      val history = ArrayBuffer.empty[Map[String, Double]]
+      val history = ArrayBuffer.empty[Map[String, Double]] ++= job.resumedHistory
       var done = false
       while (!done) {
         val text = job.nextEvent(params.messageTimeoutMs)

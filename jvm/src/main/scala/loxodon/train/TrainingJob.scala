@@ -2,6 +2,7 @@ package loxodon.train
 
 import java.nio.charset.StandardCharsets.UTF_8
 
+import scala.collection.mutable.ArrayBuffer
 import scala.util.control.NonFatal
 
 import com.fasterxml.jackson.databind.JsonNode
@@ -33,7 +34,9 @@ final class TrainingJob private[train] (
     server: ParameterServer,
     val params: TrainParams,
     jobGroup: String,
-    description: String
+    description: String,
+    fingerprint: Option[JsonNode] = None,
+    resumed: Option[Checkpoint] = None
 ) extends JobHandle(sc, server, jobGroup, description)
     with EpochListener {
   import TrainingJob._
@@ -43,15 +46,51 @@ final class TrainingJob private[train] (
   private val maxAttempts =
     math.max(1, sc.getConf.getInt(BarrierRun.MaxAttemptsConf, BarrierRun.DefaultMaxAttempts))
 
+  // The logs of every released epoch (a resumed fit's start with the checkpoint's), and those of
+  // epochs handed out and not yet released; guarded by `history`.
+  private val history =
+    ArrayBuffer.empty[Map[String, Double]] ++= resumed.map(_.history).getOrElse(Nil)
+  private val pendingLogs = scala.collection.mutable.Map.empty[Int, Map[String, Double]]
+
+  /** The logs of the epochs a resumed fit's checkpoint holds (empty for a fresh fit). */
+  def resumedHistory: Seq[Map[String, Double]] = resumed.map(_.history).getOrElse(Nil)
+
   /** Lets the workers go on after epoch `epoch` (its callbacks have run); with `stop` they end the
-    * fit. Records the next epoch first, so a retried stage does not train `epoch` again.
+    * fit. Records the next epoch first, so a retried stage does not train `epoch` again; with a
+    * `checkpointDir`, first writes the checkpoint of `epoch` (the workers wait at the gate, so the
+    * center and their optimizer states are those of the epoch's end).
     */
   def release(epoch: Int, stop: Boolean): Unit = {
+    fingerprint.foreach(fp => checkpoint(epoch, stop, fp))
     // After a stop, a retried stage has nothing left to train.
     val next = if (stop) math.max(epoch + 1, params.epochs) else epoch + 1
     ps.putBlob(NextEpochBlob, next.toString.getBytes(UTF_8))
     ps.releaseEpoch(epoch, stop)
     unreleased.synchronized { unreleased -= epoch; unreleased.notifyAll() }
+  }
+
+  private def checkpoint(epoch: Int, stop: Boolean, fp: JsonNode): Unit = {
+    val logs = history.synchronized {
+      history += pendingLogs.remove(epoch).getOrElse(Map.empty)
+      history.toList
+    }
+    val optimizers = (0 until params.numWorkers).map { w =>
+      ps.blob(Checkpoints.optimizerBlob(w)).getOrElse {
+        throw new IllegalStateException(s"worker $w stored no optimizer state for epoch $epoch")
+      }
+    }
+    val dir = params.checkpointDir.get
+    Checkpoints.write(
+      sc.hadoopConfiguration,
+      dir,
+      epoch,
+      stop,
+      logs,
+      fp,
+      ps.centerBytes(),
+      optimizers
+    )
+    log.info(s"checkpoint of epoch $epoch written to $dir")
   }
 
   /** The trained `.keras` archive worker 0 stored at the end, or null if absent. */
@@ -66,6 +105,12 @@ final class TrainingJob private[train] (
           Json.write(Json.obj().put("type", "epoch").put("epoch", epoch))
       }
     log.debug(s"epoch $epoch: $event")
+    if (fingerprint.isDefined) {
+      val logs =
+        try Json.numbers(Json.parseLenient(event, "the epoch event").path("logs"))
+        catch { case NonFatal(_) => Map.empty[String, Double] }
+      history.synchronized(pendingLogs(epoch) = logs)
+    }
     unreleased.synchronized(unreleased += epoch)
     emit(event)
   }
