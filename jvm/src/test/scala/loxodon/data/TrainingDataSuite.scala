@@ -64,11 +64,13 @@ class TrainingDataSuite extends AnyFunSuite with LocalSpark {
     assert(l.contains("label_col") && l.contains("available: x, y"))
   }
 
-  test("non-numeric columns name their type") {
+  test("non-numeric columns name their type; strings need a text model") {
     val s = spark
     import s.implicits._
-    val df = Seq(("a", "b", 1.0)).toDF("s", "t", "y")
-    assert(message(TrainingData.prepare(df, Seq("s"), Some("y"))).contains("type string"))
+    val df = Seq(("a", "b", 1.0, java.sql.Date.valueOf("2026-12-02"))).toDF("s", "t", "y", "d")
+    val text = message(TrainingData.prepare(df, Seq("s"), Some("y")))
+    assert(text.contains("holds strings") && text.contains("loxodon.text_classifier"), text)
+    assert(message(TrainingData.prepare(df, Seq("d"), Some("y"))).contains("type date"))
     assert(message(TrainingData.prepare(df, Seq("y"), Some("t"))).contains("label_col"))
   }
 
