@@ -4,6 +4,7 @@ and both front ends train a mode at the same effective learning rate."""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import keras
@@ -139,4 +140,10 @@ def test_both_front_ends_train_averaging_at_the_same_scaled_rate(spark: SparkSes
     assert max(np.abs(a - b).max() for a, b in zip(scaled, unscaled, strict=True)) > 1e-3
     java = KerasEstimator(mode="easgd", numWorkers=3)
     java._transfer_params_to_java()
-    assert java._java_obj.trainParams(spark._jsparkSession).learningRateScale() == 3.0
+    assert java._java_obj.trainParams(spark._jsparkSession).learningRateScale() == 4.0  # N + 1
+    java = KerasEstimator(mode="eamsgd", numWorkers=3)
+    java._transfer_params_to_java()
+    momentum = inspect.signature(loxodon.SparkModel).parameters["momentum"].default
+    assert java.getOrDefault("momentum") == momentum  # SparkModel states Scala's default
+    scale = java._java_obj.trainParams(spark._jsparkSession).learningRateScale()
+    assert scale == pytest.approx(4 * (1 - momentum))  # (N + 1)(1 - momentum)
