@@ -1,8 +1,12 @@
 """The convolutional network of the MNIST-1D paper (``examples/mnist1d_cnn.py``)
-on NumPy input of shape (N, 40, 1) learns in every mode at the learning rate
-plain Keras uses (Adam 1e-2), within 2 points of plain Keras on the same data,
-epochs and global batch: each mode's default rate rule (``TrainParams.
-learningRateScale``) is what makes it match, and this test is what shows it."""
+on NumPy input of shape (N, 40, 1) learns at the learning rate plain Keras uses
+(Adam 1e-2), within 2 points of plain Keras on the same data, epochs and global
+batch, in the modes whose workers meet in rounds (their runs repeat): each
+mode's default rate rule (``TrainParams.learningRateScale``: 1, N, N + 1) is
+what makes it match. The asynchronous family is not asserted here: its result
+depends on the order of the pushes, and aeasgd, which reached 0.913 against
+Keras's 0.915 in one run, reached 0.889 in the next (a 2-point bar sits inside
+that spread); test_training_modes bounds those modes on digits instead."""
 
 from __future__ import annotations
 
@@ -48,8 +52,7 @@ def keras_accuracy(data: tuple[np.ndarray, ...]) -> float:
 
 @pytest.mark.parametrize(
     "mode",
-    ["synchronous", "averaging", "asynchronous", "hogwild", "adag", "dynsgd"]
-    + ["easgd", "aeasgd", "eamsgd"],
+    ["synchronous", "averaging", "easgd"],
 )
 def test_conv1d_matches_keras_at_its_rate(
     spark: SparkSession, data: tuple[np.ndarray, ...], keras_accuracy: float, mode: str
