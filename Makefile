@@ -56,7 +56,10 @@ contract: venv
 demo: jar
 	$(PYTHON) examples/mnist1d_mlp.py
 
-test: jar test-jvm lint test-python cluster-test test-matrix
+# test-matrix is not part of `make test` yet: with it the suite would take about 55 minutes on
+# CI's machine (the Python suite alone took 24 in the last fresh run), over the 45 it must stay
+# well under, and it has not yet passed twice from a fresh clone (issue 22). Run it on its own.
+test: jar test-jvm lint test-python cluster-test
 
 test-jvm: venv
 	$(SBT) scalafmtCheckAll examples/scalafmtCheckAll test
