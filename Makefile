@@ -61,8 +61,10 @@ demo: jar
 # well under, and it has not yet passed twice from a fresh clone (issue 22). Run it on its own.
 test: jar test-jvm lint test-python cluster-test
 
+# One sbt start for the checks, the tests and the examples jar the Python tests run.
 test-jvm: venv
-	$(SBT) scalafmtCheckAll examples/scalafmtCheckAll test
+	$(SBT) scalafmtCheckAll examples/scalafmtCheckAll test examples/package
+	mkdir -p $(dir $(EXAMPLES_STAMP)) && touch $(EXAMPLES_STAMP)
 
 lint: venv
 	$(VENV)/bin/ruff check python tests bench examples
@@ -87,6 +89,18 @@ MATRIX := 35:examples35_212/target/scala-2.12 40:examples40/target/scala-2.13
 	.venv-spark$*/bin/python -m pip install -q --no-deps -e .
 	touch $@
 
+# Spark 4.0 runs with the newest Keras/TensorFlow, which the main venv holds already: its venv
+# is pyspark 4.0 alone, in front of the main venv's packages (a .pth file that adds that
+# site-packages after its own), so TensorFlow is not installed a second time. pyspark goes
+# in before the .pth exists, so that pip never sees the main venv's pyspark.
+.venv-spark40/.installed: tests/matrix/requirements-spark40.lock pyproject.toml $(VENV)/.installed
+	rm -rf .venv-spark40
+	$(PY) -m venv .venv-spark40
+	.venv-spark40/bin/python -m pip install -q --no-deps -r $<
+	.venv-spark40/bin/python -m pip install -q --no-deps -e .
+	.venv-spark40/bin/python -c 'import pathlib, sysconfig; main = sysconfig.get_paths(vars={"base": "$(abspath $(VENV))"})["purelib"]; pathlib.Path(sysconfig.get_paths()["purelib"], "loxodon-main-venv.pth").write_text(f"import site; site.addsitedir({main!r})\n")'
+	touch $@
+
 MATRIX_VENVS := $(foreach m,$(MATRIX),.venv-spark$(firstword $(subst :, ,$(m)))/.installed)
 
 # The venvs' downloads and the jars' compiles overlap (-j3: network against CPU).
@@ -100,19 +114,24 @@ test-matrix:
 	    $$py -m pytest -q -p no:cacheprovider tests/matrix; \
 	done
 
-# Re-resolves the matrix lock files from their requirement lists (needs PyPI).
+# Re-resolves the Spark 3.5 matrix lock from its requirement list (needs PyPI); the 4.0
+# one holds pyspark alone (the rest is the main venv's).
 matrix-lock:
-	for v in 35 40; do rm -rf /tmp/lock-$$v && $(PY) -m venv /tmp/lock-$$v && \
-	  /tmp/lock-$$v/bin/pip install -q -r tests/matrix/requirements-spark$$v.txt && \
-	  /tmp/lock-$$v/bin/pip freeze > tests/matrix/requirements-spark$$v.lock; done
+	rm -rf /tmp/lock-35 && $(PY) -m venv /tmp/lock-35 && \
+	  /tmp/lock-35/bin/pip install -q -r tests/matrix/requirements-spark35.txt && \
+	  /tmp/lock-35/bin/pip freeze > tests/matrix/requirements-spark35.lock
 
 format: venv
 	$(SBT) scalafmtAll scalafmtSbt
 	$(VENV)/bin/ruff format python tests bench examples
 	$(VENV)/bin/ruff check --fix python tests bench examples
 
-examples-jar: venv
+EXAMPLES_STAMP := examples/scala/target/.built
+$(EXAMPLES_STAMP): $(JAR_DIR)/.built $(wildcard examples/scala/src/main/scala/*/*/*.scala)
 	$(SBT) examples/package
+	touch $@
+
+examples-jar: $(EXAMPLES_STAMP)
 
 bench: jar
 	$(PYTHON) bench/ps_roundtrip.py
