@@ -23,39 +23,11 @@ import keras
 import numpy as np
 
 import loxodon
+from fixtures import MODE_OPTIONS, mlp, mode_learning_rate
 from loxodon.datasets import digits
 
 EPOCHS = 8
 BATCH = 32
-# As test_training_modes: stale-update modes train at 3e-3, with these options.
-ASYNC_MODES = ("asynchronous", "hogwild", "dynsgd", "eamsgd")
-OPTIONS = {
-    "averaging": {"frequency": "epoch"},
-    "asynchronous": {"communication_window": 4},
-    "hogwild": {"communication_window": 4},
-    "adag": {"communication_window": 4},
-    "dynsgd": {"communication_window": 4},
-    "easgd": {"communication_window": 4},
-    "aeasgd": {"communication_window": 4},
-    "eamsgd": {"communication_window": 4, "momentum": 0.5},
-}
-
-
-def make_mlp(rate: float) -> keras.Model:
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
 
 
 class GpuProbe(keras.layers.Layer):
@@ -94,14 +66,17 @@ def main() -> None:
     references: dict[float, float] = {}
     fits, models = {}, {}
     for mode in modes:
-        rate = 3e-3 if mode in ASYNC_MODES else 1e-2
+        rate = mode_learning_rate(mode)
         if rate not in references:
-            plain = make_mlp(rate)
+            plain = mlp(64, 64, 10, seed=0, learning_rate=rate)
             plain.fit(x, y, epochs=EPOCHS, batch_size=BATCH, verbose=0)
             references[rate] = plain.evaluate(xt, yt, verbose=0, return_dict=True)["accuracy"]
         workers = 1 if mode == "single" else 2
         model = loxodon.SparkModel(
-            make_mlp(rate), mode=mode, num_workers=workers, **OPTIONS.get(mode, {})
+            mlp(64, 64, 10, seed=0, learning_rate=rate),
+            mode=mode,
+            num_workers=workers,
+            **MODE_OPTIONS[mode],
         )
         model.fit(x, y, epochs=EPOCHS, batch_size=BATCH, verbose=0)
         fits[mode] = {

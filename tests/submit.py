@@ -5,12 +5,18 @@ application (`make test` builds it first with `make examples-jar`)."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import keras
+import numpy as np
 import pytest
 from pyspark.find_spark_home import _find_spark_home
+
+from fixtures import mlp, write_parquet
+from loxodon.datasets import digits
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES_JARS = ROOT / "examples" / "scala" / "target" / "scala-2.13"
@@ -71,3 +77,33 @@ def spark_submit(
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=cwd)
     assert out.returncode == 0, f"stdout:\n{out.stdout}\nstderr (tail):\n{out.stderr[-4000:]}"
     return out
+
+
+def train_from_keras(tmp_path: Path, epochs: int) -> tuple[str, float, float]:
+    """Trains the digits MLP with the ``TrainFromKeras`` example (synchronous, 2 workers,
+    ``epochs``) under spark-submit, from a ``.keras`` file and Parquet tables written here.
+    Returns its stdout, the test accuracy it printed, and the accuracy of the ``.keras``
+    file it wrote when Keras loads it here; fails unless the application printed one."""
+    x_train, y_train, x_test, y_test = digits()
+    write_parquet(tmp_path / "train.parquet", x_train, y_train)
+    write_parquet(tmp_path / "test.parquet", x_test, y_test)
+    mlp(64, 64, 10, seed=0, learning_rate=1e-2).save(tmp_path / "model.keras")
+    trained = tmp_path / "trained.keras"
+    out = spark_submit(
+        "loxodon.examples.TrainFromKeras",
+        [
+            "--mode=synchronous",
+            "--workers=2",
+            f"--epochs={epochs}",
+            str(tmp_path / "model.keras"),
+            str(tmp_path / "train.parquet"),
+            str(tmp_path / "test.parquet"),
+            str(trained),
+        ],
+        cwd=tmp_path,
+    )
+    found = re.search(r"^test accuracy: ([0-9.]+)$", out.stdout, re.MULTILINE)
+    assert found, f"stdout:\n{out.stdout}\nstderr (tail):\n{out.stderr[-4000:]}"
+    model = keras.saving.load_model(trained)
+    local = float(np.mean(model.predict(x_test, verbose=0).argmax(axis=1) == y_test))
+    return out.stdout, float(found.group(1)), local

@@ -16,15 +16,12 @@ workers also on their task's GPU. The test prints the GPUs it ran on.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from fixtures import gpu_discovery_script
+from fixtures import gpu_discovery_script, run_result
 from loxodon.contract import MODES
 
 tf = pytest.importorskip("tensorflow")
@@ -52,15 +49,9 @@ def _addresses() -> list[str]:
 def test_every_mode_and_predict_on_gpu(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     addresses = _addresses()
     discovery = gpu_discovery_script(tmp_path, addresses)
-    run = subprocess.run(
-        [sys.executable, str(SCRIPT), str(discovery), str(len(addresses)), ",".join(MODES)],
-        capture_output=True,
-        text=True,
-        timeout=1800,
+    result = run_result(
+        [str(SCRIPT), str(discovery), str(len(addresses)), ",".join(MODES)], timeout=1800
     )
-    lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]
-    assert lines, run.stderr[-6000:]
-    result = json.loads(lines[-1][len("RESULT ") :])
     separate = len(addresses) >= 2
     names = set()
     for mode, fit in result["fits"].items():

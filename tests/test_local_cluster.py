@@ -10,12 +10,11 @@ fresh-clone CI run); at 3e-3, 8 runs gave 0.953-0.967."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import textwrap
 
 import pytest
+
+from fixtures import run_result
 
 SCRIPT = textwrap.dedent(
     """
@@ -50,12 +49,7 @@ SCRIPT = textwrap.dedent(
 @pytest.mark.parametrize("mode", ["synchronous", "asynchronous"])
 def test_training_on_separate_executor_jvms(mode: str) -> None:
     rate = "3e-3" if mode == "asynchronous" else "1e-2"
-    run = subprocess.run(
-        [sys.executable, "-c", SCRIPT, mode, rate], capture_output=True, text=True, timeout=420
-    )
-    lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]
-    assert lines, run.stderr[-4000:]
-    result = json.loads(lines[-1][len("RESULT ") :])
+    result = run_result(["-c", SCRIPT, mode, rate], timeout=420)
     assert result["executors"] == 2
     assert result["epochs"] == 6
     assert result["accuracy"] > 0.9, result

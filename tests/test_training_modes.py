@@ -26,7 +26,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 import loxodon
-from fixtures import mlp
+from fixtures import MODE_OPTIONS, mlp, mode_learning_rate
 from loxodon.datasets import digits
 
 EPOCHS = 8
@@ -59,27 +59,9 @@ def keras_accuracy(data: tuple[np.ndarray, ...]) -> Callable[[float], float]:
     return at
 
 
-# Asynchronous SGD with stale updates wants a lower rate (see the module docstring); so does
-# eamsgd, whose momentum adds to Adam's own (at 1e-2 it reached 0.85 where Keras reached 0.95).
-ASYNC_LEARNING_RATE = 3e-3
-ASYNC_MODES = ("asynchronous", "hogwild", "dynsgd", "eamsgd")
-
-
 @pytest.mark.parametrize(
     ("mode", "options"),
-    [
-        ("single", {}),
-        ("synchronous", {}),
-        ("averaging", {"frequency": "epoch"}),
-        ("averaging", {"frequency": 5}),
-        ("asynchronous", {"communication_window": 4}),
-        ("hogwild", {"communication_window": 4}),
-        ("adag", {"communication_window": 4}),
-        ("dynsgd", {"communication_window": 4}),
-        ("easgd", {"communication_window": 4}),
-        ("aeasgd", {"communication_window": 4}),
-        ("eamsgd", {"communication_window": 4, "momentum": 0.5}),
-    ],
+    [*MODE_OPTIONS.items(), ("averaging", {"frequency": "epoch"})],
 )
 def test_mode_reaches_keras_accuracy(
     spark: SparkSession,
@@ -90,7 +72,7 @@ def test_mode_reaches_keras_accuracy(
 ) -> None:
     x, y, xt, yt = data
     workers = 1 if mode == "single" else 2
-    rate = ASYNC_LEARNING_RATE if mode in ASYNC_MODES else 1e-2
+    rate = mode_learning_rate(mode)
     model = loxodon.SparkModel(
         make_mlp(learning_rate=rate), mode=mode, num_workers=workers, spark=spark, **options
     )

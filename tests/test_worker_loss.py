@@ -27,8 +27,9 @@ import pytest
 from pyspark.sql import SparkSession
 
 import loxodon
+from fixtures import mode_learning_rate
 from loxodon.datasets import digits
-from test_training_modes import ASYNC_LEARNING_RATE, BATCH, EPOCHS, make_mlp
+from test_training_modes import BATCH, EPOCHS, make_mlp
 
 KILL_AT_EPOCH = 2
 TIMING_DEPENDENT = ("asynchronous", "hogwild", "aeasgd")
@@ -99,7 +100,7 @@ def _fit(
     spark: SparkSession, data: tuple, mode: str, callbacks: list
 ) -> tuple[loxodon.SparkModel, dict, float]:
     x, y, xt, yt = data
-    rate = ASYNC_LEARNING_RATE if mode in ("asynchronous", "hogwild") else 1e-2
+    rate = mode_learning_rate(mode)
     model = loxodon.SparkModel(
         make_mlp(learning_rate=rate),
         mode=mode,
@@ -126,7 +127,7 @@ def test_fit_survives_a_killed_python_worker(
     assert model.last_fit["epochs_run"] == EPOCHS - KILL_AT_EPOCH - 1
     if mode in TIMING_DEPENDENT:
         x, y, xt, yt = data
-        reference = make_mlp(learning_rate=ASYNC_LEARNING_RATE if mode != "aeasgd" else 1e-2)
+        reference = make_mlp(learning_rate=mode_learning_rate(mode))
         reference.fit(x, y, epochs=EPOCHS, batch_size=BATCH, verbose=0)
         keras_accuracy = reference.evaluate(xt, yt, verbose=0, return_dict=True)["accuracy"]
         assert accuracy >= 0.9 * keras_accuracy, (mode, accuracy, keras_accuracy)

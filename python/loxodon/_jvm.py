@@ -73,6 +73,17 @@ def running_session() -> SparkSession | None:
     return None
 
 
+def required_session(owner: str) -> SparkSession:
+    """``running_session()``, or an error naming how to start one (or pass it to ``owner``)."""
+    active = running_session()
+    if active is None:
+        raise RuntimeError(
+            "no active SparkSession: start one with loxodon.spark_session(...) or pass "
+            f"spark= to {owner}"
+        )
+    return active
+
+
 def _missing_jar_message(spark: SparkSession) -> str:
     try:
         where = str(jar_path(spark))

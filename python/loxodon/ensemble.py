@@ -28,7 +28,7 @@ import keras
 import numpy as np
 from pyspark.sql import DataFrame, SparkSession
 
-from loxodon._jvm import java_session, python_api, running_session
+from loxodon._jvm import java_session, python_api, required_session, running_session
 from loxodon.keras_io import load_model, model_to_archive
 
 DATA_MODES = ("all", "partition")
@@ -99,10 +99,7 @@ class Ensemble:
     @property
     def spark(self) -> SparkSession:
         if self._spark is None:
-            active = running_session()
-            if active is None:
-                raise RuntimeError("no active SparkSession: start one with loxodon.spark_session()")
-            self._spark = active
+            self._spark = required_session("Ensemble")
         return self._spark
 
     # -- members ----------------------------------------------------------------------

@@ -17,7 +17,7 @@ import numpy as np
 from pyspark import RDD
 from pyspark.sql import DataFrame, SparkSession
 
-from loxodon._jvm import java_session, python_api, running_session
+from loxodon._jvm import java_session, python_api, required_session, running_session
 from loxodon._spark_compat import arrow_of_frame
 from loxodon.checkpoint import restore_history, resume_point
 from loxodon.contract import require_valid
@@ -226,13 +226,7 @@ class SparkModel:
     @property
     def spark(self) -> SparkSession:
         if self._spark is None:
-            active = running_session()
-            if active is None:
-                raise RuntimeError(
-                    "no active SparkSession: start one with loxodon.spark_session(...) or pass "
-                    "spark= to SparkModel"
-                )
-            self._spark = active
+            self._spark = required_session("SparkModel")
         return self._spark
 
     @property

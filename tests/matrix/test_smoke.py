@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 
-import keras
 import numpy as np
 import pyspark
 import pytest
@@ -23,7 +21,14 @@ from pyspark.ml.evaluation import MulticlassClassificationEvaluator
 from pyspark.sql import DataFrame, SparkSession
 
 import loxodon
-from fixtures import PIXELS, digits_pipeline, digits_pixels, mlp, write_parquet
+from fixtures import (
+    MODE_OPTIONS,
+    PIXELS,
+    digits_pipeline,
+    digits_pixels,
+    mlp,
+    mode_learning_rate,
+)
 from loxodon._jars import spark_line
 from loxodon.datasets import digits
 from loxodon.selection import GridSearch, ModelSelection, grid
@@ -35,22 +40,6 @@ if LINE == "4.3":
 EPOCHS = 2
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = json.loads((ROOT / "python" / "loxodon" / "contract.json").read_text())
-# Each mode's exchange options (as tests/test_training_modes.py gives them); a mode the
-# contract gains fails test_every_mode_is_covered until it is added here.
-MODE_OPTIONS: dict[str, dict] = {
-    "single": {},
-    "synchronous": {},
-    "averaging": {"frequency": 5},
-    "asynchronous": {"communication_window": 4},
-    "hogwild": {"communication_window": 4},
-    "adag": {"communication_window": 4},
-    "dynsgd": {"communication_window": 4},
-    "easgd": {"communication_window": 4},
-    "aeasgd": {"communication_window": 4},
-    "eamsgd": {"communication_window": 4, "momentum": 0.5},
-}
-# Stale updates want the lower rate (see tests/test_training_modes.py).
-ASYNC_MODES = ("asynchronous", "hogwild", "dynsgd", "eamsgd")
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +63,7 @@ def test_every_mode_is_covered() -> None:
 @pytest.mark.parametrize("mode", list(MODE_OPTIONS))
 def test_mode_learns(spark: SparkSession, data: tuple[np.ndarray, ...], mode: str) -> None:
     x, y, xt, yt = data
-    rate = 3e-3 if mode in ASYNC_MODES else 1e-2
+    rate = mode_learning_rate(mode)
     model = loxodon.SparkModel(
         mlp(64, 64, 10, seed=0, learning_rate=rate),
         mode=mode,
@@ -140,31 +129,9 @@ def test_model_selection_search_learns(data: tuple[np.ndarray, ...]) -> None:
 
 
 def test_scala_example_with_spark_submit(tmp_path: Path) -> None:
-    from submit import spark_submit
+    from submit import train_from_keras
 
     assert os.environ.get("LOXODON_EXAMPLES_JAR"), "make test-matrix sets LOXODON_EXAMPLES_JAR"
-    x_train, y_train, x_test, y_test = digits()
-    write_parquet(tmp_path / "train.parquet", x_train, y_train)
-    write_parquet(tmp_path / "test.parquet", x_test, y_test)
-    mlp(64, 64, 10, seed=0, learning_rate=1e-2).save(tmp_path / "model.keras")
-    trained = tmp_path / "trained.keras"
-    out = spark_submit(
-        "loxodon.examples.TrainFromKeras",
-        [
-            "--mode=synchronous",
-            "--workers=2",
-            f"--epochs={EPOCHS}",
-            str(tmp_path / "model.keras"),
-            str(tmp_path / "train.parquet"),
-            str(tmp_path / "test.parquet"),
-            str(trained),
-        ],
-        cwd=tmp_path,
-    )
-    found = re.search(r"^test accuracy: ([0-9.]+)$", out.stdout, re.MULTILINE)
-    assert found, out.stdout
-    accuracy = float(found.group(1))
-    assert accuracy > 0.85, out.stdout
-    model = keras.saving.load_model(trained)
-    local = float(np.mean(model.predict(x_test, verbose=0).argmax(axis=1) == y_test))
-    assert abs(local - accuracy) <= 1.0 / len(y_test) + 1e-4, (local, accuracy)
+    stdout, accuracy, local = train_from_keras(tmp_path, epochs=EPOCHS)
+    assert accuracy > 0.85, stdout
+    assert abs(local - accuracy) <= 1.0 / len(digits()[3]) + 1e-4, (local, accuracy)

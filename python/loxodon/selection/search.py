@@ -22,7 +22,7 @@ from typing import Any
 import keras
 from pyspark.sql import SparkSession
 
-from loxodon._jvm import java_session, python_api, running_session
+from loxodon._jvm import java_session, python_api, required_session
 from loxodon.inputs import driver_placement, prepare
 from loxodon.keras_io import load_model, model_to_archive
 from loxodon.ps_client import PSClient
@@ -117,10 +117,7 @@ class ModelSelection:
     @property
     def spark(self) -> SparkSession:
         if self._spark is None:
-            active = running_session()
-            if active is None:
-                raise RuntimeError("no active SparkSession: start one with loxodon.spark_session()")
-            self._spark = active
+            self._spark = required_session("ModelSelection")
         return self._spark
 
     def fit(

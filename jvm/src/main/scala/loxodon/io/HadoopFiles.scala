@@ -2,7 +2,7 @@ package loxodon.io
 
 import java.io.ByteArrayOutputStream
 
-import org.apache.hadoop.fs.Path
+import org.apache.hadoop.fs.{FileSystem, Path}
 import org.apache.spark.sql.SparkSession
 
 /** Whole-file reads and writes through Hadoop's FileSystem (file://, hdfs://, s3a://, ...) with the
@@ -19,9 +19,7 @@ object HadoopFiles {
     if (!overwrite && fs.exists(path)) {
       throw new IllegalArgumentException(s"$uri exists: pass overwrite=True to replace it")
     }
-    val out = fs.create(path, overwrite)
-    try out.write(bytes)
-    finally out.close()
+    writeAll(fs, path, bytes, overwrite)
   }
 
   /** The bytes of the file at `uri`; a clear error if it does not exist. */
@@ -30,6 +28,18 @@ object HadoopFiles {
     val path = new Path(uri)
     val fs = path.getFileSystem(spark.sparkContext.hadoopConfiguration)
     if (!fs.exists(path)) throw new IllegalArgumentException(s"no file at $uri")
+    readAll(fs, path)
+  }
+
+  /** Writes `bytes` as the whole of the file at `path` on `fs`. */
+  def writeAll(fs: FileSystem, path: Path, bytes: Array[Byte], overwrite: Boolean): Unit = {
+    val out = fs.create(path, overwrite)
+    try out.write(bytes)
+    finally out.close()
+  }
+
+  /** The whole of the file at `path` on `fs`. */
+  def readAll(fs: FileSystem, path: Path): Array[Byte] = {
     val in = fs.open(path)
     try {
       val out = new ByteArrayOutputStream()

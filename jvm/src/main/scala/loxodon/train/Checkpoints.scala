@@ -1,6 +1,5 @@
 package loxodon.train
 
-import java.io.ByteArrayOutputStream
 import java.nio.{ByteBuffer, ByteOrder}
 import java.nio.charset.StandardCharsets.{ISO_8859_1, UTF_8}
 import java.security.MessageDigest
@@ -14,7 +13,7 @@ import com.fasterxml.jackson.databind.node.{ObjectNode, TextNode}
 import org.apache.hadoop.conf.Configuration
 import org.apache.hadoop.fs.{FileSystem, Path}
 
-import loxodon.io.Json
+import loxodon.io.{HadoopFiles, Json}
 import loxodon.model.KerasArchive
 
 /** One complete checkpoint of a fit: the state after epoch `epoch` (docs/design.md, "Checkpoint and
@@ -245,20 +244,12 @@ object Checkpoints {
     }
   }
 
-  private def put(fs: FileSystem, path: Path, bytes: Array[Byte]): Unit = {
-    val out = fs.create(path, true)
-    try out.write(bytes)
-    finally out.close()
-  }
+  private def put(fs: FileSystem, path: Path, bytes: Array[Byte]): Unit =
+    HadoopFiles.writeAll(fs, path, bytes, overwrite = true)
 
   private def read(fs: FileSystem, path: Path): Array[Byte] = {
     if (!fs.exists(path)) throw new IllegalArgumentException(s"the checkpoint lacks $path")
-    val in = fs.open(path)
-    try {
-      val out = new ByteArrayOutputStream()
-      in.transferTo(out)
-      out.toByteArray
-    } finally in.close()
+    HadoopFiles.readAll(fs, path)
   }
 
   /** Little-endian float32 bytes as a one-dimensional NumPy `.npy` file (format 1.0). */
