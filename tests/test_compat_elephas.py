@@ -6,6 +6,7 @@ seed and epochs. ``LOXODON_COMPAT_SEED`` picks the seed (runs for the docs' spre
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -50,6 +51,7 @@ def readme_model() -> keras.Model:
     return model
 
 
+@functools.cache  # the README tests share readme_model: plain Keras trains it once
 def plain_keras(
     build: Callable[[], keras.Model], epochs: int = EPOCHS, batch_size: int = 32
 ) -> float:
