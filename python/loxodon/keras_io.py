@@ -112,19 +112,6 @@ def model_to_archive(model: Any) -> bytes:
             return f.read()
 
 
-def require_one_input_and_output(model: Any, where: str) -> None:
-    """Refuses a model with several inputs or outputs where its columns cannot be mapped
-    to them (the Spark ML stages: their params name one features list and one label)."""
-    inputs, outputs = getattr(model, "inputs", None) or [], getattr(model, "outputs", None) or []
-    if len(inputs) > 1 or len(outputs) > 1:
-        raise ValueError(
-            f"{where}: the model has {len(inputs)} inputs and {len(outputs)} outputs; the Spark "
-            "ML stages take models of one input and one output. Train it with SparkModel "
-            "(features_col and label_col as a list or dict per input and output), or give the "
-            "model one Input of all features, split inside it (slicing layers)"
-        )
-
-
 def archive_digest(archive: bytes) -> str:
     return hashlib.sha256(archive).hexdigest()
 

@@ -30,7 +30,7 @@ from loxodon.ml.params import KerasParams, LoxodonMLReadable, add_setters
 
 
 def _archive_of(model: Any, where: str) -> bytes:
-    from loxodon.keras_io import model_to_archive, require_one_input_and_output
+    from loxodon.keras_io import model_to_archive
 
     if not hasattr(model, "save") or not hasattr(model, "layers"):
         raise TypeError(f"{where}: expected a keras.Model, got {type(model).__name__}")
@@ -40,7 +40,6 @@ def _archive_of(model: Any, where: str) -> bytes:
             f"{where}: the Keras model is not compiled: call "
             "model.compile(optimizer=..., loss=...) before fitting"
         )
-    require_one_input_and_output(model, where)
     return model_to_archive(model)
 
 

@@ -20,11 +20,13 @@ from collections.abc import Callable
 from typing import Any
 
 import keras
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from loxodon._jvm import java_session, python_api, required_session
 from loxodon.inputs import driver_placement, prepare
 from loxodon.keras_io import load_model, model_to_archive
+from loxodon.model_io import ModelIO
+from loxodon.model_io_frames import FEATURES, LABEL, flat_arrays, flat_frame
 from loxodon.ps_client import PSClient
 from loxodon.selection.inherit import committed_state_blob, continued_state
 from loxodon.selection.result import SelectionResult
@@ -126,23 +128,31 @@ class ModelSelection:
         y: Any = None,
         validation_split: float = 0.2,
         validation_data: Any = None,
-        features_col: str | list[str] = "features",
-        label_col: str = "label",
+        features_col: Any = "features",
+        label_col: Any = "label",
         keep_models: bool = False,
         replay: SelectionResult | list[dict[str, Any]] | None = None,
     ) -> SelectionResult:
         """Run the search over ``data`` (DataFrame, RDD, or NumPy ``x`` with
-        ``y``). ``keep_models`` also exports every trial's trained model;
-        ``replay`` (a result or its ``schedule``) makes every model visit the
-        partitions in the logged order, which reproduces its weights exactly."""
+        ``y``). For models of several inputs or outputs (each trial's the same as
+        the first's) ``x``/``y`` are lists or dicts of arrays and
+        ``features_col``/``label_col`` a list or dict of columns per input and
+        output, as in ``SparkModel.fit``. ``keep_models`` also exports every
+        trial's trained model; ``replay`` (a result or its ``schedule``) makes
+        every model visit the partitions in the logged order, which reproduces
+        its weights exactly."""
         schedule = replay.schedule if isinstance(replay, SelectionResult) else replay
         actions = self.strategy.start()
         if not actions.add:
             raise ValueError("the strategy proposed no trials")
         first = self._build(actions.add[0])
         started = time.perf_counter()
+        inputs = (data, y, validation_data, features_col, label_col)
+        io = ModelIO(first)
+        if io.multi:  # one flat vector per row, split again by each worker (model_io.py)
+            inputs = _flat_inputs(io, *inputs)
         job = self._start(
-            (data, y, validation_data, features_col, label_col),
+            inputs,
             validation_split,
             model_to_archive(first),
             json.dumps(schedule) if schedule is not None else None,
@@ -239,6 +249,27 @@ class ModelSelection:
                 "call model.compile(...) inside model_fn"
             )
         return model
+
+
+def _flat_inputs(
+    io: ModelIO, data: Any, y: Any, validation_data: Any, features_col: Any, label_col: Any
+) -> tuple[Any, Any, Any, str, str]:
+    """A multi-input/output search's data as one flat features and label vector per row
+    (DataFrames gain the two flat columns; lists or dicts of arrays become arrays)."""
+    if isinstance(data, DataFrame):
+        if y is not None:
+            raise ValueError("y must be None when data is a DataFrame: name label_col instead")
+        if validation_data is not None:
+            validation_data = flat_frame(validation_data, io, features_col, label_col)
+        return flat_frame(data, io, features_col, label_col), None, validation_data, FEATURES, LABEL
+    if y is None:
+        raise ValueError("y: a search of NumPy inputs needs labels (a list or dict per output)")
+    x, flat_y = flat_arrays(io, data, y)
+    if validation_data is not None:
+        if not (isinstance(validation_data, tuple) and len(validation_data) == 2):
+            raise ValueError("validation_data: give (x, y), each a list or dict per input/output")
+        validation_data = flat_arrays(io, *validation_data)
+    return x, flat_y, validation_data, "features", "label"
 
 
 class _SearchRun:

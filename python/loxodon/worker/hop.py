@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from loxodon.keras_io import load_model, model_to_archive
+from loxodon.model_io import take
 from loxodon.ps_client import PSClient
 from loxodon.worker.data import OpenBatchFunction, Partition
 from loxodon.worker.model_state import ModelState, architecture_key
@@ -187,7 +188,9 @@ class HopWorker:
         logs: Any = {}
         for i in range(0, val.rows, _EVAL_BATCH):
             end = i + _EVAL_BATCH
-            logs = compiled.test_step((val.x[i:end], val.y[i:end], None))
+            logs = compiled.test_step(
+                (take(val.x, slice(i, end)), take(val.y, slice(i, end)), None)
+            )
         return _floats(logs), val.rows
 
     def _train(self, compiled: _Compiled, unit: dict[str, Any]) -> dict[str, float]:
@@ -205,7 +208,7 @@ class HopWorker:
         rng = unit_rng(self.seed, int(unit["model"]), int(unit["epoch"]), self.shuffle_partition)
         order = rng.permutation(train.rows)
         assert train.y is not None
-        x, y = train.x[order], train.y[order]
+        x, y = take(train.x, order), take(train.y, order)
         batch = int(unit["batch_size"])
         die = self.first_life and self.fault.get("unit") == unit["unit"]
         compiled.reset_metrics()
@@ -213,7 +216,8 @@ class HopWorker:
         for n, i in enumerate(range(0, train.rows, batch)):
             if die and n == 2:
                 _die_now()
-            logs = compiled.train_step((x[i : i + batch], y[i : i + batch], None))
+            rows = slice(i, i + batch)
+            logs = compiled.train_step((take(x, rows), take(y, rows), None))
         return _floats(logs)
 
     def _model(self, unit: dict[str, Any]) -> tuple[_Trial, _Compiled]:

@@ -52,13 +52,14 @@ class KerasEstimator(override val uid: String)
   def setSeed(v: Long): this.type = setChecked(seed, v)
   def setShuffle(v: Boolean): this.type = setChecked(shuffle, v)
   def setLabelCol(v: String): this.type = setChecked(labelCol, v)
+  def setLabelCols(v: Array[String]): this.type = setChecked(labelCols, v)
   def setSampleWeightCol(v: String): this.type = setChecked(sampleWeightCol, v)
   def setCheckpointDir(v: String): this.type = setChecked(checkpointDir, v)
   def setSyncTimeoutMs(v: Long): this.type = setChecked(syncTimeoutMs, v)
   def setScaleLearningRate(v: Boolean): this.type = setChecked(scaleLearningRate, v)
 
   override def transformSchema(schema: StructType): StructType =
-    validateAndTransformSchema(schema, fitting = true)
+    validateAndTransformSchema(schema, fitting = true, archive.map(KerasArchive.parse))
 
   /** The [[loxodon.train.TrainParams]] of a fit on `spark` (resolving the cluster-dependent
     * defaults of `numWorkers` and `easgdAlpha`).
@@ -98,13 +99,34 @@ class KerasEstimator(override val uid: String)
     transformSchema(dataset.schema, logging = true)
     val bytes = requireArchive(stageName, " (in Python: setModel(keras_model))")
     val spark = dataset.sparkSession
-    val params = trainParams(spark)
+    val keras = KerasArchive.parse(bytes)
+    if (keras.multi && $(parallelismFactor) > 1) {
+      throw new IllegalArgumentException(
+        s"$stageName param parallelismFactor: above 1 is not supported for models of several " +
+          "inputs or outputs; set parallelismFactor to 1"
+      )
+    }
+    // inputCols/labelCols: one flat column each, split per input and output by the workers.
+    val data =
+      if (inputColumns.isEmpty && labelColumns.isEmpty) dataset.toDF()
+      else
+        MultiColumns.flatFrame(
+          stageName,
+          dataset.toDF(),
+          keras,
+          inputColumns.getOrElse(Seq.empty),
+          labelColumns
+        )
+    val params = trainParams(spark).copy(
+      featuresCol = inputColumns.fold(featureColumns._1)(_ => Seq(MultiColumns.Features)),
+      labelCol = labelColumns.fold($(labelCol))(_ => MultiColumns.Label)
+    )
     KerasEstimator.log.info(
       s"$uid: fitting with mode=${params.mode}, numWorkers=${params.numWorkers}, " +
         s"epochs=${params.epochs}, batchSize=${params.batchSize}"
     )
     // Trainer.complete drives the job (no callbacks) and closes it in every case.
-    val result = Trainer.complete(Trainer.start(spark, dataset.toDF(), None, bytes, custom, params))
+    val result = Trainer.complete(Trainer.start(spark, data, None, bytes, custom, params))
     val model = new KerasModel(uid)
       .setModelArchive(result.modelArchive)
       .setCustomObjects(custom.orNull)

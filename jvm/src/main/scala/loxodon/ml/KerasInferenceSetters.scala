@@ -7,6 +7,7 @@ package loxodon.ml
 trait KerasInferenceSetters extends KerasParams {
   def setFeaturesCol(v: String): this.type = setChecked(featuresCol, v)
   def setFeaturesCols(v: Array[String]): this.type = setChecked(featuresCols, v)
+  def setInputCols(v: Array[String]): this.type = setChecked(inputCols, v)
   def setPredictionCol(v: String): this.type = setChecked(predictionCol, v)
   def setProbabilityCol(v: String): this.type = setChecked(probabilityCol, v)
   def setOutputMode(v: String): this.type = setChecked(outputMode, v)

@@ -53,26 +53,41 @@ class KerasModel(override val uid: String)
   }
 
   override def transformSchema(schema: StructType): StructType =
-    validateAndTransformSchema(schema, fitting = false)
+    validateAndTransformSchema(schema, fitting = false, archive.map(KerasArchive.parse))
 
   override def transform(dataset: Dataset[_]): DataFrame = {
     transformSchema(dataset.schema, logging = true)
     val bytes = requireArchive(stageName)
+    val model = KerasArchive.parse(bytes)
     val classification = $(outputMode) == "classification"
-    val raw = if (classification) KerasModel.RawTmp else $(predictionCol)
+    val multiOutput = model.outputs.size > 1
+    val raw = if (classification || multiOutput) KerasModel.RawTmp else $(predictionCol)
+    val data = inputColumns.fold(dataset.toDF()) { cols =>
+      MultiColumns.flatFrame(stageName, dataset.toDF(), model, cols, None)
+    }
     val params = InferenceParams(
-      featuresCol = featureColumns._1,
+      featuresCol = inputColumns.fold(featureColumns._1)(_ => Seq(MultiColumns.Features)),
       predictionCol = raw,
       batchSize = $(inferenceBatchSize),
       imports = $(imports).toSeq
     )
-    val predicted = Predictor.predict(dataset.sparkSession, dataset.toDF(), bytes, custom, params)
-    if (!classification) predicted
+    val predicted = Predictor.predict(dataset.sparkSession, data, bytes, custom, params)
+    if (multiOutput) {
+      MultiColumns.splitPredictions(
+        stageName,
+        predicted,
+        model,
+        raw,
+        $(predictionCol),
+        $(probabilityCol),
+        classification
+      )
+    } else if (!classification) predicted.drop(MultiColumns.Features)
     else {
       predicted
         .withColumn($(predictionCol), KerasModel.argmaxColumn(col(raw)))
         .withColumn($(probabilityCol), KerasModel.probabilityColumn(col(raw)))
-        .drop(raw)
+        .drop(raw, MultiColumns.Features)
     }
   }
 
@@ -111,12 +126,12 @@ object KerasModel extends MLReadable[KerasModel] {
     else Vectors.dense(output.map(_.toDouble).toArray)
 
   /** [[argmax]] as a column expression over an array<float> column. */
-  private def argmaxColumn(c: Column): Column =
+  private[ml] def argmaxColumn(c: Column): Column =
     when(size(c) === 1, when(element_at(c, 1) >= 0.5f, 1.0).otherwise(0.0))
       .otherwise((array_position(c, array_max(c)) - 1).cast(DoubleType))
 
   /** [[probability]] as a column expression over an array<float> column. */
-  private def probabilityColumn(c: Column): Column = {
+  private[ml] def probabilityColumn(c: Column): Column = {
     val values = c.cast(ArrayType(DoubleType))
     val p = element_at(values, 1)
     array_to_vector(when(size(c) === 1, array(lit(1.0) - p, p)).otherwise(values))

@@ -4,17 +4,18 @@ import org.apache.spark.ml.linalg.SQLDataTypes
 import org.apache.spark.ml.param._
 import org.apache.spark.sql.types._
 
+import loxodon.model.KerasArchive
 import loxodon.train.TrainParams
 
 /** The Params of [[KerasEstimator]] and [[KerasModel]] (both carry all of them, as Spark's own
   * estimator/model pairs do: the model keeps the settings it was trained with). Names are the same
   * camelCase names in Scala and Python.
   *
-  * Every param has a doc, a default (except `numWorkers`, `easgdAlpha` and `featuresCols`, whose
-  * defaults depend on the cluster or are optional) and a [[ParamRule]] in [[KerasParams.Rules]]:
-  * Spark's validators use it, the setters and `transformSchema` turn its answer into an error that
-  * names the stage and the param, and [[loxodon.Contract]] hands params, defaults and rules to the
-  * Python front end, which declares none of them itself.
+  * Every param has a doc, a default (except `numWorkers`, `easgdAlpha`, `featuresCols`, `inputCols`
+  * and `labelCols`, whose defaults depend on the cluster or are optional) and a [[ParamRule]] in
+  * [[KerasParams.Rules]]: Spark's validators use it, the setters and `transformSchema` turn its
+  * answer into an error that names the stage and the param, and [[loxodon.Contract]] hands params,
+  * defaults and rules to the Python front end, which declares none of them itself.
   */
 trait KerasParams extends Params {
   import KerasParams._
@@ -102,6 +103,22 @@ trait KerasParams extends Params {
     "featuresCols",
     "several numeric feature columns, used instead of featuresCol when set and not empty",
     valid[Array[String]]("featuresCols")
+  )
+  final val inputCols: StringArrayParam = new StringArrayParam(
+    this,
+    "inputCols",
+    "one column per model input, in the model's input order (a list of Inputs in order, a dict " +
+      "by sorted name), each an ML Vector, an array of numbers or a numeric column; needed for a " +
+      "model of several inputs, used instead of featuresCol(s) when set and not empty",
+    valid[Array[String]]("inputCols")
+  )
+  final val labelCols: StringArrayParam = new StringArrayParam(
+    this,
+    "labelCols",
+    "one label column per model output, in the model's output order (a list in order, a dict by " +
+      "sorted name); needed to fit a model of several outputs, used instead of labelCol when set " +
+      "and not empty",
+    valid[Array[String]]("labelCols")
   )
   final val labelCol: Param[String] = new Param(
     this,
@@ -208,6 +225,8 @@ trait KerasParams extends Params {
   def getShuffle: Boolean = $(shuffle)
   def getFeaturesCol: String = $(featuresCol)
   def getFeaturesCols: Array[String] = $(featuresCols)
+  def getInputCols: Array[String] = $(inputCols)
+  def getLabelCols: Array[String] = $(labelCols)
   def getLabelCol: String = $(labelCol)
   def getSampleWeightCol: String = $(sampleWeightCol)
   def getCheckpointDir: String = $(checkpointDir)
@@ -255,10 +274,23 @@ trait KerasParams extends Params {
     }
   }
 
+  /** The columns of `inputCols` when set and not empty. */
+  protected def inputColumns: Option[Seq[String]] =
+    if (isDefined(inputCols) && $(inputCols).nonEmpty) Some($(inputCols).toSeq) else None
+
+  /** The columns of `labelCols` when set and not empty. */
+  protected def labelColumns: Option[Seq[String]] =
+    if (isDefined(labelCols) && $(labelCols).nonEmpty) Some($(labelCols).toSeq) else None
+
   /** `schema` checked for this stage (feature columns, the label when `fitting`, free output
-    * names), with the output columns appended.
+    * names), with the output columns appended. With the stage's `model`, its inputs and outputs are
+    * checked against `inputCols` and `labelCols` ([[MultiColumns]]).
     */
-  protected def validateAndTransformSchema(schema: StructType, fitting: Boolean): StructType = {
+  protected def validateAndTransformSchema(
+      schema: StructType,
+      fitting: Boolean,
+      model: Option[KerasArchive]
+  ): StructType = {
     validateParams()
     val available = schema.fieldNames.mkString(", ")
     def field(name: String, param: String): StructField =
@@ -267,18 +299,24 @@ trait KerasParams extends Params {
           s"$stageName param $param: no column '$name' in the input (available: $available)"
         )
       }
-    val (cols, param) = featureColumns
+    model.foreach { m =>
+      MultiColumns.checkCount(stageName, "inputCols", inputColumns, m.inputs, "input")
+      if (fitting)
+        MultiColumns.checkCount(stageName, "labelCols", labelColumns, m.outputs, "output")
+    }
+    val (cols, param) = inputColumns.map(_ -> "inputCols").getOrElse(featureColumns)
+    val oneEach = param == "inputCols" || cols.size == 1
     cols.foreach { c =>
       val t = field(c, param).dataType
       val ok = t match {
-        case _: NumericType                                 => true
-        case SQLDataTypes.VectorType if cols.size == 1      => true
-        case ArrayType(_: NumericType, _) if cols.size == 1 => true
-        case _                                              => false
+        case _: NumericType                          => true
+        case SQLDataTypes.VectorType if oneEach      => true
+        case ArrayType(_: NumericType, _) if oneEach => true
+        case _                                       => false
       }
       if (!ok) {
         val allowed =
-          if (cols.size == 1) "an ML Vector, an array of numbers or a numeric column"
+          if (oneEach) "an ML Vector, an array of numbers or a numeric column"
           else "numeric (assemble other columns with VectorAssembler)"
         throw new IllegalArgumentException(
           s"$stageName param $param: column '$c' has type ${t.simpleString}; it must be $allowed"
@@ -286,26 +324,34 @@ trait KerasParams extends Params {
       }
     }
     if (fitting) {
-      val t = field($(labelCol), "labelCol").dataType
-      t match {
-        case _: NumericType | SQLDataTypes.VectorType | ArrayType(_: NumericType, _) => ()
-        case _ =>
-          throw new IllegalArgumentException(
-            s"$stageName param labelCol: column '${$(labelCol)}' has type ${t.simpleString}; it " +
-              "must be numeric, an array of numbers or an ML Vector (index string labels with " +
-              "StringIndexer first)"
-          )
+      val (labels, labelParam) =
+        labelColumns.map(_ -> "labelCols").getOrElse(Seq($(labelCol)) -> "labelCol")
+      labels.foreach { l =>
+        val t = field(l, labelParam).dataType
+        t match {
+          case _: NumericType | SQLDataTypes.VectorType | ArrayType(_: NumericType, _) => ()
+          case _ =>
+            throw new IllegalArgumentException(
+              s"$stageName param $labelParam: column '$l' has type ${t.simpleString}; it " +
+                "must be numeric, an array of numbers or an ML Vector (index string labels with " +
+                "StringIndexer first)"
+            )
+        }
       }
     }
-    val outputs =
-      if ($(outputMode) == "raw") {
+    val raw = $(outputMode) == "raw"
+    val outputs = model.filter(_.outputs.size > 1) match {
+      case Some(m) =>
+        MultiColumns.outputWidths(stageName, m)
+        MultiColumns.outputFields(m, $(predictionCol), $(probabilityCol), raw)
+      case None if raw =>
         Seq("predictionCol" -> StructField($(predictionCol), ArrayType(FloatType, false)))
-      } else {
+      case None =>
         Seq(
           "predictionCol" -> StructField($(predictionCol), DoubleType, false),
           "probabilityCol" -> StructField($(probabilityCol), SQLDataTypes.VectorType)
         )
-      }
+    }
     outputs.foreach { case (p, f) =>
       if (schema.fieldNames.contains(f.name)) {
         throw new IllegalArgumentException(
@@ -346,6 +392,8 @@ object KerasParams {
       "shuffle" -> Free,
       "featuresCol" -> ColumnName,
       "featuresCols" -> Names,
+      "inputCols" -> Names,
+      "labelCols" -> Names,
       "labelCol" -> ColumnName,
       "sampleWeightCol" -> ColumnName,
       "checkpointDir" -> Free,
@@ -365,6 +413,7 @@ object KerasParams {
   val TransformParams: Seq[String] = Seq(
     "featuresCol",
     "featuresCols",
+    "inputCols",
     "predictionCol",
     "probabilityCol",
     "outputMode",

@@ -10,6 +10,16 @@ import com.fasterxml.jackson.databind.JsonNode
 
 import loxodon.io.Json
 
+/** One input or output of a model: its name in Keras's flattening order, its flat width when the
+  * config states it (an input's shape; an output ending in a Dense layer: its units) and, for an
+  * output, the labels its loss takes.
+  */
+final case class ModelSlot(name: String, width: Option[Int], labels: LossLabels) {
+
+  /** Label values per row this output needs: one class index, or its width. */
+  def labelWidth: Option[Int] = if (labels == LossLabels.Index) Some(1) else width
+}
+
 /** What the JVM needs to know about a Keras model without Python: read from the `config.json`
   * inside a `.keras` archive (a zip), so that the Trainer can check the data against the model
   * before it launches anything.
@@ -24,14 +34,24 @@ import loxodon.io.Json
   *   what labels the compiled loss takes ([[LossLabels]], judged by Keras's own loss identities)
   * @param loss
   *   the compiled loss as written in the config (a name, or a JSON object as text)
+  * @param inputs
+  *   the functional model's inputs in Keras's flattening order (a list in order, a dict by sorted
+  *   name), the order of `python/loxodon/model_io.py`; empty when the config names none
+  * @param outputs
+  *   its outputs likewise, each with the labels its own loss takes
   */
 final case class KerasArchive(
     compiled: Boolean,
     inputShape: Option[Seq[Int]],
     outputUnits: Option[Int],
     labels: LossLabels,
-    loss: Option[String]
+    loss: Option[String],
+    inputs: Seq[ModelSlot] = Seq.empty,
+    outputs: Seq[ModelSlot] = Seq.empty
 ) {
+
+  /** More than one input or output: rows are split per input and output by the workers. */
+  def multi: Boolean = inputs.size > 1 || outputs.size > 1
 
   /** The compiled loss takes class indices. */
   def sparseLoss: Boolean = labels == LossLabels.Index
@@ -116,8 +136,51 @@ object KerasArchive {
           .map(_.path("config").path("units"))
           .filter(_.isInt)
           .map(_.asInt())
-    KerasArchive(compiled, inputShape, units, if (multiOutput) LossLabels.Unknown else labels, loss)
+    val byName = layerList.map(l => l.path("config").path("name").asText() -> l).toMap
+    val inputs = slots(root.path("config").path("input_layers")).map { case (name, layer) =>
+      val width = byName.get(layer).flatMap(l => shape(l.path("config").path("batch_shape")))
+      ModelSlot(name, width.map(_.product), LossLabels.Unknown)
+    }
+    val outputNames = slots(root.path("config").path("output_layers"))
+    val losses = outputLosses(lossNode, outputNames.map(_._1))
+    val outputs = outputNames.zip(losses).map { case ((name, layer), lossOf) =>
+      val dense = byName.get(layer).filter(_.path("class_name").asText() == "Dense")
+      val width = dense.map(_.path("config").path("units")).filter(_.isInt).map(_.asInt())
+      ModelSlot(name, width, lossOf)
+    }
+    KerasArchive(
+      compiled,
+      inputShape,
+      units,
+      if (multiOutput) LossLabels.Unknown else labels,
+      loss,
+      inputs,
+      outputs
+    )
   }
+
+  /** `(name, layer)` of each end a functional config's `input_layers`/`output_layers` names, in
+    * Keras's flattening order: a dict by sorted key, a list in order, the name being the layer's.
+    */
+  private def slots(node: JsonNode): Seq[(String, String)] =
+    if (node.isObject) {
+      node.fieldNames().asScala.toSeq.sorted.map(k => k -> node.get(k).path(0).asText())
+    } else if (node.isArray && node.size() > 0 && node.get(0).isArray) {
+      node.elements().asScala.toSeq.map(t => t.path(0).asText() -> t.path(0).asText())
+    } else if (node.isArray && node.size() > 0) Seq(node.path(0).asText() -> node.path(0).asText())
+    else Seq.empty
+
+  /** The labels each output's loss takes: a dict of losses by output name, a list in order, or one
+    * loss for all (as `model_io._output_losses`).
+    */
+  private def outputLosses(loss: JsonNode, names: Seq[String]): Seq[LossLabels] =
+    if (loss.isMissingNode || loss.isNull) names.map(_ => LossLabels.Unknown)
+    else if (loss.isObject && !loss.has("class_name")) {
+      names.map(n => if (loss.has(n)) LossLabels.of(loss.get(n)) else LossLabels.Unknown)
+    } else if (loss.isArray) {
+      if (loss.size() == names.size) names.indices.map(i => LossLabels.of(loss.get(i)))
+      else names.map(_ => LossLabels.Unknown)
+    } else names.map(_ => LossLabels.of(loss))
 
   /** How many inputs (outputs) a functional config's `input_layers` (`output_layers`) names: a dict
     * or a list of `[name, node, tensor]` triples, or one bare triple.
