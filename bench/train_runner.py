@@ -122,6 +122,8 @@ def run_loxodon(
         waited = sum(sum(w.get("epoch_wait_seconds", [])) for w in workers)
         share = waited / spent if spent else None
         rate = sum(w["steps"] * batch_size / sum(w["epoch_seconds"]) for w in workers if w["steps"])
+        for w in workers:  # where each worker's time outside its steps went (the run's log)
+            print("worker timings (s):", {k: round(v, 2) for k, v in w.get("timings", {}).items()})
         report(result["accuracy"], seconds, len(work.x_train), epochs, share, rate or None)
     finally:
         spark.stop()

@@ -18,6 +18,7 @@ there until the fit ends); bigger arrays take the DataFrame route.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from loxodon.ps_client import PSClient
+from loxodon.ps_client import PSClient, PSError
 
 CHUNK_BYTES = 64 << 20
 """Target size of one uploaded chunk (well under the server's frame limit)."""
@@ -136,19 +137,43 @@ def rows_per_chunk(x: np.ndarray, y: np.ndarray) -> int:
     return max(1, CHUNK_BYTES // max(1, row_bytes))
 
 
+def _consecutive(take: np.ndarray) -> bool:
+    return bool(len(take)) and take[-1] - take[0] == len(take) - 1 and (np.diff(take) == 1).all()
+
+
+def _gather(flat: np.ndarray, take: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """Rows ``take`` of the (rows, width) ``flat`` as a float32 matrix: a view for a run
+    of consecutive rows, else gathered into ``scratch`` (reused chunk after chunk, so
+    its pages are touched once), else (another dtype) a new array."""
+    if flat.dtype == np.float32 and _consecutive(take):
+        return flat[take[0] : take[-1] + 1]
+    if flat.dtype == np.float32 and len(take) <= len(scratch):
+        return np.take(flat, take, axis=0, out=scratch[: len(take)])
+    return np.ascontiguousarray(flat[take], dtype=np.float32)
+
+
 def chunks(x: np.ndarray, y: np.ndarray, rows: np.ndarray) -> Iterator[pa.Buffer]:
     """Arrow IPC streams of ``features`` and ``label`` for ``rows``, about CHUNK_BYTES
-    each, made one at a time (each is sent before the next is built)."""
+    each, made one at a time into buffers reused for the next: each chunk must be sent
+    (or copied) before the next is asked for. Reusing them spares a fresh allocation,
+    and the page faults of its first touch, per 64 MiB chunk."""
     per_chunk = rows_per_chunk(x, y)
+    labels, flat = label_matrix(y), x.reshape(len(x), int(np.prod(x.shape[1:])))
+    scratch = np.empty((min(per_chunk, len(rows)), flat.shape[1]), np.float32)
+    out: pa.Buffer | None = None
     for start in range(0, len(rows), per_chunk):
         take = rows[start : start + per_chunk]
-        table = pa.table(
-            {"features": fixed_list(x[take]), "label": fixed_list(label_matrix(y[take]))}
-        )
-        sink = pa.BufferOutputStream()
-        with ipc.new_stream(sink, table.schema) as writer:
+        features = fixed_list(_gather(flat, take, scratch))
+        table = pa.table({"features": features, "label": fixed_list(labels[take])})
+        mock = pa.MockOutputStream()
+        with ipc.new_stream(mock, table.schema) as writer:
             writer.write_table(table)
-        yield sink.getvalue()
+        size = mock.size()
+        if out is None or out.size < size:
+            out = pa.allocate_buffer(size)
+        with ipc.new_stream(pa.FixedSizeBufferWriter(out), table.schema) as writer:
+            writer.write_table(table)
+        yield out.slice(0, size)
 
 
 def blob_name(partition: int, part: str, chunk: int) -> str:
@@ -222,34 +247,113 @@ class DriverFit:
         )
 
     def upload(self, ps: PSClient) -> int:
-        """PUTs every chunk; returns the bytes sent."""
+        """PUTs every chunk, the training rows' first, each partition's k-th chunk before
+        any partition's (k + 1)-th, so that every worker can start receiving early;
+        returns the bytes sent."""
         sent = 0
         for part, x, y, partitions in self._parts():
-            for p, rows in enumerate(partitions):
-                count = 0
-                for k, buf in enumerate(chunks(x, y, rows)):
-                    ps.put_blob(blob_name(p, part, k), memoryview(buf))
+            streams = [chunks(x, y, rows) for rows in partitions]
+            counts = [0] * len(streams)
+            while any(s is not None for s in streams):
+                for p, stream in enumerate(streams):
+                    buf = next(stream, None) if stream is not None else None
+                    if buf is None:
+                        streams[p] = None
+                        continue
+                    ps.put_blob(blob_name(p, part, counts[p]), memoryview(buf))
                     sent += buf.size
-                    count += 1
-                if count != self.chunk_counts[part][p]:
-                    raise AssertionError("chunk count differs from the announced layout")
+                    counts[p] += 1
+            if counts != self.chunk_counts[part]:
+                raise AssertionError("chunk count differs from the announced layout")
         return sent
 
-    def start(self, job: Any) -> None:
+    def start(self, job: Any, overlap: bool = False) -> None:
         """Uploads into the server of ``job`` (a fit's or a search's, started by a
-        ``startDriverData*`` call) and launches its stage; closes the job on failure."""
+        ``startDriverData*`` call) and launches its stage; closes the job on failure.
+        With ``overlap`` the stage is launched first: its workers start (lease, model,
+        setup) and receive each chunk as it arrives (:func:`fetch_matrices` waits for
+        it), while the driver still uploads the rest."""
         try:
             with PSClient.for_job(job) as ps:
+                if overlap:
+                    job.start()
                 self.upload(ps)
-            job.start()
+            if not overlap:
+                job.start()
         except BaseException:
             job.close()
             raise
 
 
-def fetch(ps: PSClient, names: list[str]) -> pa.Table:
-    """The rows of the named chunks as one table (the worker's side)."""
-    tables = [ipc.open_stream(pa.py_buffer(ps.get_blob(name))).read_all() for name in names]
+CHUNK_WAIT_S = 0.02
+"""First pause before asking again for a chunk the driver has not uploaded yet (doubling
+up to 0.5 s)."""
+
+
+def _get_chunk(
+    ps: PSClient, name: str, out: np.ndarray | None, wait_s: float
+) -> tuple[np.ndarray, int]:
+    """Blob ``name`` into ``out`` (:meth:`PSClient.get_blob_into`), asking again while the
+    server has none of that name, for up to ``wait_s`` seconds: the driver may still be
+    uploading it (``DriverFit.start`` with ``overlap``)."""
+    give_up, pause = time.monotonic() + wait_s, CHUNK_WAIT_S
+    while True:
+        try:
+            return ps.get_blob_into(name, out)
+        except PSError as exc:
+            if not str(exc).startswith("no blob named"):
+                raise
+            if time.monotonic() >= give_up:
+                raise PSError(f"the driver did not upload {name} within {wait_s:.0f} s") from exc
+        time.sleep(pause)
+        pause = min(0.5, 2 * pause)
+
+
+def fetch_matrices(
+    ps: PSClient, names: list[str], wait_s: float = 0.0
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The features and labels of the named chunks as two (rows, width) float32 matrices
+    (the worker's side of a fit; None when there are no chunks). Each chunk arrives in
+    one reused buffer and is copied once, into matrices allocated for all of them: a
+    chunk holds at most as many rows as the first (:func:`chunks`), so ``len(names)``
+    first chunks bound the rows, and pages past the rows are never touched. A chunk not
+    uploaded yet is waited for up to ``wait_s`` seconds."""
+    from loxodon.worker.data import aligned_empty, list_values
+
+    buffer: np.ndarray | None = None
+    features: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    filled = 0
+    for name in names:
+        buffer, size = _get_chunk(ps, name, buffer, wait_s)
+        table = ipc.open_stream(pa.py_buffer(buffer[:size])).read_all()
+        parts = {c: table.column(c).chunks for c in ("features", "label")}
+        rows = table.num_rows
+        if features is None or labels is None:
+            bound = rows * len(names)
+            features = aligned_empty((bound, table.schema.field("features").type.list_size))
+            labels = aligned_empty((bound, table.schema.field("label").type.list_size))
+        if filled + rows > len(features):
+            raise ValueError(f"chunk {name} holds more rows than the first chunk")
+        for column, out in (("features", features), ("label", labels)):
+            at = filled
+            for chunk in parts[column]:
+                out[at : at + len(chunk)] = list_values(chunk, column)
+                at += len(chunk)
+        filled += rows
+        del table, parts  # views of the buffer the next chunk overwrites
+    if features is None or labels is None:
+        return None
+    return features[:filled], labels[:filled]
+
+
+def fetch(ps: PSClient, names: list[str], wait_s: float = 0.0) -> pa.Table:
+    """The rows of the named chunks as one table (the worker's side of a search, and of
+    a fit of a model of several inputs or outputs), each waited for up to ``wait_s``."""
+    tables = [
+        ipc.open_stream(pa.py_buffer(_get_chunk(ps, name, None, wait_s)[0])).read_all()
+        for name in names
+    ]
     if not tables:
         return pa.table({})
     return pa.concat_tables(tables) if len(tables) > 1 else tables[0]

@@ -313,6 +313,17 @@ class PSClient:
         self._recv_into(memoryview(buf))
         return buf
 
+    def get_blob_into(self, name: str, out: np.ndarray | None) -> tuple[np.ndarray, int]:
+        """Fetch a named blob into ``out`` (uint8; a new one when None or too small);
+        returns the buffer holding it and its length. Reusing one buffer for many
+        blobs touches its memory once, not once per blob."""
+        self._send(Op.GET_BLOB, key=name)
+        n = self._reply()
+        if out is None or out.nbytes < n:
+            out = np.empty(n, np.uint8)
+        self._recv_into(memoryview(out)[:n])
+        return out, n
+
     def stats(self) -> dict[str, Any]:
         """The server's counters (updates, bytes, per-worker requests, rounds)."""
         self._send(Op.STATS)

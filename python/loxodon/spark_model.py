@@ -372,7 +372,7 @@ class SparkModel:
             job = python_api(self.spark).startDriverDataTraining(
                 java_session(self.spark), driver.layout_json(), archive, custom, json.dumps(params)
             )
-            driver.start(job)
+            driver.start(job, overlap=True)
             return run_training(
                 job, self.model, params, driver_callbacks, verbose, self._new_fit_record(params)
             )

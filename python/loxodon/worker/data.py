@@ -15,6 +15,9 @@ import pyarrow.ipc as ipc
 
 from loxodon.model_io import ModelIO, num_rows, take
 
+TENSOR_ALIGNMENT = 64
+"""Bytes TensorFlow's CPU tensors are aligned to (``EIGEN_MAX_ALIGN_BYTES``)."""
+
 
 def read_stream(source: IO[bytes]) -> pa.Table:
     """Read one Arrow IPC stream (to its end-of-stream marker) as a table."""
@@ -56,14 +59,39 @@ class OpenBatchFunction:
         return self._fn(*args)
 
 
+def aligned_empty(shape: tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
+    """An uninitialised, writable, C-contiguous array whose data starts on a 64-byte
+    boundary: TensorFlow's alignment, so :meth:`Replica.hold_rows` can wrap it in a
+    tensor with no copy (DLPack)."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(nbytes + TENSOR_ALIGNMENT, np.uint8)
+    start = -raw.ctypes.data % TENSOR_ALIGNMENT
+    return raw[start : start + nbytes].view(dtype).reshape(shape)
+
+
+def list_values(chunk: pa.Array, name: str) -> np.ndarray:
+    """A ``fixed_size_list<float32>[k]`` array's values as an (n, k) view (no copy when
+    they are float32 without nulls)."""
+    if not pa.types.is_fixed_size_list(chunk.type):
+        raise TypeError(f"column {name!r} must be fixed_size_list<float32>, got {chunk.type}")
+    width = chunk.type.list_size
+    values = chunk.flatten().to_numpy(zero_copy_only=False)  # flatten honours slices
+    return values.reshape(len(chunk), width)
+
+
 def column_matrix(table: pa.Table, name: str) -> np.ndarray:
-    """A ``fixed_size_list<float32>[k]`` column as an (n, k) float32 array."""
-    column = table.column(name).combine_chunks()
+    """A ``fixed_size_list<float32>[k]`` column as an (n, k) float32 array, copied once
+    from the column's chunks into one aligned, writable block (:func:`aligned_empty`)."""
+    column = table.column(name)
     if not pa.types.is_fixed_size_list(column.type):
         raise TypeError(f"column {name!r} must be fixed_size_list<float32>, got {column.type}")
-    width = column.type.list_size
-    values = column.values.to_numpy(zero_copy_only=False)
-    return np.ascontiguousarray(values, dtype=np.float32).reshape(len(column), width)
+    out = aligned_empty((len(column), column.type.list_size))
+    filled = 0
+    for chunk in column.chunks:
+        out[filled : filled + len(chunk)] = list_values(chunk, name)
+        filled += len(chunk)
+    return out
 
 
 def row_weights(
@@ -107,12 +135,35 @@ class Partition:
         weighted: bool = False,
         class_weight: dict[str, float] | None = None,
     ) -> Partition:
-        n = table.num_rows
         if isinstance(input_shape, ModelIO):
             return cls._multi(table, input_shape, weighted)
+        if table.num_rows == 0:
+            return cls(np.zeros((0, *input_shape), np.float32), None)
+        labels = column_matrix(table, "label") if "label" in table.column_names else None
+        return cls.from_matrices(
+            column_matrix(table, "features"),
+            labels,
+            input_shape,
+            sparse_labels,
+            weighted,
+            class_weight,
+        )
+
+    @classmethod
+    def from_matrices(
+        cls,
+        features: np.ndarray,
+        labels: np.ndarray | None,
+        input_shape: tuple[int, ...],
+        sparse_labels: bool,
+        weighted: bool = False,
+        class_weight: dict[str, float] | None = None,
+    ) -> Partition:
+        """Rows from their (n, width) features and (n, k) labels (None for none), the
+        wire's two columns as matrices; ``features`` is reshaped, not copied."""
+        n = len(features)
         if n == 0:
             return cls(np.zeros((0, *input_shape), np.float32), None)
-        features = column_matrix(table, "features")
         expected = int(np.prod(input_shape))
         if features.shape[1] != expected:
             raise ValueError(
@@ -121,10 +172,8 @@ class Partition:
             )
         x = features.reshape(n, *input_shape)
         y, w = None, None
-        if "label" in table.column_names:
-            labels, w = row_weights(
-                column_matrix(table, "label"), sparse_labels, weighted, class_weight
-            )
+        if labels is not None:
+            labels, w = row_weights(labels, sparse_labels, weighted, class_weight)
             y = labels[:, 0].astype(np.int32) if sparse_labels and labels.shape[1] == 1 else labels
         return cls(x, y, w)
 

@@ -288,8 +288,18 @@ def _run_steps(
         mode.after_local(epoch, step - 1, count)
 
 
-def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) -> dict[str, Any]:
-    """The whole fit on this worker: epochs of the chosen mode, gated by the driver."""
+def train(
+    ctx: Context,
+    train_rows: Partition,
+    val: Partition,
+    send_event: Any,
+    timings: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """The whole fit on this worker: epochs of the chosen mode, gated by the driver.
+    ``timings`` (seconds by phase, e.g. the rows' receipt) gains this loop's phases and
+    goes into the result, so a benchmark sees where a fit's time outside the steps went."""
+    timings = dict(timings or {})
+    clock = time.perf_counter()
     spec = ctx.spec
     rate = WorkerRate(ctx.replica.model, float(spec.get("learning_rate_scale", 1)))
     mode_name = spec["mode"]
@@ -307,8 +317,12 @@ def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) 
         ctx.ring = _join_ring(ctx, listener)
     rate.follow_driver(ctx.ps)  # a resumed stage takes the rate its epochs ran at
     mode = MODE_CLASSES[mode_name](ctx)
+    timings["start"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     if mode.fused and ctx.shards is None and train_rows.y is not None and train_rows.w is None:
         ctx.replica.hold_rows(train_rows.x, train_rows.y)
+    timings["hold"] = time.perf_counter() - clock
+    validation_seconds, gate_seconds = 0.0, 0.0
     epochs_run, total_steps, epoch_seconds, epoch_waits = 0, 0, [], []
     shards_claimed: list[list[int]] = []
     for epoch in range(initial_epoch, int(spec["epochs"])):
@@ -330,6 +344,7 @@ def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) 
         seconds = time.perf_counter() - started
         epoch_seconds.append(seconds)
         epoch_waits.append(_wait_seconds(ctx) - waited)
+        clock = time.perf_counter()
         report = {
             "rows": train_rows.rows if feed is None else feed.rows,
             "samples": epoch_steps * batch_size,
@@ -339,6 +354,7 @@ def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) 
             "val_rows": val.rows,
             **_validation(ctx, mode, val, batch_size),
         }
+        validation_seconds += time.perf_counter() - clock
         send_event({"epoch": epoch, **report})
         epochs_run += 1
         total_steps += epoch_steps
@@ -346,13 +362,18 @@ def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) 
             shards_claimed.append(feed.claimed)
         if checkpoint:  # the driver checkpoints it once every worker reached the gate
             optimizer_state.publish(ctx.ps, ctx.worker, ctx.replica.model)
+        clock = time.perf_counter()
         ctx.ps.epoch_end(epoch, report)
+        gate_seconds += time.perf_counter() - clock
         if ctx.ps.stop_requested:
             break
         rate.follow_driver(ctx.ps)
+    clock = time.perf_counter()
     if ctx.worker == 0:
         rate.restore_unscaled()
         _publish_final_model(ctx)
+    timings |= {"validation": validation_seconds, "gate": gate_seconds}
+    timings["finish"] = time.perf_counter() - clock
     return {
         "epochs_run": epochs_run,
         "rows": train_rows.rows if ctx.shards is None else ctx.shards.own_rows(),
@@ -362,6 +383,9 @@ def train(ctx: Context, train_rows: Partition, val: Partition, send_event: Any) 
         "epoch_seconds": epoch_seconds,
         "epoch_wait_seconds": epoch_waits,
         "learning_rates": rate.per_epoch,
+        # Seconds outside the epochs' steps, by phase (receive, convert, start, hold,
+        # validation, gate: waiting for the driver's release, finish).
+        "timings": timings,
         "bytes_sent": ctx.ps.bytes_sent + (ctx.ring.bytes_sent if ctx.ring else 0),
         "bytes_received": ctx.ps.bytes_received,
         # With a parallelism factor: the shards this worker trained, per epoch, in order.

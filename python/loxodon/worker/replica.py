@@ -19,7 +19,27 @@ import numpy as np
 
 from loxodon.keras_io import WeightLayout
 from loxodon.model_io import num_rows
-from loxodon.worker.data import OpenBatchFunction
+from loxodon.worker.data import TENSOR_ALIGNMENT, OpenBatchFunction
+
+
+def _held(rows: np.ndarray) -> Any:
+    """``rows`` as a tensor: the same memory when TensorFlow can take it as it is (a
+    writable, C-contiguous array aligned as its own tensors are, e.g. the worker's
+    partitions, :func:`~loxodon.worker.data.aligned_empty`, on a host without GPUs,
+    where a tensor is placed on the GPU), else a copy. A partition's rows are a fit's
+    biggest allocation: a copy of hundreds of MB costs seconds on a busy host."""
+    import tensorflow as tf
+
+    if (
+        isinstance(rows, np.ndarray)
+        and rows.size
+        and rows.flags.c_contiguous
+        and rows.flags.writeable
+        and rows.ctypes.data % TENSOR_ALIGNMENT == 0
+        and not tf.config.list_logical_devices("GPU")
+    ):
+        return tf.experimental.dlpack.from_dlpack(rows.__dlpack__())
+    return tf.constant(rows)
 
 
 class Replica(WeightLayout):
@@ -46,7 +66,7 @@ class Replica(WeightLayout):
         """Keep a partition's rows as tensors for :meth:`train_steps` (one copy per fit);
         ``x``/``y`` may be the list or dict of arrays of a multi-input/output model."""
         tf = self._tf
-        self._rows = (tf.nest.map_structure(tf.constant, x), tf.nest.map_structure(tf.constant, y))
+        self._rows = (tf.nest.map_structure(_held, x), tf.nest.map_structure(_held, y))
         spec = tf.TensorSpec((None, None), tf.int32)
         x_spec, y_spec = (
             tf.nest.map_structure(lambda a: tf.TensorSpec((None, *a.shape[1:]), a.dtype), t)

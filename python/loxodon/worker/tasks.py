@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pickle
 import sys
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -113,12 +114,10 @@ def run_task(channel: Channel, spec: dict[str, Any]) -> None:
         channel.write_json(MessageType.RESULT, _train(channel, spec, model, None, None))
         return
     if kind == "train":
-        train_table, val_table = _fit_tables(channel, spec)
-        weighted, class_weight = bool(spec.get("sample_weight")), spec.get("class_weight")
-        first = Partition.from_table(train_table, input_shape, sparse, weighted, class_weight)
-        # Validation rows are not weighted (as Keras's validation_split), only stripped.
-        val = Partition.from_table(val_table, input_shape, sparse, weighted)
-        result = _train(channel, spec, model, first, val)
+        started = time.perf_counter()
+        first, val = _fit_partitions(channel, spec, input_shape, sparse)
+        timings = {"receive": time.perf_counter() - started}
+        result = _train(channel, spec, model, first, val, timings)
         channel.write_json(MessageType.RESULT, result)
         return
     first = Partition.from_table(read_stream(channel.reader), input_shape, sparse)
@@ -132,6 +131,30 @@ def run_task(channel: Channel, spec: dict[str, Any]) -> None:
     channel.write_json(MessageType.RESULT, result)
 
 
+def _fit_partitions(
+    channel: Channel, spec: dict[str, Any], shape: tuple[int, ...] | ModelIO, sparse: bool
+) -> tuple[Partition, Partition]:
+    """A fit's training and validation rows, shaped for the model. Validation rows are
+    not weighted (as Keras's validation_split), only stripped of the weight."""
+    weighted, class_weight = bool(spec.get("sample_weight")), spec.get("class_weight")
+    names = spec.get("driver_data")
+    if names is None or isinstance(shape, ModelIO):
+        train_table, val_table = _fit_tables(channel, spec)
+        return (
+            Partition.from_table(train_table, shape, sparse, weighted, class_weight),
+            Partition.from_table(val_table, shape, sparse, weighted),
+        )
+    # Uploaded rows go straight from the server into the matrices the model reads.
+    with PSClient.from_spec(spec["ps"], worker=int(spec["partition"])) as ps:
+        wait = float(spec.get("client_timeout", 600.0))
+        train, val = (driver_data.fetch_matrices(ps, names[p], wait) for p in ("train", "val"))
+    empty = np.zeros((0, int(np.prod(shape))), np.float32)
+    return (
+        Partition.from_matrices(*(train or (empty, None)), shape, sparse, weighted, class_weight),
+        Partition.from_matrices(*(val or (empty, None)), shape, sparse, weighted),
+    )
+
+
 def _fit_tables(channel: Channel, spec: dict[str, Any]) -> tuple[pa.Table, pa.Table]:
     """A fit's or search's training and validation rows: from the task's stream,
     or, when the driver uploaded them (``driver_data``), from the job's parameter
@@ -141,7 +164,11 @@ def _fit_tables(channel: Channel, spec: dict[str, Any]) -> tuple[pa.Table, pa.Ta
         return read_stream(channel.reader), read_stream(channel.reader)
     ps_spec = spec["ps"]
     with PSClient.from_spec(ps_spec, worker=int(spec["partition"])) as ps:
-        return driver_data.fetch(ps, names["train"]), driver_data.fetch(ps, names["val"])
+        wait = float(spec.get("client_timeout", 600.0))
+        return (
+            driver_data.fetch(ps, names["train"], wait),
+            driver_data.fetch(ps, names["val"], wait),
+        )
 
 
 def _train(
@@ -150,6 +177,7 @@ def _train(
     model: Any,
     rows: Partition | None,
     val: Partition | None,
+    timings: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Trains on ``rows`` and ``val``, or, when both are None, on the shards the worker claims
     (a parallelism factor, :mod:`loxodon.worker.shards`)."""
@@ -179,7 +207,9 @@ def _train(
             )
             rows, val = Partition(np.zeros((0, 1), np.float32), None), ctx.shards.validation()
         try:
-            result = loops.train(ctx, rows, val, lambda e: channel.write_json(MessageType.EVENT, e))
+            result = loops.train(
+                ctx, rows, val, lambda e: channel.write_json(MessageType.EVENT, e), timings
+            )
         finally:
             if ctx.ring is not None:
                 ctx.ring.close()
