@@ -90,6 +90,26 @@ def test_distributed_predict_equals_local(
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
+def test_saves_of_one_model_share_the_workers_cache_key(presets: tuple[object, str, str]) -> None:
+    """Each save writes a new date into the archive; the workers' model cache keys on the
+    model (config, weights, the tokenizer's vocabulary), so a repeated predict reuses the
+    loaded, traced model, and a changed weight does not."""
+    import time
+
+    from loxodon.keras_io import archive_digest, model_to_archive
+
+    _, keras_dir, _ = presets
+    model = text.text_classifier(keras_dir, 3, MAX_CHARS, SEQUENCE)
+    first = model_to_archive(model)
+    time.sleep(1.1)  # the save record's date has seconds
+    second = model_to_archive(model)
+    assert first != second
+    assert archive_digest(first) == archive_digest(second)
+    kernel = model.classifier.get_layer("logits").kernel
+    kernel.assign(kernel.numpy() + 1.0)
+    assert archive_digest(model_to_archive(model)) != archive_digest(first)
+
+
 def test_string_column_needs_a_text_model(spark: SparkSession) -> None:
     model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten()])
     model.compile(loss="mse")
