@@ -2,7 +2,9 @@
 Spark's ``image`` source are decoded and resized in the executors' tasks, to
 exactly what Keras's own loading gives (PIL, then ``tf.image.resize``); a
 convolutional network in the shape of the cluster report's MNIST net trains on
-them as plain Keras does on the same pixels."""
+them in every mode at Keras's learning rate (each mode's default rate rule) as
+plain Keras does on the same pixels: within 2 points in the modes that meet in
+rounds, within 5 in the asynchronous family (see ``ASYNC_BAR``)."""
 
 from __future__ import annotations
 
@@ -94,39 +96,53 @@ cnn = EXAMPLE.build_cnn
 
 
 EPOCHS = 6
+ROUND_MODES = ("synchronous", "averaging", "easgd")
+"""Modes whose workers meet in rounds: their runs repeat, so they are held to 2 points."""
+ASYNC_MODES = ("asynchronous", "hogwild", "adag", "dynsgd", "aeasgd", "eamsgd")
+ASYNC_BAR = 0.05
+"""How far below plain Keras the asynchronous family may end: its result depends on the order of
+the workers' pushes. Measured at this rate rule, against Keras's 0.9956 (450 test images, 0.22
+points each): asynchronous 0.9711 and 0.9911 in two runs, aeasgd 0.9911 and 0.9778, hogwild
+0.9889, adag 0.9933, dynsgd 0.9867, eamsgd 0.9889: 0.2 to 2.4 points below Keras, asynchronous
+alone 2 points apart from run to run. A 2-point bar sits inside that spread; 5 points, twice the
+worst deficit, outside it. The round-based modes repeat and keep 2 (synchronous 0.9844, averaging
+0.9867, easgd 0.9911)."""
 
 
-# Each against plain Keras with the same global batch: synchronous steps with the mean gradient
-# of 2 x 16 rows, averaging makes local steps of 32 rows. Not yet the asynchronous family: at
-# Adam's compiled 1e-3, asynchronous (window 4) reached 0.953 where Keras reached 0.996 (stale
-# summed deltas; the default rate for those modes is still open, issue 19).
-@pytest.mark.parametrize(
-    ("mode", "options", "batch"),
-    [
-        ("synchronous", {}, 16),
-        ("averaging", {"frequency": "epoch"}, 32),
-    ],
-)
-def test_cnn_on_image_files_matches_keras(
-    spark: SparkSession, folders: tuple[str, str], mode: str, options: dict, batch: int
-) -> None:
+@pytest.fixture(scope="module")
+def keras_accuracy(folders: tuple[str, str]) -> float:
+    """Plain Keras on the same pixels, epochs and global batch (32) at Adam's 1e-3."""
     train, test = folders
     x, y = load_image_folder(train, SIZE, SIZE)
     xt, yt = load_image_folder(test, SIZE, SIZE)
     plain = cnn()
     plain.fit(x, y, epochs=EPOCHS, batch_size=32, verbose=0)
-    keras_accuracy = plain.evaluate(xt, yt, verbose=0, return_dict=True)["accuracy"]
+    return plain.evaluate(xt, yt, verbose=0, return_dict=True)["accuracy"]
 
-    model = cnn()
-    sm = loxodon.SparkModel(model, mode=mode, num_workers=2, spark=spark, **options)
-    sm.fit(
-        loxodon.image_folder(train, spark=spark),
-        epochs=EPOCHS,
-        batch_size=batch,
-        features_col="content",
-        verbose=0,
-    )
-    result = sm.evaluate(
-        loxodon.image_folder(test, spark=spark), features_col="content", return_dict=True
-    )
-    assert result["accuracy"] >= keras_accuracy - 0.02, (mode, result, keras_accuracy)
+
+@pytest.fixture(scope="module")
+def image_frames(spark: SparkSession, folders: tuple[str, str]):  # noqa: ANN201
+    """The training and test files as cached ``binaryFile`` frames, read once for every mode."""
+    frames = [loxodon.image_folder(f, spark=spark).cache() for f in folders]
+    for f in frames:
+        f.count()
+    yield frames
+    for f in frames:
+        f.unpersist()
+
+
+# Each mode at its default rate rule (TrainParams.learningRateScale) against plain Keras with the
+# same global batch: synchronous steps with the mean gradient of 2 x 16 rows, the others make
+# local steps of 32 rows (averaging once an epoch).
+@pytest.mark.parametrize("mode", ROUND_MODES + ASYNC_MODES)
+def test_cnn_on_image_files_matches_keras(
+    spark: SparkSession, image_frames: list, keras_accuracy: float, mode: str
+) -> None:
+    train, test = image_frames
+    options = {"frequency": "epoch"} if mode == "averaging" else {}
+    sm = loxodon.SparkModel(cnn(), mode=mode, num_workers=2, spark=spark, **options)
+    batch = 16 if mode == "synchronous" else 32
+    sm.fit(train, epochs=EPOCHS, batch_size=batch, features_col="content", verbose=0)
+    result = sm.evaluate(test, features_col="content", return_dict=True)
+    bar = 0.02 if mode in ROUND_MODES else ASYNC_BAR
+    assert result["accuracy"] >= keras_accuracy - bar, (mode, result, keras_accuracy)

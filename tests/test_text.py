@@ -1,7 +1,8 @@
 """Text as features: a string column reaches the model as code points (the JVM's
 encoding equals :func:`loxodon.text.encode` exactly), a keras-hub classifier
 tokenizes them in the workers, predicts there as it does locally, and fine-tunes
-on a seeded topic task as plain Keras does on the same rows; both local preset
+on a seeded topic task as plain Keras does on the same rows (in rounds and
+asynchronously); both local preset
 formats (Keras ``save_to_preset``, a HuggingFace checkpoint directory) load to
 the model that wrote them."""
 
@@ -90,6 +91,26 @@ def test_distributed_predict_equals_local(
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
+def test_saves_of_one_model_share_the_workers_cache_key(presets: tuple[object, str, str]) -> None:
+    """Each save writes a new date into the archive; the workers' model cache keys on the
+    model (config, weights, the tokenizer's vocabulary), so a repeated predict reuses the
+    loaded, traced model, and a changed weight does not."""
+    import time
+
+    from loxodon.keras_io import archive_digest, model_to_archive
+
+    _, keras_dir, _ = presets
+    model = text.text_classifier(keras_dir, 3, MAX_CHARS, SEQUENCE)
+    first = model_to_archive(model)
+    time.sleep(1.1)  # the save record's date has seconds
+    second = model_to_archive(model)
+    assert first != second
+    assert archive_digest(first) == archive_digest(second)
+    kernel = model.classifier.get_layer("logits").kernel
+    kernel.assign(kernel.numpy() + 1.0)
+    assert archive_digest(model_to_archive(model)) != archive_digest(first)
+
+
 def test_string_column_needs_a_text_model(spark: SparkSession) -> None:
     model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten()])
     model.compile(loss="mse")
@@ -119,12 +140,27 @@ def fresh(preset: str) -> keras.Model:
     return text.text_classifier(preset, 3, MAX_CHARS, SEQUENCE, learning_rate=RATE)
 
 
+ASYNC_BAR = 0.05
+"""How far below plain Keras ``asynchronous`` may end: its result depends on the order of the
+workers' pushes. One run each of the asynchronous family on this task: asynchronous 0.860,
+hogwild 0.8825, aeasgd 0.8675 against Keras's 0.8675 (0.75 points below to 1.5 above); on the
+image CNN (test_images.py) the family's runs ended 0.2 to 2.4 points below Keras, asynchronous
+alone 2 points apart from run to run. 5 points sits outside both; the round-based modes repeat
+and keep 2 (easgd 0.8775)."""
+
+
 # Each against plain Keras with the same global batch: synchronous steps with the mean gradient
-# of 2 x 16 rows, averaging (each epoch) local steps of 32 rows at twice the rate. Chance is 1/3;
-# the preset's backbone tells the topics apart, its new head starts from nothing.
+# of 2 x 16 rows, the others local steps of 32 rows at their default rate rule (averaging each
+# epoch at twice the rate, easgd at N + 1 = 3 times). Chance is 1/3; the preset's backbone tells
+# the topics apart, its new head starts from nothing.
 @pytest.mark.parametrize(
     ("mode", "options", "batch"),
-    [("synchronous", {}, 16), ("averaging", {"frequency": "epoch"}, 32)],
+    [
+        ("synchronous", {}, 16),
+        ("averaging", {"frequency": "epoch"}, 32),
+        ("easgd", {}, 32),
+        ("asynchronous", {}, 32),
+    ],
 )
 def test_fine_tune_matches_keras(
     spark: SparkSession,
@@ -140,4 +176,5 @@ def test_fine_tune_matches_keras(
     sm.fit(frame(spark, train, y), epochs=EPOCHS, batch_size=batch, features_col="text", verbose=0)
     result = sm.evaluate(frame(spark, test, yt), features_col="text", return_dict=True)
     assert keras_accuracy >= 0.8, keras_accuracy
-    assert result["accuracy"] >= keras_accuracy - 0.02, (mode, result, keras_accuracy)
+    bar = ASYNC_BAR if mode == "asynchronous" else 0.02
+    assert result["accuracy"] >= keras_accuracy - bar, (mode, result, keras_accuracy)

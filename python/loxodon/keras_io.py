@@ -8,8 +8,10 @@ agreed at job start).
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tempfile
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -112,8 +114,26 @@ def model_to_archive(model: Any) -> bytes:
             return f.read()
 
 
+_SAVE_RECORD = "metadata.json"
+"""The archive's entry of Keras's version and the save's date: not part of the model."""
+
+
 def archive_digest(archive: bytes) -> str:
-    return hashlib.sha256(archive).hexdigest()
+    """A digest of the model an archive holds: every entry's name and bytes but the
+    save record's. Each ``model.save`` writes a new date there (and in the entries'
+    timestamps), so hashing the file would make every ``predict`` call a new model to
+    the workers' cache, reloaded and traced again (seconds for a text model)."""
+    digest = hashlib.sha256()
+    try:
+        with zipfile.ZipFile(io.BytesIO(archive)) as z:
+            for name in sorted(z.namelist()):
+                if name != _SAVE_RECORD:
+                    data = z.read(name)
+                    digest.update(f"{name}\0{len(data)}\0".encode())
+                    digest.update(data)
+    except zipfile.BadZipFile:
+        return hashlib.sha256(archive).hexdigest()
+    return digest.hexdigest()
 
 
 class WeightLayout:
