@@ -56,10 +56,7 @@ contract: venv
 demo: jar
 	$(PYTHON) examples/mnist1d_mlp.py
 
-# test-matrix is not part of `make test` yet: with it the suite would take about 55 minutes on
-# CI's machine (the Python suite alone took 24 in the last fresh run), over the 45 it must stay
-# well under, and it has not yet passed twice from a fresh clone (issue 22). Run it on its own.
-test: jar test-jvm lint test-python cluster-test
+test: jar test-jvm lint test-python cluster-test test-matrix
 
 # One sbt start for the checks, the tests and the examples jar the Python tests run.
 test-jvm: venv
@@ -71,7 +68,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check python tests bench examples
 
 test-python: jar examples-jar
-	$(VENV)/bin/pytest -q tests
+	$(VENV)/bin/pytest -q --durations=25 tests
 
 # A master, two workers and the driver, each in a network namespace of its own
 # (cluster/); needs root. Everything started is torn down on every exit path.
