@@ -123,16 +123,3 @@ def test_epoch_callbacks_of_keras_are_accepted() -> None:
             keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: None),
         ]
     )
-
-
-def test_spark_ml_stages_refuse_models_of_several_inputs_before_any_task() -> None:
-    from loxodon.ml import KerasEstimator  # noqa: F401  (imports the contract's params)
-    from loxodon.ml.estimator import _archive_of
-
-    left, right = keras.Input((32,)), keras.Input((32,))
-    merged = keras.layers.Concatenate()([left, right])
-    model = keras.Model([left, right], keras.layers.Dense(10, activation="softmax")(merged))
-    model.compile("adam", "sparse_categorical_crossentropy")
-    # SparkModel trains it (tests/test_multi_io.py); the stages' params name one features list.
-    with pytest.raises(ValueError, match="KerasEstimator.setModel: the model has 2 inputs"):
-        _archive_of(model, "KerasEstimator.setModel")
