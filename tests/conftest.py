@@ -1,7 +1,9 @@
-"""Shared fixtures: one local Spark session (with Loxodon's jar) per test run,
-and MLflow pointed at a store of the run's own (a search tracks into MLflow by
-default whenever mlflow is installed): a session-wide SQLite store, and an
-experiment of its own for a test that reads back what was logged."""
+"""Shared fixtures: one local Spark session (with Loxodon's jar) per test run;
+one run of ``gpu_fits.py`` on ``local-cluster`` shared by the tests of separate
+executor JVMs and of GPU resources; and MLflow pointed at a store of the run's own
+(a search tracks into MLflow by default whenever mlflow is installed): a
+session-wide SQLite store, and an experiment of its own for a test that reads back
+what was logged."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 import loxodon
+from fixtures import gpu_discovery_script, run_result
 
 
 @pytest.fixture(scope="session")
@@ -50,3 +53,13 @@ def mlflow_experiment(
     experiment_id = client.create_experiment(name, artifact_location=tmp_path.as_uri())
     monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", experiment_id)
     return client, experiment_id
+
+
+@pytest.fixture(scope="session")
+def local_cluster_fits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """``gpu_fits.py``'s result for a synchronous and an asynchronous fit and a predict on
+    ``local-cluster[2,1,2048]``: two executor JVMs of one (Spark-only, CUDA-less) GPU
+    address each. One driver process for test_local_cluster and test_gpu_resources."""
+    discovery = gpu_discovery_script(tmp_path_factory.mktemp("gpus"), ["0", "1"])
+    script = Path(__file__).with_name("gpu_fits.py")
+    return run_result([str(script), str(discovery), "2", "synchronous,asynchronous"], timeout=600)

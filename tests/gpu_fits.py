@@ -1,8 +1,8 @@
 """The driver of ``test_gpu.py``, one process (one SparkContext): a fit per mode
 and a distributed predict on ``local-cluster`` with Spark's ``gpu`` resources,
 printing ``RESULT <json>``: per mode the accuracy, plain Keras's at the same
-rate, and each worker's ``devices`` report; for the predict its accuracy and
-what each row's worker saw.
+rate, the epochs run and each worker's ``devices`` report; for the predict its
+accuracy and what each row's worker saw; the count of executors.
 
     python tests/gpu_fits.py DISCOVERY_SCRIPT NUM_GPUS MODE[,MODE...]
 
@@ -78,9 +78,10 @@ def main() -> None:
             num_workers=workers,
             **MODE_OPTIONS[mode],
         )
-        model.fit(x, y, epochs=EPOCHS, batch_size=BATCH, verbose=0)
+        history = model.fit(x, y, epochs=EPOCHS, batch_size=BATCH, verbose=0)
         fits[mode] = {
             "accuracy": model.evaluate(xt, yt, return_dict=True)["accuracy"],
+            "epochs": len(history.history["loss"]),
             "reference": references[rate],
             "workers": [w["devices"] for w in model.last_fit["workers"]],
         }
@@ -97,7 +98,8 @@ def main() -> None:
         "gpus_seen": sorted({float(v) for v in rows[:, 11]}),
         "rows": int(rows.shape[0]),
     }
-    print("RESULT " + json.dumps({"fits": fits, "predict": predict}))
+    executors = spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size() - 1  # less the driver
+    print("RESULT " + json.dumps({"fits": fits, "predict": predict, "executors": executors}))
     spark.stop()
 
 

@@ -1,8 +1,8 @@
 """Spark's ``gpu`` resource scheduling reaches the Python workers, on a machine
-without a GPU: ``test_gpu.py``'s driver (``gpu_fits.py``) on ``local-cluster[2,1,2048]``,
-one GPU per worker, executor and task, and a discovery script that gives one worker
-address ``0`` and the other ``1`` (each worker discovers on its own,
-``fixtures.gpu_discovery_script``). Each fit worker must see, as
+without a GPU: ``test_gpu.py``'s driver (``gpu_fits.py``, the ``local_cluster_fits``
+fixture) on ``local-cluster[2,1,2048]``, one GPU per worker, executor and task, and a
+discovery script that gives one worker address ``0`` and the other ``1`` (each worker
+discovers on its own, ``fixtures.gpu_discovery_script``). Each fit worker must see, as
 ``CUDA_VISIBLE_DEVICES``, exactly the address Spark gave its task, the two workers
 different ones; each predict task's model reads the variable in its own worker process
 and writes it into every prediction.
@@ -13,20 +13,16 @@ runs on the CPU, so this runs in CI. ``test_gpu.py`` is the run on a real GPU.
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 import pytest
 
-from fixtures import gpu_discovery_script, run_result
 from loxodon.worker import devices
-
-SCRIPT = Path(__file__).with_name("gpu_fits.py")  # test_gpu.py's driver, runs without a GPU too
 
 
 @pytest.mark.cluster
-def test_each_worker_sees_exactly_its_tasks_gpu(tmp_path: Path) -> None:
-    discovery = gpu_discovery_script(tmp_path, ["0", "1"])
-    result = run_result([str(SCRIPT), str(discovery), "2", "synchronous"], timeout=420)
+def test_each_worker_sees_exactly_its_tasks_gpu(local_cluster_fits: dict[str, Any]) -> None:
+    result = local_cluster_fits
     fit = result["fits"]["synchronous"]
     workers = fit["workers"]
     assert len(workers) == 2, result
