@@ -6,7 +6,7 @@ started together, exchanging nothing), every Loxodon mode (2 workers on
 synchronous, asynchronous and hogwild modes, 2 workers).
 
 Three workloads, the same compiled model and initial weights for every system
-(the first two by default, ``--workloads`` picks):
+(all three by default, ``--workloads`` picks):
 
 * MNIST-1D (generated locally): an MLP 40-100-100-10 with Adam, the same epochs
   and batch size for all; reports test accuracy and the wall time to reach it.
@@ -29,7 +29,7 @@ virtualenv, created on first use under ``.cache/bench/elephas-venv``
 
 Run from the repository root (the jar must be built, ``make jar``)::
 
-    .venv/bin/python bench/train.py [--quick] [--workloads cnn --output ...]
+    .venv/bin/python bench/train.py [--quick] [--workloads synthetic --output ...]
 
 ``--quick`` is a smoke run on small data with fewer epochs.
 """
@@ -604,8 +604,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--cnn-rows", type=int, default=None, help="cnn training rows")
     parser.add_argument(
         "--workloads",
-        default="mnist1d,synthetic",
-        help="comma-separated subset of workloads: mnist1d, synthetic, cnn",
+        default=",".join(WORKLOADS),
+        help="comma-separated subset of workloads: mnist1d, synthetic, cnn (default: all)",
     )
     parser.add_argument("--output", type=Path, default=RESULTS, help="the report to write")
     parser.add_argument(
