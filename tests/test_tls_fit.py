@@ -39,25 +39,37 @@ spark.stop()
 """
 
 
-def _fit(tmp_path: Path, name: str, conf: dict[str, str]) -> tuple[np.ndarray, dict]:
+def _start(tmp_path: Path, name: str, conf: dict[str, str]) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'python'}{os.pathsep}{TESTS}"}
+    with open(tmp_path / f"{name}.log", "wb") as log:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [sys.executable, "-c", SCRIPT, str(tmp_path / name), json.dumps(conf)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _result(tmp_path: Path, name: str, proc: subprocess.Popen) -> tuple[np.ndarray, dict]:
+    code = proc.wait(timeout=600)
+    assert code == 0, (tmp_path / f"{name}.log").read_text()[-4000:]
     out = tmp_path / name
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(out), json.dumps(conf)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
     return np.load(f"{out}.npy"), json.loads(Path(f"{out}.json").read_text())
 
 
 def test_a_fit_over_tls_trains_the_same_weights_as_in_clear(tmp_path: Path) -> None:
     # Spark requires its own authentication under its encryption.
     spark_crypto = {"spark.authenticate": "true", "spark.network.crypto.enabled": "true"}
-    encrypted, tls = _fit(tmp_path, "tls", spark_crypto)
-    clear, plain = _fit(tmp_path, "clear", {})
+    # Two independent driver processes, side by side: most of each is starting Spark.
+    procs = {
+        name: _start(tmp_path, name, conf) for name, conf in (("tls", spark_crypto), ("clear", {}))
+    }
+    try:
+        (encrypted, tls), (clear, plain) = (_result(tmp_path, n, p) for n, p in procs.items())
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
     assert tls["workers"] == [{"ps_tls": True, "channel_tls": True}] * 2
     assert plain["workers"] == [{"ps_tls": False, "channel_tls": False}] * 2
     assert tls["loss"][-1] < tls["loss"][0]
