@@ -1,6 +1,7 @@
 """Shared fixtures: one local Spark session (with Loxodon's jar) per test run;
-one run of ``gpu_fits.py`` on ``local-cluster`` shared by the tests of separate
-executor JVMs and of GPU resources; and MLflow pointed at a store of the run's own
+scikit-learn's digits, split as ``loxodon.datasets.digits`` does; one run of
+``gpu_fits.py`` on ``local-cluster`` shared by the tests of separate executor
+JVMs and of GPU resources; and MLflow pointed at a store of the run's own
 (a search tracks into MLflow by default whenever mlflow is installed): a
 session-wide SQLite store, and an experiment of its own for a test that reads back
 what was logged."""
@@ -12,11 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from pyspark.sql import SparkSession
 
 import loxodon
 from fixtures import gpu_discovery_script, run_result
+from loxodon.datasets import digits
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +28,12 @@ def spark() -> Iterator[SparkSession]:
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def digits_data() -> tuple[np.ndarray, ...]:
+    """``x_train, y_train, x_test, y_test`` of :func:`loxodon.datasets.digits` (seed 0)."""
+    return digits()
 
 
 @pytest.fixture(scope="session", autouse=True)

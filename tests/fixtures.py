@@ -8,6 +8,9 @@
   options and Adam rate on the digits MLP;
 - ``digits_pixels`` and ``digits_pipeline``: digits as a pandas frame of pixel
   columns, and the Spark ML pipeline the pipeline tests fit on it;
+- ``digits_halves``, ``digits_halves_frame`` and ``two_in_two_out``: the
+  multi-input/output tests' digits as two inputs (top and bottom halves) and two
+  targets (the digit and its ink), as arrays and as a DataFrame, and their model;
 - ``write_parquet``: arrays as the Parquet table the Scala applications read;
 - ``partition_rows``: the training rows each worker of a search holds;
 - ``gpu_discovery_script``: a Spark GPU discovery script for ``local-cluster``;
@@ -25,7 +28,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +39,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyspark.ml import Pipeline
 from pyspark.ml.feature import StringIndexer, VectorAssembler
+from pyspark.ml.functions import array_to_vector
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
 
 from loxodon.ml import KerasEstimator
 
@@ -157,6 +162,67 @@ def digits_pipeline() -> Pipeline:
             estimator,
         ]
     )
+
+
+def digits_halves(x: np.ndarray) -> list[np.ndarray]:
+    """Digits rows as the two inputs of :func:`two_in_two_out`: the top and bottom
+    halves (32 pixels each), as Keras takes a list of inputs."""
+    return [x[:, :32], x[:, 32:]]
+
+
+# The columns :func:`digits_halves_frame` builds, by name: type, (index, row, class) -> value.
+_HALVES_COLUMNS: dict[str, tuple[T.DataType, Callable[[int, np.ndarray, int], Any]]] = {
+    "id": (T.LongType(), lambda i, r, c: i),
+    "top": (T.ArrayType(T.FloatType()), lambda i, r, c: r[:32].tolist()),
+    "bottom": (T.ArrayType(T.FloatType()), lambda i, r, c: r[32:].tolist()),
+    "pixels": (T.ArrayType(T.FloatType()), lambda i, r, c: r.tolist()),
+    "label": (T.DoubleType(), lambda i, r, c: float(c)),
+    "ink": (T.DoubleType(), lambda i, r, c: float(r.mean())),
+}
+
+
+def digits_halves_frame(
+    spark: SparkSession,
+    x: np.ndarray,
+    y: np.ndarray,
+    columns: Sequence[str] = ("top", "bottom", "label", "ink"),
+    vectors: Sequence[str] = (),
+) -> DataFrame:
+    """Digits rows as a DataFrame of ``columns``, in that order: ``id`` (the row's
+    index), ``top`` and ``bottom`` (the halves), ``pixels`` (all 64), each an
+    ``array<float>``, ``label`` (the class) and ``ink`` (the row's mean pixel), doubles.
+    The array columns named in ``vectors`` become ML Vectors."""
+    unknown = sorted(set(columns) - set(_HALVES_COLUMNS))
+    assert not unknown, f"no column {unknown}; known: {sorted(_HALVES_COLUMNS)}"
+    schema = T.StructType([T.StructField(c, _HALVES_COLUMNS[c][0]) for c in columns])
+    rows = [
+        tuple(_HALVES_COLUMNS[c][1](i, r, k) for c in columns)
+        for i, (r, k) in enumerate(zip(x, y, strict=True))
+    ]
+    frame = spark.createDataFrame(rows, schema)
+    for c in vectors:
+        frame = frame.withColumn(c, array_to_vector(c))
+    return frame
+
+
+def two_in_two_out() -> keras.Model:
+    """The digits' halves in (inputs ``top`` and ``bottom``, 32 wide), concatenated into
+    Dense(32, relu), and two outputs (a dict): ``digit`` (softmax over 10) and ``ink``
+    (Dense(1), mse); Adam at 1e-2, seed 0. Keras orders the outputs digit, ink."""
+    keras.utils.set_random_seed(0)
+    top, bottom = keras.Input((32,), name="top"), keras.Input((32,), name="bottom")
+    h = keras.layers.Dense(32, activation="relu")(keras.layers.Concatenate()([top, bottom]))
+    outputs = {
+        "digit": keras.layers.Dense(10, activation="softmax", name="digit")(h),
+        "ink": keras.layers.Dense(1, name="ink")(h),
+    }
+    model = keras.Model([top, bottom], outputs)
+    model.compile(
+        keras.optimizers.Adam(1e-2),
+        loss={"digit": "sparse_categorical_crossentropy", "ink": "mse"},
+        metrics={"digit": ["accuracy"], "ink": ["mae"]},
+    )
+    return model
 
 
 def write_parquet(path: Path, x: np.ndarray, y: np.ndarray) -> None:

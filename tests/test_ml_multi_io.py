@@ -8,62 +8,20 @@ on the driver before any job runs."""
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pytest
 from pyspark.ml import Pipeline, PipelineModel
-from pyspark.ml.functions import array_to_vector
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
-from loxodon.datasets import digits
+from fixtures import digits_halves, digits_halves_frame, two_in_two_out
 from loxodon.ml import KerasEstimator, KerasModel
 
 EPOCHS, BATCH, WORKERS = 6, 32, 2
 
 
-@pytest.fixture(scope="module")
-def data() -> tuple[np.ndarray, ...]:
-    return digits()
-
-
 def _frame(spark: SparkSession, x: np.ndarray, y: np.ndarray) -> DataFrame:
-    schema = T.StructType(
-        [
-            T.StructField("top", T.ArrayType(T.FloatType())),
-            T.StructField("bottom_array", T.ArrayType(T.FloatType())),
-            T.StructField("label", T.DoubleType()),
-            T.StructField("ink", T.DoubleType()),
-        ]
-    )
-    rows = [
-        (r[:32].tolist(), r[32:].tolist(), float(c), float(r.mean()))
-        for r, c in zip(x, y, strict=True)
-    ]
-    df = spark.createDataFrame(rows, schema)
-    return df.withColumn("bottom", array_to_vector("bottom_array")).drop("bottom_array")
-
-
-def two_in_two_out() -> keras.Model:
-    keras.utils.set_random_seed(0)
-    top, bottom = keras.Input((32,), name="top"), keras.Input((32,), name="bottom")
-    h = keras.layers.Dense(32, activation="relu")(keras.layers.Concatenate()([top, bottom]))
-    outputs = {
-        "digit": keras.layers.Dense(10, activation="softmax", name="digit")(h),
-        "ink": keras.layers.Dense(1, name="ink")(h),
-    }
-    model = keras.Model([top, bottom], outputs)
-    model.compile(
-        keras.optimizers.Adam(1e-2),
-        loss={"digit": "sparse_categorical_crossentropy", "ink": "mse"},
-        metrics={"digit": ["accuracy"], "ink": ["mae"]},
-    )
-    return model
-
-
-def _halves(x: np.ndarray) -> list[np.ndarray]:
-    return [x[:, :32], x[:, 32:]]
+    return digits_halves_frame(spark, x, y, vectors=["bottom"])
 
 
 def _scores(rows: DataFrame) -> dict[str, np.ndarray]:
@@ -76,13 +34,13 @@ def _scores(rows: DataFrame) -> dict[str, np.ndarray]:
 
 
 def test_pipeline_fits_transforms_and_round_trips(
-    spark: SparkSession, data: tuple[np.ndarray, ...], tmp_path
+    spark: SparkSession, digits_data: tuple[np.ndarray, ...], tmp_path
 ) -> None:
-    x, y, xt, yt = data
+    x, y, xt, yt = digits_data
     reference = two_in_two_out()
     targets = {"digit": y, "ink": x.mean(axis=1, keepdims=True)}
-    reference.fit(_halves(x), targets, epochs=EPOCHS, batch_size=BATCH * WORKERS, verbose=0)
-    want = float(np.mean(reference.predict(_halves(xt), verbose=0)["digit"].argmax(1) == yt))
+    reference.fit(digits_halves(x), targets, epochs=EPOCHS, batch_size=BATCH * WORKERS, verbose=0)
+    want = float(np.mean(reference.predict(digits_halves(xt), verbose=0)["digit"].argmax(1) == yt))
 
     est = KerasEstimator(
         model=two_in_two_out(),
@@ -142,9 +100,9 @@ def _refused(spark: SparkSession, match: str, action) -> None:
 
 
 def test_bad_column_lists_are_refused_before_any_job(
-    spark: SparkSession, data: tuple[np.ndarray, ...]
+    spark: SparkSession, digits_data: tuple[np.ndarray, ...]
 ) -> None:
-    x, y, _, _ = data
+    x, y, _, _ = digits_data
     df = _frame(spark, x[:64], y[:64])
     model = two_in_two_out()
 

@@ -12,34 +12,15 @@ import numpy as np
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 import loxodon
-from loxodon.datasets import digits
+from fixtures import digits_halves, digits_halves_frame
 
 EPOCHS, BATCH, WORKERS = 6, 32, 2
 
 
-@pytest.fixture(scope="module")
-def data() -> tuple[np.ndarray, ...]:
-    return digits()
-
-
 def _frame(spark: SparkSession, x: np.ndarray, y: np.ndarray) -> DataFrame:
-    schema = T.StructType(
-        [
-            T.StructField("top", T.ArrayType(T.FloatType())),
-            T.StructField("bottom", T.ArrayType(T.FloatType())),
-            T.StructField("pixels", T.ArrayType(T.FloatType())),
-            T.StructField("label", T.DoubleType()),
-            T.StructField("ink", T.DoubleType()),
-        ]
-    )
-    rows = [
-        (r[:32].tolist(), r[32:].tolist(), r.tolist(), float(c), float(r.mean()))
-        for r, c in zip(x, y, strict=True)
-    ]
-    return spark.createDataFrame(rows, schema)
+    return digits_halves_frame(spark, x, y, ["top", "bottom", "pixels", "label", "ink"])
 
 
 def two_inputs(learning_rate: float = 1e-2) -> keras.Model:
@@ -73,22 +54,18 @@ def two_outputs() -> keras.Model:
     return model
 
 
-def _halves(x: np.ndarray) -> list[np.ndarray]:
-    return [x[:, :32], x[:, 32:]]
-
-
 @pytest.mark.parametrize(
     ("mode", "global_batch"), [("synchronous", BATCH * WORKERS), ("adag", BATCH)]
 )
 def test_two_inputs_reach_keras_accuracy(
-    spark: SparkSession, data: tuple[np.ndarray, ...], mode: str, global_batch: int
+    spark: SparkSession, digits_data: tuple[np.ndarray, ...], mode: str, global_batch: int
 ) -> None:
     """Synchronous steps average the workers' batches (a global batch of N x 32), adag's
     workers step on their own batches and the server divides each push by its window."""
-    x, y, xt, yt = data
+    x, y, xt, yt = digits_data
     reference = two_inputs()
-    reference.fit(_halves(x), y, epochs=EPOCHS, batch_size=global_batch, verbose=0)
-    want = reference.evaluate(_halves(xt), yt, verbose=0, return_dict=True)
+    reference.fit(digits_halves(x), y, epochs=EPOCHS, batch_size=global_batch, verbose=0)
+    want = reference.evaluate(digits_halves(xt), yt, verbose=0, return_dict=True)
 
     model = two_inputs()
     options = {"communication_window": 4} if mode == "adag" else {}
@@ -108,7 +85,7 @@ def test_two_inputs_reach_keras_accuracy(
         test, features_col={"top": "top", "bottom": "bottom"}, return_dict=True
     )
     assert sorted(got) == sorted(want)
-    local = model.evaluate(_halves(xt), yt, verbose=0, return_dict=True)
+    local = model.evaluate(digits_halves(xt), yt, verbose=0, return_dict=True)
     print(mode, "loxodon", got, "keras", want)
     assert got["accuracy"] >= want["accuracy"] - 0.02, (mode, got, want)
     np.testing.assert_allclose(got["accuracy"], local["accuracy"], atol=1e-6)
@@ -123,14 +100,16 @@ def test_two_inputs_reach_keras_accuracy(
     )
     # NumPy in: a list of arrays per input, as Keras takes it.
     np.testing.assert_allclose(
-        spark_model.predict(_halves(xt)), model.predict(_halves(xt), verbose=0), atol=1e-5
+        spark_model.predict(digits_halves(xt)),
+        model.predict(digits_halves(xt), verbose=0),
+        atol=1e-5,
     )
 
 
 def test_two_outputs_reach_keras_accuracy(
-    spark: SparkSession, data: tuple[np.ndarray, ...]
+    spark: SparkSession, digits_data: tuple[np.ndarray, ...]
 ) -> None:
-    x, y, xt, yt = data
+    x, y, xt, yt = digits_data
     targets = lambda x, y: {"digit": y, "ink": x.mean(axis=1, keepdims=True)}  # noqa: E731
     reference = two_outputs()
     reference.fit(x, targets(x, y), epochs=EPOCHS, batch_size=BATCH * WORKERS, verbose=0)
@@ -176,9 +155,9 @@ def test_two_outputs_reach_keras_accuracy(
 
 
 def test_bad_mappings_are_refused_on_the_driver(
-    spark: SparkSession, data: tuple[np.ndarray, ...]
+    spark: SparkSession, digits_data: tuple[np.ndarray, ...]
 ) -> None:
-    x, y, _, _ = data
+    x, y, _, _ = digits_data
     df = _frame(spark, x[:64], y[:64])
     inputs = loxodon.SparkModel(two_inputs(), mode="synchronous", num_workers=WORKERS, spark=spark)
     with pytest.raises(ValueError, match=r"2 inputs \['top', 'bottom'\] but 1 column group"):
