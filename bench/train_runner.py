@@ -124,6 +124,7 @@ def run_loxodon(
         rate = sum(w["steps"] * batch_size / sum(w["epoch_seconds"]) for w in workers if w["steps"])
         for w in workers:  # where each worker's time outside its steps went (the run's log)
             print("worker timings (s):", {k: round(v, 2) for k, v in w.get("timings", {}).items()})
+            print("worker phases (s):", {k: round(v, 3) for k, v in w.get("phases", {}).items()})
         report(result["accuracy"], seconds, len(work.x_train), epochs, share, rate or None)
     finally:
         spark.stop()

@@ -8,6 +8,7 @@ dyadic numbers, so float32 arithmetic in any order is exact."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -18,8 +19,10 @@ import pytest
 from pyspark.sql import SparkSession
 
 from loxodon.parameter_server import ParameterServer, start_parameter_server
+from loxodon.ps_client import PSError
 from loxodon.worker.learning_rate import scale_learning_rate
 from loxodon.worker.loops import MODE_CLASSES, Context, Mode
+from loxodon.worker.overlap import Background
 
 N = 2  # workers
 STEPS = 5  # batches in the epoch: with a window of 2, exchanges after steps 2, 4 and the rest
@@ -76,11 +79,19 @@ def _contexts(server: ParameterServer, mode: str, spec: dict[str, Any]) -> list[
     return contexts
 
 
+def _settled(mode: Mode) -> None:
+    """Let the mode's overlapped exchange in flight finish (its result not taken yet),
+    so interleaved workers reach the server in a known order."""
+    background = getattr(mode, "background", None)
+    assert background is None or background.settle(60)
+
+
 def _run(server: ParameterServer, mode: str, spec: dict[str, Any], together: bool) -> tuple:
     """One epoch of ``mode`` on both workers: in two threads when its rounds are
     synchronous (``together``), else interleaved step by step in this thread (so the
-    asynchronous order, worker 0 then 1 at each step, is known). Returns the final
-    replicas, the center, and the requests the workers sent by op."""
+    asynchronous order, worker 0 then 1 at each step, is known; an overlapped exchange
+    finishes before the other worker goes on). Returns the final replicas, the center,
+    and the requests the workers sent by op."""
     contexts = _contexts(server, mode, spec)
     before = server.stats()["ops"]
     modes: list[Mode] = [MODE_CLASSES[mode](ctx) for ctx in contexts]
@@ -98,6 +109,7 @@ def _run(server: ParameterServer, mode: str, spec: dict[str, Any], together: boo
         for step in range(STEPS):
             for worker in range(N):
                 modes[worker].step(0, step, delta(worker, step), None)
+                _settled(modes[worker])
         for worker in range(N):
             modes[worker].end_epoch(0, STEPS)
     after = server.stats()["ops"]
@@ -301,3 +313,98 @@ def test_the_learning_rate_scale_multiplies_a_fixed_rate_only() -> None:
     model.compile(optimizer=keras.optimizers.SGD(schedule), loss="mse")
     assert scale_learning_rate(model, 4.0) is None  # a schedule is the user's: left alone
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("mode", ["asynchronous", "hogwild"])
+def test_overlapped_downpour_goes_on_from_the_last_pull_plus_its_own_change(
+    server: ParameterServer, mode: str
+) -> None:
+    """exchange_overlap: a window's push and pull run while the next window trains; at
+    its end the worker takes the center that pull returned, adds its change since the
+    push and pushes that change. Every local step reaches the center once; the epoch
+    ends on the center after the worker's last push, with the same requests."""
+    spec = {"communication_window": 2, "exchange_overlap": True}
+    replicas, center, sent = _run(server, mode, spec, together=False)
+    c = W0.copy()
+    w, anchor = [W0.copy() for _ in range(N)], [W0.copy() for _ in range(N)]
+    pulled: list[np.ndarray | None] = [None] * N
+
+    def exchange(i: int) -> None:
+        nonlocal c
+        change = w[i] - anchor[i]
+        if pulled[i] is not None:
+            w[i] = pulled[i] + change
+        anchor[i] = w[i].copy()
+        c = c + change  # the push, then the pull, before the other worker goes on
+        pulled[i] = c.copy()
+
+    _interleaved(w, exchange)
+    for i in range(N):  # the epoch's end takes the last pull
+        w[i], pulled[i] = pulled[i] + (w[i] - anchor[i]), None
+    _assert_ends(replicas, center, w, c)
+    push = "PUSH_HOGWILD" if mode == "hogwild" else "PUSH"
+    assert sent == {push: N * 3, "PULL": N * 3}
+
+
+@pytest.mark.parametrize("mode", ["easgd", "aeasgd"])
+def test_overlapped_elastic_averaging_applies_each_pull_one_window_late(
+    server: ParameterServer, mode: str
+) -> None:
+    """exchange_overlap: the elastic term e = alpha (x - c) of the weights a window
+    sent is subtracted at the end of the next window, before that window's weights
+    are sent; the epoch's end subtracts the last one. easgd's rounds still meet."""
+    together = mode == "easgd"
+    spec = {"communication_window": 2, "exchange_overlap": True}
+    replicas, center, sent = _run(server, mode, spec, together=together)
+    c, w = W0.copy(), [W0.copy() for _ in range(N)]
+    a = np.float32(ALPHA)
+    late: list[np.ndarray | None] = [None] * N
+
+    def exchange(workers: list[int]) -> None:
+        nonlocal c
+        for i in workers:
+            if late[i] is not None:
+                w[i] = w[i] - late[i]
+        elastic = {i: a * (w[i] - c) for i in workers}
+        for i in workers:
+            late[i] = elastic[i]
+        c = c + sum(elastic.values())
+
+    for step in range(STEPS):
+        for i in range(N):
+            w[i] = w[i] + delta(i, step)
+            if not together and (step + 1) % 2 == 0:
+                exchange([i])
+        if together and (step + 1) % 2 == 0:
+            exchange(list(range(N)))
+    if together:
+        exchange(list(range(N)))
+    else:
+        for i in range(N):
+            exchange([i])
+    for i in range(N):
+        w[i] = w[i] - late[i]
+    np.testing.assert_array_equal(center, c)
+    for got, want in zip(replicas, w, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert sent == {"EASGD": N * 3}
+
+
+def test_an_overlapped_exchange_raises_its_error_and_waits_no_longer_than_the_timeout() -> None:
+    class Client:
+        wait_seconds = 0.0
+
+    background = Background(Client(), timeout=0.2)  # type: ignore[arg-type]
+
+    def refused() -> None:
+        raise PSError("the parameter server closed the connection")
+
+    background.start(refused)
+    with pytest.raises(PSError, match="closed the connection"):
+        background.result()
+    assert not background.pending
+    release = threading.Event()
+    background.start(lambda: release.wait(30))
+    with pytest.raises(PSError, match=r"did not finish within 0.2 s"):
+        background.result()
+    release.set()

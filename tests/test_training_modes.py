@@ -59,9 +59,16 @@ def keras_accuracy(data: tuple[np.ndarray, ...]) -> Callable[[float], float]:
     return at
 
 
+# exchange_overlap changes the update rule (one window more staleness): held to the same bar.
+OVERLAPPED = [
+    (mode, {**MODE_OPTIONS[mode], "exchange_overlap": True})
+    for mode in ("asynchronous", "hogwild", "easgd", "aeasgd")
+]
+
+
 @pytest.mark.parametrize(
     ("mode", "options"),
-    [*MODE_OPTIONS.items(), ("averaging", {"frequency": "epoch"})],
+    [*MODE_OPTIONS.items(), ("averaging", {"frequency": "epoch"}), *OVERLAPPED],
 )
 def test_mode_reaches_keras_accuracy(
     spark: SparkSession,

@@ -158,6 +158,10 @@ class SparkModel:
     ``asynchronous``, ``hogwild``, ``adag``, ``dynsgd``, ``aeasgd``, ``eamsgd``)
     places the rows in k x N shards that the workers claim in turn each epoch,
     their own first, then a slower worker's, so a straggler holds up no one.
+    ``exchange_overlap=True`` (``asynchronous``, ``hogwild``, ``easgd``, ``aeasgd``;
+    ``parallelism_factor`` 1) runs each window's exchange with the server while the
+    next window trains, at the cost of one window more staleness (docs/design.md,
+    "Training modes").
     """
 
     def __init__(
@@ -178,6 +182,7 @@ class SparkModel:
         scale_learning_rate: bool = True,
         sync_transport: str = "allreduce",
         sync_precision: str = "float32",
+        exchange_overlap: bool = False,
         driver_upload: bool = True,
         spark: SparkSession | None = None,
     ) -> None:
@@ -210,6 +215,7 @@ class SparkModel:
         self.parallelism_factor = parallelism_factor
         self.sync_transport = sync_transport
         self.sync_precision = sync_precision
+        self.exchange_overlap = exchange_overlap
         self.seed = seed
         self.sync_timeout = sync_timeout
         self._spark = spark
@@ -340,6 +346,7 @@ class SparkModel:
             "parallelism_factor": self.parallelism_factor,
             "sync_transport": self.sync_transport,
             "sync_precision": self.sync_precision,
+            "exchange_overlap": self.exchange_overlap,
         }
         if checkpoint_dir is not None:
             params["checkpoint_dir"] = checkpoint_dir
@@ -528,6 +535,7 @@ class SparkModel:
             "parallelism_factor": self.parallelism_factor,
             "sync_transport": self.sync_transport,
             "sync_precision": self.sync_precision,
+            "exchange_overlap": self.exchange_overlap,
             "seed": self.seed,
             "sync_timeout": self.sync_timeout,
         }
@@ -567,6 +575,7 @@ def load_spark_model(
         parallelism_factor=config.get("parallelism_factor", 1),
         sync_transport=config.get("sync_transport", "allreduce"),
         sync_precision=config.get("sync_precision", "float32"),
+        exchange_overlap=config.get("exchange_overlap", False),
         seed=config["seed"],
         sync_timeout=config["sync_timeout"],
         spark=session,

@@ -9,7 +9,9 @@ live in the parameter server.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,7 @@ from loxodon.ps_client import PSClient, PSError
 from loxodon.worker import allreduce, optimizer_state
 from loxodon.worker.data import Partition, epoch_rng
 from loxodon.worker.learning_rate import WorkerRate
+from loxodon.worker.overlap import Background
 from loxodon.worker.replica import Replica
 from loxodon.worker.shards import ShardFeed
 
@@ -46,6 +49,16 @@ class Context:
     # The shards this worker claims each epoch, with a parallelism factor (else None).
     shards: ShardFeed | None = None
     ring: allreduce.Ring | None = None  # synchronous mode over the all-reduce transport
+    # Seconds of the epochs by phase (fused local steps, the exchanges' parts), for benchmarks.
+    phases: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phases[phase] = self.phases.get(phase, 0.0) + time.perf_counter() - started
 
     def set_center_from_model(self) -> None:
         """Make the center equal this replica's weights (others are idle then)."""
@@ -127,21 +140,80 @@ class Averaging(Mode):
 
 
 class Downpour(Mode):
-    """Asynchronous SGD: push the local delta, pull the center, every window."""
+    """Asynchronous SGD: push the local delta, pull the center, every window.
+
+    With ``exchange_overlap`` the window's push and pull run on a background thread
+    while the next window trains (:mod:`loxodon.worker.overlap`); at the end of that
+    window the worker continues from the pulled center plus its own change since the
+    push (which the server has not seen yet), and pushes that change. Every local step
+    still reaches the center exactly once; a window starts from a center one window
+    older than without overlap (other workers' pushes during the last window arrive
+    at the next pull)."""
+
+    overlaps = True  # the mode can run its exchanges beside the steps
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self.window = self.period = max(1, int(ctx.spec.get("communication_window", 1)))
+        # The weights the last push was taken against: the center set after it (blocking),
+        # or the weights the worker went on from (overlapped).
         self.anchor = ctx.replica.get_flat()
+        self.background = _background(ctx, self.overlaps)
+        self._spare = np.empty_like(self.anchor)  # the overlapped pull's buffer
 
     def _push(self, delta: np.ndarray) -> None:
         self.ctx.ps.push(delta)
 
     def _exchange(self) -> None:
-        r = self.ctx.replica
-        self._push(r.get_flat() - self.anchor)
-        self.anchor = self.ctx.ps.pull(out=self.anchor)
-        r.set_flat(self.anchor)
+        if self.background is not None:
+            self._exchange_overlapped()
+            return
+        ctx = self.ctx
+        with ctx.timed("get_flat"):
+            flat = ctx.replica.get_flat()
+        with ctx.timed("delta"):
+            delta = flat - self.anchor
+        with ctx.timed("push"):
+            self._push(delta)
+        with ctx.timed("pull"):
+            self.anchor = ctx.ps.pull(out=self.anchor)
+        with ctx.timed("set_flat"):
+            ctx.replica.set_flat(self.anchor)
+
+    def _exchange_overlapped(self) -> None:
+        ctx, background = self.ctx, self.background
+        assert background is not None
+        with ctx.timed("get_flat"):
+            flat = ctx.replica.get_flat()
+        with ctx.timed("delta"):
+            delta = flat - self.anchor
+        if background.pending:
+            with ctx.timed("join"):
+                center = background.result()
+            with ctx.timed("set_flat"):
+                flat = np.add(center, delta, out=center)
+                ctx.replica.set_flat(flat)
+            self._spare = self.anchor
+        self.anchor, into = flat, self._spare
+        background.start(lambda: self._push_pull(delta, into))
+
+    def _push_pull(self, delta: np.ndarray, into: np.ndarray) -> np.ndarray:
+        self._push(delta)
+        return self.ctx.ps.pull(out=into)
+
+    def _drain(self) -> None:
+        """Take the exchange in flight: the worker goes on from the center plus its
+        change since that push (none at an epoch's end)."""
+        background = self.background
+        if background is None or not background.pending:
+            return
+        ctx = self.ctx
+        with ctx.timed("join"):
+            center = background.result()
+        with ctx.timed("set_flat"):
+            flat = np.add(center, ctx.replica.get_flat() - self.anchor, out=center)
+            ctx.replica.set_flat(flat)
+        self.anchor, self._spare = flat, self.anchor
 
     def after_local(self, epoch: int, last: int, count: int) -> None:
         if (last + 1) % self.window == 0:
@@ -150,6 +222,7 @@ class Downpour(Mode):
     def end_epoch(self, epoch: int, steps: int) -> None:
         if steps % self.window:
             self._exchange()
+        self._drain()  # validation and the epoch gate see the center, nothing in flight
 
 
 class Hogwild(Downpour):
@@ -162,6 +235,8 @@ class Hogwild(Downpour):
 class Adag(Downpour):
     """ADAG (Hermans 2017): the server adds the delta divided by the local steps it holds (the
     window, or fewer for the rest of an epoch)."""
+
+    overlaps = False  # the steps a push holds are counted as the loop runs
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
@@ -179,25 +254,56 @@ class Adag(Downpour):
 class DynSgd(Downpour):
     """DynSGD (Jiang et al. 2017): the server divides a delta by 1 + its staleness."""
 
+    overlaps = False  # its staleness is counted from the worker's pull
+
     def _push(self, delta: np.ndarray) -> None:
         self.ctx.ps.push_dynsgd(delta)
 
 
 class ElasticAveraging(Mode):
-    """EASGD (Zhang et al. 2015): worker and center pull toward each other."""
+    """EASGD (Zhang et al. 2015): worker and center pull toward each other.
+
+    With ``exchange_overlap`` the window's exchange runs while the next window trains,
+    and the elastic term e = alpha (x - c) it returns, computed from the weights sent,
+    is subtracted at the end of that next window (one window late)."""
 
     evaluates_center = True
     synchronous = True
+    overlaps = True
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self.window = self.period = max(1, int(ctx.spec.get("communication_window", 1)))
+        self.background = _background(ctx, self.overlaps)
 
     def _exchange(self, epoch: int, step: int) -> None:
-        r = self.ctx.replica
-        x = r.get_flat()
-        rnd = round_id(self.ctx.attempt, epoch, step) if self.synchronous else -1
-        r.set_flat(x - self.ctx.ps.easgd(x, round=rnd))
+        ctx, background = self.ctx, self.background
+        with ctx.timed("get_flat"):
+            x = ctx.replica.get_flat()
+        rnd = round_id(ctx.attempt, epoch, step) if self.synchronous else -1
+        if background is None:
+            with ctx.timed("easgd"):
+                e = ctx.ps.easgd(x, round=rnd)
+            with ctx.timed("set_flat"):
+                ctx.replica.set_flat(x - e)
+            return
+        if background.pending:
+            with ctx.timed("join"):
+                e = background.result()
+            with ctx.timed("set_flat"):
+                x -= e
+                ctx.replica.set_flat(x)
+        background.start(lambda: ctx.ps.easgd(x, round=rnd))
+
+    def _drain(self) -> None:
+        background = self.background
+        if background is None or not background.pending:
+            return
+        ctx = self.ctx
+        with ctx.timed("join"):
+            e = background.result()
+        with ctx.timed("set_flat"):
+            ctx.replica.set_flat(ctx.replica.get_flat() - e)
 
     def after_local(self, epoch: int, last: int, count: int) -> None:
         if (last + 1) % self.window == 0:
@@ -206,6 +312,7 @@ class ElasticAveraging(Mode):
     def end_epoch(self, epoch: int, steps: int) -> None:
         if steps % self.window:
             self._exchange(epoch, (1 << 28) - 1)
+        self._drain()  # validation and the epoch gate see no exchange in flight
 
 
 class AsyncElasticAveraging(ElasticAveraging):
@@ -218,6 +325,7 @@ class ElasticMomentum(AsyncElasticAveraging):
     x + m v, and v = m v + that step, so x ends at x + v."""
 
     fused = False  # the look-ahead moves the weights before every step
+    overlaps = False
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
@@ -248,6 +356,15 @@ MODE_CLASSES: dict[str, type[Mode]] = {
 }
 if set(MODE_CLASSES) != set(MODES):  # a mode added in Scala needs its worker loop here
     raise ImportError(f"worker loops {sorted(MODE_CLASSES)} != contract modes {sorted(MODES)}")
+
+
+def _background(ctx: Context, overlaps: bool) -> Background | None:
+    """The background exchanger of a mode that overlaps its exchanges, when the fit asks
+    for it; never with a parallelism factor, whose shard claims share the connection
+    during the epoch."""
+    if not (overlaps and ctx.spec.get("exchange_overlap") and ctx.shards is None):
+        return None
+    return Background(ctx.ps, float(ctx.spec.get("client_timeout", 600.0)))
 
 
 def _validation(ctx: Context, mode: Mode, val: Partition, batch_size: int) -> dict[str, float]:
@@ -283,7 +400,8 @@ def _run_steps(
     while step < steps:
         period = mode.period or steps
         count = min(period - step % period, steps - step)
-        mode.ctx.replica.train_steps(batches[step : step + count])
+        with mode.ctx.timed("local"):
+            mode.ctx.replica.train_steps(batches[step : step + count])
         step += count
         mode.after_local(epoch, step - 1, count)
 
@@ -386,6 +504,7 @@ def train(
         # Seconds outside the epochs' steps, by phase (receive, convert, start, hold,
         # validation, gate: waiting for the driver's release, finish).
         "timings": timings,
+        "phases": ctx.phases,
         "bytes_sent": ctx.ps.bytes_sent + (ctx.ring.bytes_sent if ctx.ring else 0),
         "bytes_received": ctx.ps.bytes_received,
         # With a parallelism factor: the shards this worker trained, per epoch, in order.

@@ -58,6 +58,9 @@ class Replica(WeightLayout):
         )
         self._grad_step = OpenBatchFunction(self._gradients)
         self._apply_step = tf.function(self._apply, reduce_retracing=True)
+        self._read_flat = tf.function(self._concat)
+        flat_spec = tf.TensorSpec((self.num_params,), tf.float32)
+        self._write_flat = tf.function(self._assign_flat, input_signature=[flat_spec])
         self._steps_fn: Any = None
         self._rows: tuple[Any, Any] | None = None
 
@@ -90,6 +93,29 @@ class Replica(WeightLayout):
         for i in tf.range(tf.shape(batches)[0]):
             rows = batches[i]
             model.train_step((gather(x, rows), gather(y, rows)))
+
+    # -- flat weights ---------------------------------------------------------------------
+    def get_flat(self) -> np.ndarray:
+        """The weights as one new float32 vector, read in one traced call (not one eager
+        read per variable and a concatenation: a window's exchange does this each time)."""
+        return self._read_flat().numpy()
+
+    def set_flat(self, flat: np.ndarray) -> None:
+        """Assign every variable from one float32 vector, in one traced call. From a copy:
+        TensorFlow may take an aligned array's memory as it is, and a variable may adopt
+        its input's buffer, while the loops write into ``flat`` afterwards (a pull)."""
+        self._write_flat(np.array(flat, np.float32))
+
+    def _concat(self) -> Any:
+        tf = self._tf
+        return tf.concat([tf.reshape(tf.cast(v, tf.float32), [-1]) for v in self.variables], 0)
+
+    def _assign_flat(self, flat: Any) -> None:
+        tf = self._tf
+        for v, start, end, shape in zip(
+            self.variables, self.offsets[:-1], self.offsets[1:], self.shapes, strict=True
+        ):
+            v.assign(tf.cast(tf.reshape(flat[int(start) : int(end)], shape), v.dtype))
 
     # -- steps --------------------------------------------------------------------------
     def train_on_batch(self, x: np.ndarray, y: np.ndarray) -> None:

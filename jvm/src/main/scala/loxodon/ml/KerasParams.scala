@@ -68,6 +68,12 @@ trait KerasParams extends Params {
     "the type synchronous mode's all-reduce sends gradients as: float32, float16 or bfloat16",
     valid[String]("syncPrecision")
   )
+  final val exchangeOverlap: BooleanParam = new BooleanParam(
+    this,
+    "exchangeOverlap",
+    "whether a window's exchange with the server runs while the next window trains (one window " +
+      s"more staleness; modes ${TrainParams.OverlappedModes.mkString(", ")}, parallelismFactor 1)"
+  )
   final val numWorkers: IntParam = new IntParam(
     this,
     "numWorkers",
@@ -193,6 +199,7 @@ trait KerasParams extends Params {
     parallelismFactor -> 1,
     syncTransport -> "allreduce",
     syncPrecision -> "float32",
+    exchangeOverlap -> false,
     epochs -> 1,
     batchSize -> 32,
     validationSplit -> 0.0,
@@ -217,6 +224,7 @@ trait KerasParams extends Params {
   def getParallelismFactor: Int = $(parallelismFactor)
   def getSyncTransport: String = $(syncTransport)
   def getSyncPrecision: String = $(syncPrecision)
+  def getExchangeOverlap: Boolean = $(exchangeOverlap)
   def getNumWorkers: Int = $(numWorkers)
   def getEpochs: Int = $(epochs)
   def getBatchSize: Int = $(batchSize)
@@ -384,6 +392,7 @@ object KerasParams {
       "parallelismFactor" -> AtLeast(1),
       "syncTransport" -> OneOf(TrainParams.SyncTransports),
       "syncPrecision" -> OneOf(TrainParams.SyncPrecisions),
+      "exchangeOverlap" -> Free,
       "numWorkers" -> AtLeast(1),
       "epochs" -> AtLeast(1),
       "batchSize" -> AtLeast(1),

@@ -31,6 +31,9 @@ import loxodon.io.Json
   * @param checkpointDir
   *   a Hadoop FileSystem URI: the fit checkpoints there after every epoch and, started again with
   *   the same settings, resumes from the last checkpoint ([[Checkpoints]])
+  * @param exchangeOverlap
+  *   the modes of [[TrainParams.OverlappedModes]] run a window's exchange with the server while the
+  *   next window trains (one window more staleness; docs/design.md, "Training modes")
   * @param scaleLearningRate
   *   whether the workers multiply the optimizer's learning rate by their mode's factor in the modes
   *   of [[TrainParams.LearningRateScaledModes]] (see [[learningRateScale]])
@@ -59,6 +62,7 @@ final case class TrainParams(
     classWeight: Map[Int, Double] = Map.empty,
     syncTransport: String = "allreduce",
     syncPrecision: String = "float32",
+    exchangeOverlap: Boolean = false,
     checkpointDir: Option[String] = None
 ) {
   import TrainParams._
@@ -119,6 +123,16 @@ final case class TrainParams(
     s"parallelism_factor: mode '$mode' exchanges in rounds that every worker reaches after the " +
       s"same steps, so its workers cannot claim shards in turn; use parallelism_factor=1, or one " +
       s"of the modes ${ShardedModes.mkString(", ")}"
+  )
+  require(
+    !exchangeOverlap || OverlappedModes.contains(mode),
+    s"exchange_overlap: mode '$mode' has no window exchange to overlap; use it with one of " +
+      s"${OverlappedModes.mkString(", ")}, or exchange_overlap=False"
+  )
+  require(
+    !exchangeOverlap || parallelismFactor == 1,
+    "exchange_overlap: with a parallelism factor the shard claims share the worker's connection " +
+      "during the epoch; use parallelism_factor=1 or exchange_overlap=False"
   )
   require(
     imports != null && imports.forall(m => m != null && m.nonEmpty),
@@ -215,6 +229,9 @@ object TrainParams {
   val ShardedModes: Seq[String] =
     Seq("asynchronous", "hogwild", "adag", "dynsgd", "aeasgd", "eamsgd")
 
+  /** The modes whose window exchange may run beside the next window's steps (exchangeOverlap). */
+  val OverlappedModes: Seq[String] = Seq("asynchronous", "hogwild", "easgd", "aeasgd")
+
   /** How synchronous mode reduces gradients: a ring all-reduce among the workers, or a SYNC round
     * on the parameter server in the driver.
     */
@@ -247,6 +264,7 @@ object TrainParams {
     "class_weight",
     "sync_transport",
     "sync_precision",
+    "exchange_overlap",
     "checkpoint_dir"
   )
 
@@ -302,6 +320,7 @@ object TrainParams {
       classWeight = field(node, "class_weight").map(classWeights).getOrElse(d.classWeight),
       syncTransport = string(node, "sync_transport", d.syncTransport),
       syncPrecision = string(node, "sync_precision", d.syncPrecision),
+      exchangeOverlap = bool(node, "exchange_overlap", d.exchangeOverlap),
       checkpointDir = field(node, "checkpoint_dir").map { v =>
         require(v.isTextual, s"checkpoint_dir must be a Hadoop URI string, got $v")
         v.asText()

@@ -88,5 +88,22 @@ class TrainParamsSuite extends AnyFunSuite {
       """{"sync_precision": "int8"}""",
       "sync_precision: unknown type 'int8'; choose one of float32, float16, bfloat16"
     )
+    check(
+      """{"mode": "adag", "exchange_overlap": true}""",
+      "exchange_overlap: mode 'adag' has no window exchange to overlap; use it with one of " +
+        "asynchronous, hogwild, easgd, aeasgd, or exchange_overlap=False"
+    )
+    check(
+      """{"mode": "hogwild", "exchange_overlap": true, "parallelism_factor": 2}""",
+      "exchange_overlap: with a parallelism factor"
+    )
+  }
+
+  test("exchange_overlap is off unless asked for; every overlapped mode takes it") {
+    assert(!TrainParams.fromJson("""{"mode": "hogwild"}""").exchangeOverlap)
+    TrainParams.OverlappedModes.foreach { mode =>
+      val json = s"""{"mode": "$mode", "num_workers": 2, "exchange_overlap": true}"""
+      assert(TrainParams.fromJson(json).exchangeOverlap)
+    }
   }
 }
