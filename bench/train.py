@@ -53,7 +53,7 @@ from pathlib import Path
 
 import numpy as np
 
-from loxodon.contract import MODES
+from loxodon.contract import MODES, OVERLAPPED_MODES
 from notes import with_notes
 from train_common import RESULT_PREFIX, RunResult
 
@@ -362,6 +362,9 @@ def planned_runs(work: Workload, opts: argparse.Namespace) -> list[tuple[Run, st
                 more = ["--sync-transport", transport] if transport else []
                 run = Run(work.key, "Loxodon", mode, _loxodon_settings(mode, opts, transport))
                 plan.append((run, "loxodon", mode, extra + more))
+            if opts.overlap and mode in OVERLAPPED_MODES:  # after the default: targets judge it
+                run = Run(work.key, "Loxodon", mode, _loxodon_settings(mode, opts) + ", overlapped")
+                plan.append((run, "loxodon", mode, [*extra, "--exchange-overlap"]))
     if "elephas" in opts.systems:
         for mode in ELEPHAS_MODES:
             settings = "frequency=epoch" + ("" if mode == "synchronous" else ", http PS")
@@ -606,6 +609,12 @@ def parse_args() -> argparse.Namespace:
         "--workloads",
         default=",".join(WORKLOADS),
         help="comma-separated subset of workloads: mnist1d, synthetic, cnn (default: all)",
+    )
+    parser.add_argument(
+        "--no-overlap",
+        dest="overlap",
+        action="store_false",
+        help="skip the exchange_overlap runs of the modes that have one",
     )
     parser.add_argument("--output", type=Path, default=RESULTS, help="the report to write")
     parser.add_argument(

@@ -58,6 +58,9 @@ def runner_args(description: str) -> argparse.Namespace:
     parser.add_argument("--window", type=int, default=1, help="communication window")
     parser.add_argument("--frequency", default="epoch")
     parser.add_argument("--sync-transport", default=None, help="Loxodon synchronous transport")
+    parser.add_argument(
+        "--exchange-overlap", action="store_true", help="Loxodon: overlap window exchanges"
+    )
     return parser.parse_args()
 
 

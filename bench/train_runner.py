@@ -94,6 +94,7 @@ def run_loxodon(
     window: int,
     freq: str,
     sync_transport: str | None = None,
+    exchange_overlap: bool = False,
 ) -> None:
     import loxodon
 
@@ -110,6 +111,7 @@ def run_loxodon(
             communication_window=window,
             frequency=freq if freq == "epoch" else int(freq),
             **({"sync_transport": sync_transport} if sync_transport else {}),
+            **({"exchange_overlap": True} if exchange_overlap else {}),
         )
         seconds = timed_fit(
             lambda: spark_model.fit(
@@ -148,6 +150,7 @@ def main() -> None:
             args.window,
             args.frequency,
             args.sync_transport,
+            args.exchange_overlap,
         )
 
 

@@ -27,6 +27,7 @@ from pyspark.sql import SparkSession
 
 import loxodon
 from fixtures import MODE_OPTIONS, mlp, mode_learning_rate
+from loxodon.contract import OVERLAPPED_MODES
 from loxodon.datasets import digits
 
 EPOCHS = 8
@@ -60,10 +61,7 @@ def keras_accuracy(data: tuple[np.ndarray, ...]) -> Callable[[float], float]:
 
 
 # exchange_overlap changes the update rule (one window more staleness): held to the same bar.
-OVERLAPPED = [
-    (mode, {**MODE_OPTIONS[mode], "exchange_overlap": True})
-    for mode in ("asynchronous", "hogwild", "easgd", "aeasgd")
-]
+OVERLAPPED = [(mode, {**MODE_OPTIONS[mode], "exchange_overlap": True}) for mode in OVERLAPPED_MODES]
 
 
 @pytest.mark.parametrize(

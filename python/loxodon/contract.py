@@ -34,6 +34,7 @@ WORKER_MAX_MESSAGE_BYTES: int = _CONTRACT["workerChannel"]["maxMessageBytes"]
 WORKER_AUTH_TIMEOUT_S: float = _CONTRACT["workerChannel"]["authTimeoutMs"] / 1000.0
 MODES: tuple[str, ...] = tuple(_CONTRACT["modes"]["all"])
 LR_SCALED_MODES: tuple[str, ...] = tuple(_CONTRACT["modes"]["learningRateScaled"])
+OVERLAPPED_MODES: tuple[str, ...] = tuple(_CONTRACT["modes"]["overlapped"])
 OUTPUT_MODES: tuple[str, ...] = tuple(_CONTRACT["outputModes"])
 INDEX_LOSSES: frozenset[str] = frozenset(_CONTRACT["indexLosses"])
 """Keras's names of the losses that take class indices (``LossLabels`` in Scala)."""

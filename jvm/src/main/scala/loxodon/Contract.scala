@@ -20,7 +20,8 @@ import loxodon.train.TrainParams
   *   - the wire protocol's version, header, op codes and reply flags ([[loxodon.ps.Op]]);
   *   - the message types between an executor task and its Python worker
   *     ([[loxodon.exec.WorkerChannel]]);
-  *   - the training modes, and those whose learning rate is scaled ([[TrainParams]]);
+  *   - the training modes, those whose learning rate is scaled and those whose exchange may
+  *     overlap the next window ([[TrainParams]]);
   *   - the Keras losses that take class indices ([[loxodon.model.LossLabels]]);
   *   - every Spark ML param of the Keras stages: name, type, doc, default, [[loxodon.ml.ParamRule]]
   *     and whether a `KerasModel` sets it too ([[KerasParams]]).
@@ -56,6 +57,7 @@ object Contract {
     val modes = out.putObject("modes")
     strings(modes.putArray("all"), TrainParams.Modes)
     strings(modes.putArray("learningRateScaled"), TrainParams.LearningRateScaledModes)
+    strings(modes.putArray("overlapped"), TrainParams.OverlappedModes)
     strings(out.putArray("outputModes"), KerasParams.OutputModes)
     strings(out.putArray("indexLosses"), LossLabels.IndexLosses)
     val params = out.putArray("params")
