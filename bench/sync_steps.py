@@ -13,7 +13,9 @@ model (784-256-128-10, Adam 1e-3, batch 128), joined by the all-reduce ring
 
 Each path is traced and warmed up on a few steps first, then timed over ``--epochs``
 epochs of ``rows / 2 / batch`` steps each; the paths alternate ``--rounds`` times.
-Prints samples/s per worker and, for ``step``, milliseconds per step by phase.
+Prints samples/s per worker, wall and CPU milliseconds per step (the process's CPU
+time: on a loaded host the steadier measure of a path's own work; a wait for the peer
+costs none) and, for ``step``, wall milliseconds per step by phase.
 
 Run from the repository root: ``.venv/bin/python bench/sync_steps.py [--rows 50000]``.
 """
@@ -77,14 +79,16 @@ def _worker(rank: int, addresses: list[str], listener: Any, args: Any, out: Any)
         for path in PATHS:
             phases: dict[str, float] = {}
             ring.wait_seconds = 0.0
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             for epoch in range(args.epochs):
                 _epoch(path, replicas[path], part, ring, steps, epoch + 1, phases)
             seconds = time.perf_counter() - started
+            cpu = time.process_time() - cpu
             results.append(
                 {
                     "path": path,
                     "seconds": seconds,
+                    "cpu": cpu,
                     "steps": steps * args.epochs,
                     "ring": ring.wait_seconds,
                     **phases,
@@ -143,15 +147,18 @@ def main() -> None:
         p.join(timeout=60)
     print(f"load average before the summary: {os.getloadavg()[0]:.2f}")
     print(
-        "| path | round | worker | samples/s | ms/step | ring ms/step | gather | gradient | apply |"
+        "| path | round | worker | samples/s | ms/step | CPU ms/step | ring ms/step "
+        "| gather | gradient | apply |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     rates: dict[str, list[float]] = {p: [] for p in PATHS}
+    cpus: dict[str, list[float]] = {p: [] for p in PATHS}
     for rank, rows in sorted(results.items()):
         for k, row in enumerate(rows):
             n = row["steps"]
             rate = n * BATCH / row["seconds"]
             rates[row["path"]].append(rate)
+            cpus[row["path"]].append(1e3 * row["cpu"] / n)
             ms = {
                 name: f"{1e3 * row[name] / n:.2f}"
                 for name in ("gather", "gradient", "apply")
@@ -159,11 +166,15 @@ def main() -> None:
             }
             print(
                 f"| {row['path']} | {k // len(PATHS)} | {rank} | {rate:,.0f} | "
-                f"{1e3 * row['seconds'] / n:.2f} | {1e3 * row['ring'] / n:.2f} | "
+                f"{1e3 * row['seconds'] / n:.2f} | {1e3 * row['cpu'] / n:.2f} | "
+                f"{1e3 * row['ring'] / n:.2f} | "
                 f"{ms.get('gather', '')} | {ms.get('gradient', '')} | {ms.get('apply', '')} |"
             )
     for path, values in rates.items():
-        print(f"{path}: median {statistics.median(values):,.0f} samples/s per worker")
+        print(
+            f"{path}: median {statistics.median(values):,.0f} samples/s per worker, "
+            f"{statistics.median(cpus[path]):.2f} CPU ms per step"
+        )
 
 
 if __name__ == "__main__":
