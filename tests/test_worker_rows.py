@@ -1,8 +1,8 @@
 """A fit's rows on their way into a worker, without Spark: the driver's Arrow chunks
 (built in reused buffers) fetched into the worker's matrices give the placed rows bit
 for bit; a column of several chunks becomes one aligned, writable matrix; TensorFlow
-holds such a matrix without a copy, and the fused steps over it train the same
-weights, bit for bit, as one call per batch."""
+holds such a matrix without a copy, and the fused steps over it (weighted rows too)
+train the same weights, bit for bit, as one call per batch."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ def _trained(fused: bool, rows: Partition, epochs: int) -> list[np.ndarray]:
     model = mlp(24, 16, 5, seed=4, learning_rate=1e-2)
     replica = Replica(model)
     if fused:
-        replica.hold_rows(rows.x, rows.y)
+        replica.hold_rows(rows.x, rows.y, rows.w)
     for epoch in range(epochs):
         rng = np.random.default_rng([1, epoch, 0])
         if fused:
@@ -102,13 +102,16 @@ def _trained(fused: bool, rows: Partition, epochs: int) -> list[np.ndarray]:
     return [np.asarray(w) for w in model.get_weights()]
 
 
-def test_fused_steps_over_held_rows_train_like_one_call_per_batch() -> None:
+@pytest.mark.parametrize("weighted", [False, True])
+def test_fused_steps_over_held_rows_train_like_one_call_per_batch(weighted: bool) -> None:
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(9)
     features = aligned_empty((500, 24))
     features[:] = rng.standard_normal(features.shape)
     labels = rng.integers(0, 5, (500, 1)).astype(np.float32)
-    rows = Partition.from_matrices(features, labels, (24,), sparse_labels=True)
+    if weighted:  # each row's loss weight in the label's last column, as on the wire
+        labels = np.concatenate([labels, rng.uniform(0, 2, (500, 1)).astype(np.float32)], 1)
+    rows = Partition.from_matrices(features, labels, (24,), sparse_labels=True, weighted=weighted)
     fused, plain = _trained(True, rows, 2), _trained(False, rows, 2)
     for a, b in zip(fused, plain, strict=True):
         assert a.tobytes() == b.tobytes()

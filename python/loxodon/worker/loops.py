@@ -78,8 +78,8 @@ class Mode:
 
     A mode with ``fused`` local steps exchanges only every ``period`` steps (at
     multiples of it; None: only at the epoch's end), so :func:`train` runs the steps
-    up to the next exchange in one call, then calls ``after_local`` for the last of
-    them: the same steps and exchanges as ``step`` called once per batch."""
+    up to the next exchange in one call (``span``), then calls ``after_local`` for the
+    last of them: the same steps and exchanges as ``step`` called once per batch."""
 
     evaluates_center = False
     fused = True
@@ -92,6 +92,13 @@ class Mode:
         self.ctx.replica.train_on_batch(x, y)
         self.after_local(epoch, step, 1)
 
+    def span(self, epoch: int, first: int, batches: np.ndarray) -> None:
+        """Steps ``first``, ``first + 1``, ... of the epoch, one per row of ``batches``
+        (indices into the held rows), in one traced call."""
+        with self.ctx.timed("local"):
+            self.ctx.replica.train_steps(batches)
+        self.after_local(epoch, first + len(batches) - 1, len(batches))
+
     def after_local(self, epoch: int, last: int, count: int) -> None:
         """``count`` local steps ended with step ``last``: exchange if one is due."""
 
@@ -101,18 +108,22 @@ class Mode:
 
 
 class Synchronous(Mode):
-    """Mean gradient of all workers every step; replicas stay identical."""
-
-    fused = False
+    """Mean gradient of all workers every step; replicas stay identical. Over held rows
+    an epoch's steps run in one traced call that leaves the graph only for the mean
+    (:meth:`Replica.sync_steps`); else gradient, mean and apply are a call each."""
 
     def step(self, epoch: int, step: int, x: np.ndarray, y: np.ndarray) -> None:
-        r, ring = self.ctx.replica, self.ctx.ring
-        grad = r.gradients(x, y)
-        if ring is not None:
-            mean = ring.allreduce_mean(grad)
-        else:
-            mean = self.ctx.ps.sync(round_id(self.ctx.attempt, epoch, step), grad, out=grad)
-        r.apply_gradients(mean)
+        r = self.ctx.replica
+        r.apply_gradients(self._mean(epoch, step, r.gradients(x, y)))
+
+    def span(self, epoch: int, first: int, batches: np.ndarray) -> None:
+        self.ctx.replica.sync_steps(batches, lambda i, grad: self._mean(epoch, first + i, grad))
+
+    def _mean(self, epoch: int, step: int, grad: np.ndarray) -> np.ndarray:
+        """The workers' mean gradient (``grad`` is overwritten with it)."""
+        if self.ctx.ring is not None:
+            return self.ctx.ring.allreduce_mean(grad)
+        return self.ctx.ps.sync(round_id(self.ctx.attempt, epoch, step), grad, out=grad)
 
 
 class Averaging(Mode):
@@ -389,9 +400,9 @@ def _run_steps(
     steps: int,
     rng: np.random.Generator | None,
 ) -> None:
-    """One epoch's steps: the local ones between exchanges in one call each (fused
-    modes, unweighted rows), else one call per batch."""
-    if not (mode.fused and rows.rows >= batch_size and rows.w is None):
+    """One epoch's steps: those up to each exchange in one call (fused modes; for
+    ``synchronous`` the whole epoch), else one call per batch."""
+    if not (mode.fused and rows.rows >= batch_size):
         for step, (x, y) in enumerate(rows.batches(batch_size, steps, rng)):
             mode.step(epoch, step, x, y)
         return
@@ -400,10 +411,8 @@ def _run_steps(
     while step < steps:
         period = mode.period or steps
         count = min(period - step % period, steps - step)
-        with mode.ctx.timed("local"):
-            mode.ctx.replica.train_steps(batches[step : step + count])
+        mode.span(epoch, step, batches[step : step + count])
         step += count
-        mode.after_local(epoch, step - 1, count)
 
 
 def train(
@@ -437,8 +446,8 @@ def train(
     mode = MODE_CLASSES[mode_name](ctx)
     timings["start"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    if mode.fused and ctx.shards is None and train_rows.y is not None and train_rows.w is None:
-        ctx.replica.hold_rows(train_rows.x, train_rows.y)
+    if mode.fused and ctx.shards is None and train_rows.y is not None:
+        ctx.replica.hold_rows(train_rows.x, train_rows.y, train_rows.w)
     timings["hold"] = time.perf_counter() - clock
     validation_seconds, gate_seconds = 0.0, 0.0
     epochs_run, total_steps, epoch_seconds, epoch_waits = 0, 0, [], []

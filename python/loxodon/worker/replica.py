@@ -8,11 +8,15 @@ synchronous mean applies the mean change: each step the replicas take the mean
 of the workers' values. Local steps between two exchanges run inside one traced
 call (:meth:`Replica.train_steps`), gathering their batches from the
 partition's rows held as tensors: one Python call and no NumPy copy per window
-instead of per step.
+instead of per step. Synchronous steps run the same way (:meth:`Replica.sync_steps`):
+each step's flat gradient leaves the graph only for the workers' mean (a
+``tf.numpy_function`` between the gradient and its application), so a span of
+steps is one call too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -42,6 +46,11 @@ def _held(rows: np.ndarray) -> Any:
     return tf.constant(rows)
 
 
+def _gather(tf: Any, rows: Any, idx: Any) -> Any:
+    """Rows ``idx`` of a held tensor, or of each tensor of a list, dict or tuple of them."""
+    return tf.nest.map_structure(lambda a: tf.gather(a, idx), rows)
+
+
 class Replica(WeightLayout):
     """A worker's model: flat weights plus its train and gradient steps."""
 
@@ -62,20 +71,30 @@ class Replica(WeightLayout):
         flat_spec = tf.TensorSpec((self.num_params,), tf.float32)
         self._write_flat = tf.function(self._assign_flat, input_signature=[flat_spec])
         self._steps_fn: Any = None
+        self._sync_fn: Any = None
         self._rows: tuple[Any, Any] | None = None
+        self._reduce: Callable[[int, np.ndarray], np.ndarray] | None = None
+        self._reduce_error: BaseException | None = None
 
     # -- rows held as tensors -------------------------------------------------------------
-    def hold_rows(self, x: Any, y: Any) -> None:
-        """Keep a partition's rows as tensors for :meth:`train_steps` (one copy per fit);
-        ``x``/``y`` may be the list or dict of arrays of a multi-input/output model."""
+    def hold_rows(self, x: Any, y: Any, w: np.ndarray | None = None) -> None:
+        """Keep a partition's rows as tensors for :meth:`train_steps` and :meth:`sync_steps`
+        (one copy per fit); ``x``/``y`` may be the list or dict of arrays of a
+        multi-input/output model, ``w`` the rows' loss weights."""
         tf = self._tf
-        self._rows = (tf.nest.map_structure(_held, x), tf.nest.map_structure(_held, y))
+        held_y = tf.nest.map_structure(_held, y)
+        self._rows = (
+            tf.nest.map_structure(_held, x),
+            held_y if w is None else (held_y, _held(w)),
+        )
         spec = tf.TensorSpec((None, None), tf.int32)
         x_spec, y_spec = (
             tf.nest.map_structure(lambda a: tf.TensorSpec((None, *a.shape[1:]), a.dtype), t)
             for t in self._rows
         )
-        self._steps_fn = tf.function(self._steps, input_signature=[x_spec, y_spec, spec])
+        signature = [x_spec, y_spec, spec]
+        self._steps_fn = tf.function(self._steps, input_signature=signature)
+        self._sync_fn = tf.function(self._sync_steps, input_signature=signature)
 
     def train_steps(self, batches: np.ndarray) -> None:
         """Local optimizer steps, one per row of ``batches`` (indices into the held
@@ -84,15 +103,46 @@ class Replica(WeightLayout):
         assert self._rows is not None, "hold_rows first"
         self._steps_fn(*self._rows, batches)
 
+    def sync_steps(
+        self, batches: np.ndarray, reduce: Callable[[int, np.ndarray], np.ndarray]
+    ) -> None:
+        """Synchronous steps, one per row of ``batches``, in one traced call: each
+        step's flat gradient (:meth:`gradients`'s) goes to ``reduce(i, gradient)`` (``i``:
+        the step's row; it may overwrite and return the vector) and its result is applied
+        (:meth:`apply_gradients`'s ops): the same steps as those two calls per batch. An
+        exception ``reduce`` raises is raised here as it is."""
+        assert self._rows is not None, "hold_rows first"
+        self._reduce, self._reduce_error = reduce, None
+        try:
+            self._sync_fn(*self._rows, batches)
+        except self._tf.errors.OpError:
+            if self._reduce_error is not None:
+                raise self._reduce_error from None
+            raise
+        finally:
+            self._reduce = None
+
+    def _reduce_numpy(self, step: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        """The graph's call out to ``reduce``; ``grad`` may be the tensor's own memory."""
+        assert self._reduce is not None
+        try:
+            return self._reduce(int(step), np.array(grad, np.float32))
+        except BaseException as exc:
+            self._reduce_error = exc
+            raise
+
     def _steps(self, x: Any, y: Any, batches: Any) -> None:
         tf, model = self._tf, self.model
-
-        def gather(t: Any, rows: Any) -> Any:
-            return tf.nest.map_structure(lambda a: tf.gather(a, rows), t)
-
         for i in tf.range(tf.shape(batches)[0]):
-            rows = batches[i]
-            model.train_step((gather(x, rows), gather(y, rows)))
+            xs, ys = _gather(tf, x, batches[i]), _gather(tf, y, batches[i])
+            model.train_step((xs, *ys) if isinstance(ys, tuple) else (xs, ys))
+
+    def _sync_steps(self, x: Any, y: Any, batches: Any) -> None:
+        tf = self._tf
+        for i in tf.range(tf.shape(batches)[0]):
+            grad = self._gradients(_gather(tf, x, batches[i]), _gather(tf, y, batches[i]))
+            mean = tf.numpy_function(self._reduce_numpy, [i, grad], tf.float32, stateful=True)
+            self._apply(tf.ensure_shape(mean, grad.shape))
 
     # -- flat weights ---------------------------------------------------------------------
     def get_flat(self) -> np.ndarray:
