@@ -1,4 +1,4 @@
-"""Each mode's worker loop (``loxodon.worker.loops``) against the real parameter
+"""Each mode's worker rule (``loxodon.worker.modes``) against the real parameter
 server, with scripted steps instead of a model: a replica whose local step adds
 a known integer vector and whose gradient is that vector. The replicas and the
 center must end exactly where the mode's rule puts them (mean gradient, weight
@@ -21,7 +21,7 @@ from pyspark.sql import SparkSession
 from loxodon.parameter_server import ParameterServer, start_parameter_server
 from loxodon.ps_client import PSError
 from loxodon.worker.learning_rate import scale_learning_rate
-from loxodon.worker.loops import MODE_CLASSES, Context, Mode
+from loxodon.worker.modes import MODE_CLASSES, Context, Mode
 from loxodon.worker.overlap import Background
 
 N = 2  # workers

@@ -5,7 +5,7 @@ learning rate they set, which the workers follow from the next epoch on.
 The rate travels as the parameter-server blob :data:`LEARNING_RATE` (the
 unscaled rate as text), written before the driver releases an epoch; every
 worker reads it once it is released, before its next epoch's first step, and
-applies its mode's ``learning_rate_scale`` on top (``loxodon.worker.loops``).
+applies its mode's ``learning_rate_scale`` on top (``loxodon.worker.learning_rate``).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from loxodon.contract import INDEX_LOSSES, loss_name
 from loxodon.keras_io import archive_digest, load_model
 from loxodon.model_io import ModelIO
 from loxodon.ps_client import PSClient
-from loxodon.worker import devices, loops
+from loxodon.worker import devices, loops, modes
 from loxodon.worker.data import Partition, read_stream
 from loxodon.worker.protocol import Channel, MessageType
 from loxodon.worker.replica import Replica
@@ -190,7 +190,7 @@ def _train(
     ) as ps:
         replica = Replica(model)
         ps.register(replica.num_params, replica.layout())
-        ctx = loops.Context(
+        ctx = modes.Context(
             replica, ps, worker, int(spec["num_workers"]), int(spec.get("attempt", 0)), spec
         )
         if rows is None:
