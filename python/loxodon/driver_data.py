@@ -291,33 +291,47 @@ up to 0.5 s)."""
 
 
 def _get_chunk(
-    ps: PSClient, name: str, out: np.ndarray | None, wait_s: float
+    ps: PSClient,
+    name: str,
+    out: np.ndarray | None,
+    wait_s: float,
+    spent: dict[str, float] | None = None,
 ) -> tuple[np.ndarray, int]:
     """Blob ``name`` into ``out`` (:meth:`PSClient.get_blob_into`), asking again while the
     server has none of that name, for up to ``wait_s`` seconds: the driver may still be
-    uploading it (``DriverFit.start`` with ``overlap``)."""
+    uploading it (``DriverFit.start`` with ``overlap``). ``spent`` adds up the seconds of
+    the successful GET (``receive_get``) and of waiting for the driver (``receive_wait``)."""
+    started = time.perf_counter()
     give_up, pause = time.monotonic() + wait_s, CHUNK_WAIT_S
     while True:
+        asked = time.perf_counter()
         try:
-            return ps.get_blob_into(name, out)
+            got = ps.get_blob_into(name, out)
         except PSError as exc:
             if not str(exc).startswith("no blob named"):
                 raise
             if time.monotonic() >= give_up:
                 raise PSError(f"the driver did not upload {name} within {wait_s:.0f} s") from exc
+        else:
+            if spent is not None:
+                done = time.perf_counter()
+                spent["receive_get"] = spent.get("receive_get", 0.0) + done - asked
+                spent["receive_wait"] = spent.get("receive_wait", 0.0) + asked - started
+            return got
         time.sleep(pause)
         pause = min(0.5, 2 * pause)
 
 
 def fetch_matrices(
-    ps: PSClient, names: list[str], wait_s: float = 0.0
+    ps: PSClient, names: list[str], wait_s: float = 0.0, spent: dict[str, float] | None = None
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """The features and labels of the named chunks as two (rows, width) float32 matrices
     (the worker's side of a fit; None when there are no chunks). Each chunk arrives in
     one reused buffer and is copied once, into matrices allocated for all of them: a
     chunk holds at most as many rows as the first (:func:`chunks`), so ``len(names)``
     first chunks bound the rows, and pages past the rows are never touched. A chunk not
-    uploaded yet is waited for up to ``wait_s`` seconds."""
+    uploaded yet is waited for up to ``wait_s`` seconds. ``spent`` adds up where the time
+    went (:func:`_get_chunk`; ``receive_copy``: decoding and copying)."""
     from loxodon.worker.data import aligned_empty, list_values
 
     buffer: np.ndarray | None = None
@@ -325,7 +339,8 @@ def fetch_matrices(
     labels: np.ndarray | None = None
     filled = 0
     for name in names:
-        buffer, size = _get_chunk(ps, name, buffer, wait_s)
+        buffer, size = _get_chunk(ps, name, buffer, wait_s, spent)
+        copying = time.perf_counter()
         table = ipc.open_stream(pa.py_buffer(buffer[:size])).read_all()
         parts = {c: table.column(c).chunks for c in ("features", "label")}
         rows = table.num_rows
@@ -342,6 +357,8 @@ def fetch_matrices(
                 at += len(chunk)
         filled += rows
         del table, parts  # views of the buffer the next chunk overwrites
+        if spent is not None:
+            spent["receive_copy"] = spent.get("receive_copy", 0.0) + time.perf_counter() - copying
     if features is None or labels is None:
         return None
     return features[:filled], labels[:filled]
