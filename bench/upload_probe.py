@@ -44,7 +44,8 @@ def mlp() -> Any:
 
 
 class Probe:
-    """Patches the driver's upload to record when each chunk was built and sent."""
+    """Patches the driver's upload to record when each chunk was gathered, written and
+    sent (PUTs run in the upload's sender thread, beside the next chunk's build)."""
 
     def __init__(self) -> None:
         from loxodon import driver_data
@@ -52,21 +53,28 @@ class Probe:
 
         self.events: list[tuple[str, float, float]] = []  # (what, start, seconds)
         self.t0 = 0.0
-        original_chunks, original_put = driver_data.chunks, PSClient.put_blob
+        original_tables, original_write = driver_data._tables, driver_data._write
+        original_put = PSClient.put_blob
         fit_class = driver_data.DriverFit
         original_start, original_layout = fit_class.start, fit_class.layout_json
         probe = self
 
-        def chunks(*args: Any, **kw: Any) -> Any:
-            stream = original_chunks(*args, **kw)
+        def tables(*args: Any, **kw: Any) -> Any:
+            stream = original_tables(*args, **kw)
             while True:
                 began = time.perf_counter()
                 try:
-                    buf = next(stream)
+                    table = next(stream)
                 except StopIteration:
                     return
-                probe.record("build", began)
-                yield buf
+                probe.record("gather", began)
+                yield table
+
+        def write(*args: Any, **kw: Any) -> Any:
+            began = time.perf_counter()
+            out = original_write(*args, **kw)
+            probe.record("ipc write", began)
+            return out
 
         def put_blob(self: Any, name: str, data: Any) -> None:
             began = time.perf_counter()
@@ -84,7 +92,8 @@ class Probe:
             probe.record("layout_json", began)
             return out
 
-        driver_data.chunks = chunks
+        driver_data._tables = tables
+        driver_data._write = write
         PSClient.put_blob = put_blob
         driver_data.DriverFit.start = start
         driver_data.DriverFit.layout_json = layout_json
@@ -94,7 +103,7 @@ class Probe:
 
     def summary(self) -> str:
         lines = []
-        for what in ("layout_json", "build", "put", "start+upload"):
+        for what in ("layout_json", "gather", "ipc write", "put", "start+upload"):
             times = [s for w, _, s in self.events if w == what]
             if times:
                 first = min(b for w, b, _ in self.events if w == what)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from loxodon.pages import small_pages
 from loxodon.ps_client import PSClient, PSError
 
 CHUNK_BYTES = 64 << 20
@@ -152,27 +154,42 @@ def _gather(flat: np.ndarray, take: np.ndarray, scratch: np.ndarray) -> np.ndarr
     return np.ascontiguousarray(flat[take], dtype=np.float32)
 
 
-def chunks(x: np.ndarray, y: np.ndarray, rows: np.ndarray) -> Iterator[pa.Buffer]:
-    """Arrow IPC streams of ``features`` and ``label`` for ``rows``, about CHUNK_BYTES
-    each, made one at a time into buffers reused for the next: each chunk must be sent
-    (or copied) before the next is asked for. Reusing them spares a fresh allocation,
-    and the page faults of its first touch, per 64 MiB chunk."""
+def _tables(x: np.ndarray, y: np.ndarray, rows: np.ndarray) -> Iterator[pa.Table]:
+    """Tables of ``features`` and ``label`` for ``rows``, about CHUNK_BYTES each; a
+    table's features may be a view of a scratch array the next table overwrites."""
     per_chunk = rows_per_chunk(x, y)
     labels, flat = label_matrix(y), x.reshape(len(x), int(np.prod(x.shape[1:])))
-    scratch = np.empty((min(per_chunk, len(rows)), flat.shape[1]), np.float32)
-    out: pa.Buffer | None = None
+    shape = (min(per_chunk, len(rows)), flat.shape[1])
+    scratch = small_pages(4 * shape[0] * shape[1]).view(np.float32).reshape(shape)
     for start in range(0, len(rows), per_chunk):
         take = rows[start : start + per_chunk]
         features = fixed_list(_gather(flat, take, scratch))
-        table = pa.table({"features": features, "label": fixed_list(labels[take])})
-        mock = pa.MockOutputStream()
-        with ipc.new_stream(mock, table.schema) as writer:
-            writer.write_table(table)
-        size = mock.size()
-        if out is None or out.size < size:
-            out = pa.allocate_buffer(size)
-        with ipc.new_stream(pa.FixedSizeBufferWriter(out), table.schema) as writer:
-            writer.write_table(table)
+        yield pa.table({"features": features, "label": fixed_list(labels[take])})
+
+
+def _write(table: pa.Table, out: pa.Buffer | None) -> tuple[pa.Buffer, int]:
+    """``table`` as an Arrow IPC stream written into ``out`` (a new buffer when None or
+    too small); returns the buffer and the stream's length. Reusing one buffer spares
+    a fresh allocation, and the page faults of its first touch, per chunk; a new one
+    is in small pages (:mod:`loxodon.pages`)."""
+    mock = pa.MockOutputStream()
+    with ipc.new_stream(mock, table.schema) as writer:
+        writer.write_table(table)
+    size = mock.size()
+    if out is None or out.size < size:
+        out = pa.py_buffer(small_pages(size))
+    with ipc.new_stream(pa.FixedSizeBufferWriter(out), table.schema) as writer:
+        writer.write_table(table)
+    return out, size
+
+
+def chunks(x: np.ndarray, y: np.ndarray, rows: np.ndarray) -> Iterator[pa.Buffer]:
+    """Arrow IPC streams of ``features`` and ``label`` for ``rows``, about CHUNK_BYTES
+    each, made one at a time into one buffer reused for the next: each chunk must be
+    sent (or copied) before the next is asked for."""
+    out: pa.Buffer | None = None
+    for table in _tables(x, y, rows):
+        out, size = _write(table, out)
         yield out.slice(0, size)
 
 
@@ -246,25 +263,44 @@ class DriverFit:
             }
         )
 
-    def upload(self, ps: PSClient) -> int:
-        """PUTs every chunk, the training rows' first, each partition's k-th chunk before
-        any partition's (k + 1)-th, so that every worker can start receiving early;
-        returns the bytes sent."""
-        sent = 0
+    def _schedule(self) -> Iterator[tuple[str, pa.Table]]:
+        """Every chunk's name and table, the training rows' first, each partition's k-th
+        chunk before any partition's (k + 1)-th."""
         for part, x, y, partitions in self._parts():
-            streams = [chunks(x, y, rows) for rows in partitions]
+            streams = [_tables(x, y, rows) for rows in partitions]
             counts = [0] * len(streams)
             while any(s is not None for s in streams):
                 for p, stream in enumerate(streams):
-                    buf = next(stream, None) if stream is not None else None
-                    if buf is None:
+                    table = next(stream, None) if stream is not None else None
+                    if table is None:
                         streams[p] = None
                         continue
-                    ps.put_blob(blob_name(p, part, counts[p]), memoryview(buf))
-                    sent += buf.size
+                    yield blob_name(p, part, counts[p]), table
                     counts[p] += 1
             if counts != self.chunk_counts[part]:
                 raise AssertionError("chunk count differs from the announced layout")
+
+    def upload(self, ps: PSClient) -> int:
+        """PUTs every chunk in :meth:`_schedule`'s order, so that every worker can start
+        receiving early; returns the bytes sent. A background thread sends each chunk
+        while this one builds the next: two IPC buffers take turns, so at most two chunks
+        exist at once, and a buffer is written again only once its PUT has returned
+        (every PUT is bounded by the client's socket timeout)."""
+        sent = 0
+        buffers: list[pa.Buffer | None] = [None, None]
+        puts: list[Future[None] | None] = [None, None]
+        with ThreadPoolExecutor(1, thread_name_prefix="loxodon-upload") as sender:
+            for k, (name, table) in enumerate(self._schedule()):
+                turn = k % 2
+                if (put := puts[turn]) is not None:
+                    put.result()  # raises the PUT's error, if any
+                out, size = _write(table, buffers[turn])
+                buffers[turn] = out
+                puts[turn] = sender.submit(ps.put_blob, name, memoryview(out.slice(0, size)))
+                sent += size
+            for put in puts:
+                if put is not None:
+                    put.result()
         return sent
 
     def start(self, job: Any, overlap: bool = False) -> None:
@@ -285,9 +321,14 @@ class DriverFit:
             raise
 
 
-CHUNK_WAIT_S = 0.02
+CHUNK_WAIT_S = 0.005
 """First pause before asking again for a chunk the driver has not uploaded yet (doubling
-up to 0.5 s)."""
+up to CHUNK_WAIT_MAX_S)."""
+
+CHUNK_WAIT_MAX_S = 0.05
+"""The longest pause between two asks for an absent chunk: a chunk arriving just after an
+ask waits at most this long, while an ask (a small request the server refuses) costs
+well under a millisecond."""
 
 
 def _get_chunk(
@@ -319,7 +360,7 @@ def _get_chunk(
                 spent["receive_wait"] = spent.get("receive_wait", 0.0) + asked - started
             return got
         time.sleep(pause)
-        pause = min(0.5, 2 * pause)
+        pause = min(CHUNK_WAIT_MAX_S, 2 * pause)
 
 
 def fetch_matrices(
