@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from loxodon.pages import small_pages
 from loxodon.ps_client import PSClient, PSError
 
 CHUNK_BYTES = 64 << 20
@@ -152,27 +154,42 @@ def _gather(flat: np.ndarray, take: np.ndarray, scratch: np.ndarray) -> np.ndarr
     return np.ascontiguousarray(flat[take], dtype=np.float32)
 
 
-def chunks(x: np.ndarray, y: np.ndarray, rows: np.ndarray) -> Iterator[pa.Buffer]:
-    """Arrow IPC streams of ``features`` and ``label`` for ``rows``, about CHUNK_BYTES
-    each, made one at a time into buffers reused for the next: each chunk must be sent
-    (or copied) before the next is asked for. Reusing them spares a fresh allocation,
-    and the page faults of its first touch, per 64 MiB chunk."""
+def _tables(x: np.ndarray, y: np.ndarray, rows: np.ndarray) -> Iterator[pa.Table]:
+    """Tables of ``features`` and ``label`` for ``rows``, about CHUNK_BYTES each; a
+    table's features may be a view of a scratch array the next table overwrites."""
     per_chunk = rows_per_chunk(x, y)
     labels, flat = label_matrix(y), x.reshape(len(x), int(np.prod(x.shape[1:])))
-    scratch = np.empty((min(per_chunk, len(rows)), flat.shape[1]), np.float32)
-    out: pa.Buffer | None = None
+    shape = (min(per_chunk, len(rows)), flat.shape[1])
+    scratch = small_pages(4 * shape[0] * shape[1]).view(np.float32).reshape(shape)
     for start in range(0, len(rows), per_chunk):
         take = rows[start : start + per_chunk]
         features = fixed_list(_gather(flat, take, scratch))
-        table = pa.table({"features": features, "label": fixed_list(labels[take])})
-        mock = pa.MockOutputStream()
-        with ipc.new_stream(mock, table.schema) as writer:
-            writer.write_table(table)
-        size = mock.size()
-        if out is None or out.size < size:
-            out = pa.allocate_buffer(size)
-        with ipc.new_stream(pa.FixedSizeBufferWriter(out), table.schema) as writer:
-            writer.write_table(table)
+        yield pa.table({"features": features, "label": fixed_list(labels[take])})
+
+
+def _write(table: pa.Table, out: pa.Buffer | None) -> tuple[pa.Buffer, int]:
+    """``table`` as an Arrow IPC stream written into ``out`` (a new buffer when None or
+    too small); returns the buffer and the stream's length. Reusing one buffer spares
+    a fresh allocation, and the page faults of its first touch, per chunk; a new one
+    is in small pages (:mod:`loxodon.pages`)."""
+    mock = pa.MockOutputStream()
+    with ipc.new_stream(mock, table.schema) as writer:
+        writer.write_table(table)
+    size = mock.size()
+    if out is None or out.size < size:
+        out = pa.py_buffer(small_pages(size))
+    with ipc.new_stream(pa.FixedSizeBufferWriter(out), table.schema) as writer:
+        writer.write_table(table)
+    return out, size
+
+
+def chunks(x: np.ndarray, y: np.ndarray, rows: np.ndarray) -> Iterator[pa.Buffer]:
+    """Arrow IPC streams of ``features`` and ``label`` for ``rows``, about CHUNK_BYTES
+    each, made one at a time into one buffer reused for the next: each chunk must be
+    sent (or copied) before the next is asked for."""
+    out: pa.Buffer | None = None
+    for table in _tables(x, y, rows):
+        out, size = _write(table, out)
         yield out.slice(0, size)
 
 
@@ -246,25 +263,44 @@ class DriverFit:
             }
         )
 
-    def upload(self, ps: PSClient) -> int:
-        """PUTs every chunk, the training rows' first, each partition's k-th chunk before
-        any partition's (k + 1)-th, so that every worker can start receiving early;
-        returns the bytes sent."""
-        sent = 0
+    def _schedule(self) -> Iterator[tuple[str, pa.Table]]:
+        """Every chunk's name and table, the training rows' first, each partition's k-th
+        chunk before any partition's (k + 1)-th."""
         for part, x, y, partitions in self._parts():
-            streams = [chunks(x, y, rows) for rows in partitions]
+            streams = [_tables(x, y, rows) for rows in partitions]
             counts = [0] * len(streams)
             while any(s is not None for s in streams):
                 for p, stream in enumerate(streams):
-                    buf = next(stream, None) if stream is not None else None
-                    if buf is None:
+                    table = next(stream, None) if stream is not None else None
+                    if table is None:
                         streams[p] = None
                         continue
-                    ps.put_blob(blob_name(p, part, counts[p]), memoryview(buf))
-                    sent += buf.size
+                    yield blob_name(p, part, counts[p]), table
                     counts[p] += 1
             if counts != self.chunk_counts[part]:
                 raise AssertionError("chunk count differs from the announced layout")
+
+    def upload(self, ps: PSClient) -> int:
+        """PUTs every chunk in :meth:`_schedule`'s order, so that every worker can start
+        receiving early; returns the bytes sent. A background thread sends each chunk
+        while this one builds the next: two IPC buffers take turns, so at most two chunks
+        exist at once, and a buffer is written again only once its PUT has returned
+        (every PUT is bounded by the client's socket timeout)."""
+        sent = 0
+        buffers: list[pa.Buffer | None] = [None, None]
+        puts: list[Future[None] | None] = [None, None]
+        with ThreadPoolExecutor(1, thread_name_prefix="loxodon-upload") as sender:
+            for k, (name, table) in enumerate(self._schedule()):
+                turn = k % 2
+                if (put := puts[turn]) is not None:
+                    put.result()  # raises the PUT's error, if any
+                out, size = _write(table, buffers[turn])
+                buffers[turn] = out
+                puts[turn] = sender.submit(ps.put_blob, name, memoryview(out.slice(0, size)))
+                sent += size
+            for put in puts:
+                if put is not None:
+                    put.result()
         return sent
 
     def start(self, job: Any, overlap: bool = False) -> None:
@@ -285,39 +321,58 @@ class DriverFit:
             raise
 
 
-CHUNK_WAIT_S = 0.02
+CHUNK_WAIT_S = 0.005
 """First pause before asking again for a chunk the driver has not uploaded yet (doubling
-up to 0.5 s)."""
+up to CHUNK_WAIT_MAX_S)."""
+
+CHUNK_WAIT_MAX_S = 0.05
+"""The longest pause between two asks for an absent chunk: a chunk arriving just after an
+ask waits at most this long, while an ask (a small request the server refuses) costs
+well under a millisecond."""
 
 
 def _get_chunk(
-    ps: PSClient, name: str, out: np.ndarray | None, wait_s: float
+    ps: PSClient,
+    name: str,
+    out: np.ndarray | None,
+    wait_s: float,
+    spent: dict[str, float] | None = None,
 ) -> tuple[np.ndarray, int]:
     """Blob ``name`` into ``out`` (:meth:`PSClient.get_blob_into`), asking again while the
     server has none of that name, for up to ``wait_s`` seconds: the driver may still be
-    uploading it (``DriverFit.start`` with ``overlap``)."""
+    uploading it (``DriverFit.start`` with ``overlap``). ``spent`` adds up the seconds of
+    the successful GET (``receive_get``) and of waiting for the driver (``receive_wait``)."""
+    started = time.perf_counter()
     give_up, pause = time.monotonic() + wait_s, CHUNK_WAIT_S
     while True:
+        asked = time.perf_counter()
         try:
-            return ps.get_blob_into(name, out)
+            got = ps.get_blob_into(name, out)
         except PSError as exc:
             if not str(exc).startswith("no blob named"):
                 raise
             if time.monotonic() >= give_up:
                 raise PSError(f"the driver did not upload {name} within {wait_s:.0f} s") from exc
+        else:
+            if spent is not None:
+                done = time.perf_counter()
+                spent["receive_get"] = spent.get("receive_get", 0.0) + done - asked
+                spent["receive_wait"] = spent.get("receive_wait", 0.0) + asked - started
+            return got
         time.sleep(pause)
-        pause = min(0.5, 2 * pause)
+        pause = min(CHUNK_WAIT_MAX_S, 2 * pause)
 
 
 def fetch_matrices(
-    ps: PSClient, names: list[str], wait_s: float = 0.0
+    ps: PSClient, names: list[str], wait_s: float = 0.0, spent: dict[str, float] | None = None
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """The features and labels of the named chunks as two (rows, width) float32 matrices
     (the worker's side of a fit; None when there are no chunks). Each chunk arrives in
     one reused buffer and is copied once, into matrices allocated for all of them: a
     chunk holds at most as many rows as the first (:func:`chunks`), so ``len(names)``
     first chunks bound the rows, and pages past the rows are never touched. A chunk not
-    uploaded yet is waited for up to ``wait_s`` seconds."""
+    uploaded yet is waited for up to ``wait_s`` seconds. ``spent`` adds up where the time
+    went (:func:`_get_chunk`; ``receive_copy``: decoding and copying)."""
     from loxodon.worker.data import aligned_empty, list_values
 
     buffer: np.ndarray | None = None
@@ -325,7 +380,8 @@ def fetch_matrices(
     labels: np.ndarray | None = None
     filled = 0
     for name in names:
-        buffer, size = _get_chunk(ps, name, buffer, wait_s)
+        buffer, size = _get_chunk(ps, name, buffer, wait_s, spent)
+        copying = time.perf_counter()
         table = ipc.open_stream(pa.py_buffer(buffer[:size])).read_all()
         parts = {c: table.column(c).chunks for c in ("features", "label")}
         rows = table.num_rows
@@ -342,6 +398,8 @@ def fetch_matrices(
                 at += len(chunk)
         filled += rows
         del table, parts  # views of the buffer the next chunk overwrites
+        if spent is not None:
+            spent["receive_copy"] = spent.get("receive_copy", 0.0) + time.perf_counter() - copying
     if features is None or labels is None:
         return None
     return features[:filled], labels[:filled]

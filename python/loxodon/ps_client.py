@@ -21,6 +21,7 @@ import numpy as np
 
 from loxodon import pinned_tls
 from loxodon.contract import FLAGS, OPS, PROTOCOL_VERSION, header_format
+from loxodon.pages import small_pages
 
 _HEADER = struct.Struct(header_format())  # length, version, op, flags, worker, round, keyLen
 _HEADER_AFTER_LENGTH = _HEADER.size - 4
@@ -316,11 +317,12 @@ class PSClient:
     def get_blob_into(self, name: str, out: np.ndarray | None) -> tuple[np.ndarray, int]:
         """Fetch a named blob into ``out`` (uint8; a new one when None or too small);
         returns the buffer holding it and its length. Reusing one buffer for many
-        blobs touches its memory once, not once per blob."""
+        blobs touches its memory once, not once per blob (a new one is in small pages,
+        :mod:`loxodon.pages`)."""
         self._send(Op.GET_BLOB, key=name)
         n = self._reply()
         if out is None or out.nbytes < n:
-            out = np.empty(n, np.uint8)
+            out = small_pages(n)
         self._recv_into(memoryview(out)[:n])
         return out, n
 

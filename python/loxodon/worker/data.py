@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from loxodon.model_io import ModelIO, num_rows, take
+from loxodon.pages import small_pages
 
 TENSOR_ALIGNMENT = 64
 """Bytes TensorFlow's CPU tensors are aligned to (``EIGEN_MAX_ALIGN_BYTES``)."""
@@ -62,10 +63,11 @@ class OpenBatchFunction:
 def aligned_empty(shape: tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
     """An uninitialised, writable, C-contiguous array whose data starts on a 64-byte
     boundary: TensorFlow's alignment, so :meth:`Replica.hold_rows` can wrap it in a
-    tensor with no copy (DLPack)."""
+    tensor with no copy (DLPack). In small pages (:mod:`loxodon.pages`): a fit's rows
+    are written once, and huge pages cost seconds to fault in on a fragmented host."""
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape)) * dtype.itemsize
-    raw = np.empty(nbytes + TENSOR_ALIGNMENT, np.uint8)
+    raw = small_pages(nbytes + TENSOR_ALIGNMENT)
     start = -raw.ctypes.data % TENSOR_ALIGNMENT
     return raw[start : start + nbytes].view(dtype).reshape(shape)
 

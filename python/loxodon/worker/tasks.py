@@ -114,9 +114,9 @@ def run_task(channel: Channel, spec: dict[str, Any]) -> None:
         channel.write_json(MessageType.RESULT, _train(channel, spec, model, None, None))
         return
     if kind == "train":
-        started = time.perf_counter()
-        first, val = _fit_partitions(channel, spec, input_shape, sparse)
-        timings = {"receive": time.perf_counter() - started}
+        started, timings = time.perf_counter(), {}
+        first, val = _fit_partitions(channel, spec, input_shape, sparse, timings)
+        timings["receive"] = time.perf_counter() - started
         result = _train(channel, spec, model, first, val, timings)
         channel.write_json(MessageType.RESULT, result)
         return
@@ -132,10 +132,15 @@ def run_task(channel: Channel, spec: dict[str, Any]) -> None:
 
 
 def _fit_partitions(
-    channel: Channel, spec: dict[str, Any], shape: tuple[int, ...] | ModelIO, sparse: bool
+    channel: Channel,
+    spec: dict[str, Any],
+    shape: tuple[int, ...] | ModelIO,
+    sparse: bool,
+    timings: dict[str, float],
 ) -> tuple[Partition, Partition]:
     """A fit's training and validation rows, shaped for the model. Validation rows are
-    not weighted (as Keras's validation_split), only stripped of the weight."""
+    not weighted (as Keras's validation_split), only stripped of the weight. Uploaded
+    rows add where their time went to ``timings`` (:func:`driver_data.fetch_matrices`)."""
     weighted, class_weight = bool(spec.get("sample_weight")), spec.get("class_weight")
     names = spec.get("driver_data")
     if names is None or isinstance(shape, ModelIO):
@@ -147,7 +152,9 @@ def _fit_partitions(
     # Uploaded rows go straight from the server into the matrices the model reads.
     with PSClient.from_spec(spec["ps"], worker=int(spec["partition"])) as ps:
         wait = float(spec.get("client_timeout", 600.0))
-        train, val = (driver_data.fetch_matrices(ps, names[p], wait) for p in ("train", "val"))
+        train, val = (
+            driver_data.fetch_matrices(ps, names[p], wait, timings) for p in ("train", "val")
+        )
     empty = np.zeros((0, int(np.prod(shape))), np.float32)
     return (
         Partition.from_matrices(*(train or (empty, None)), shape, sparse, weighted, class_weight),
