@@ -333,6 +333,11 @@ def runner_env(python: Path, loxodon_checkout: bool = False) -> dict[str, str]:
     env.update(
         PYSPARK_PYTHON=str(python), PYSPARK_DRIVER_PYTHON=str(python), TF_CPP_MIN_LOG_LEVEL="2"
     )
+    # NumPy advises huge pages for arrays from 4 MiB; where THP defrag is "madvise" their
+    # first write compacts memory (seconds per GB, growing with the host's uptime), which
+    # moved the Keras rows and the ceiling by 1.6x between runs (results' notes). Off for
+    # every system, so the rows measure training, not the kernel.
+    env["NUMPY_MADVISE_HUGEPAGE"] = "0"
     env["PATH"] = f"{python.parent}{os.pathsep}{env.get('PATH', '')}"
     return env
 
@@ -557,7 +562,9 @@ def write_report(
         f"(`single` uses 1), Elephas {ELEPHAS_VERSION} with {WORKERS} workers on "
         f"`local[{WORKERS}]` in its own virtualenv. Every run starts from the same "
         "compiled model and initial weights, runs in its own process under a wall-clock "
-        "limit, and is timed over `fit` alone (NumPy arrays in, trained model out: for the "
+        "limit with `NUMPY_MADVISE_HUGEPAGE=0` (NumPy's huge-page advice makes the first "
+        "write of large arrays cost seconds on hosts whose THP defrag is `madvise`), and "
+        "is timed over `fit` alone (NumPy arrays in, trained model out: for the "
         "Spark systems this includes moving the data to the workers and launching the job). "
         "Before the clock, as plain Keras imports TensorFlow before its clock, the Spark "
         "session is started, and for Loxodon `loxodon.warm_up` starts the pooled Python "
