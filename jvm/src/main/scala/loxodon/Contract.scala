@@ -20,8 +20,8 @@ import loxodon.train.TrainParams
   *   - the wire protocol's version, header, op codes and reply flags ([[loxodon.ps.Op]]);
   *   - the message types between an executor task and its Python worker
   *     ([[loxodon.exec.WorkerChannel]]);
-  *   - the training modes, those whose learning rate is scaled and those whose exchange may
-  *     overlap the next window ([[TrainParams]]);
+  *   - the training modes, those whose learning rate is scaled and those whose exchange may overlap
+  *     the next window ([[TrainParams]]);
   *   - the Keras losses that take class indices ([[loxodon.model.LossLabels]]);
   *   - every Spark ML param of the Keras stages: name, type, doc, default, [[loxodon.ml.ParamRule]]
   *     and whether a `KerasModel` sets it too ([[KerasParams]]).
