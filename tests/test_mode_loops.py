@@ -120,6 +120,23 @@ def _run(server: ParameterServer, mode: str, spec: dict[str, Any], together: boo
     return [ctx.replica.w for ctx in contexts], server.center(), sent
 
 
+def _elastic_schedule(w: list, delta: Any, exchange: Any, together: bool) -> None:
+    """The reference order of the elastic modes' local steps and exchanges (window 2): all
+    workers at once (easgd's rounds) or each on its own (aeasgd), then the epoch's end."""
+    for step in range(STEPS):
+        for i in range(N):
+            w[i] = w[i] + delta(i, step)
+            if not together and (step + 1) % 2 == 0:
+                exchange([i])
+        if together and (step + 1) % 2 == 0:
+            exchange(list(range(N)))
+    if together:
+        exchange(list(range(N)))
+    else:
+        for i in range(N):
+            exchange([i])
+
+
 def test_synchronous_applies_the_mean_gradient_every_step(server: ParameterServer) -> None:
     replicas, center, sent = _run(server, "synchronous", {}, together=True)
     expected = W0.copy()
@@ -269,18 +286,7 @@ def test_elastic_averaging_pulls_replicas_and_center_together(
             w[i] = w[i] - elastic[i]
         c = c + sum(elastic.values())
 
-    for step in range(STEPS):
-        for i in range(N):
-            w[i] = w[i] + delta(i, step)
-            if not together and (step + 1) % 2 == 0:
-                exchange([i])
-        if together and (step + 1) % 2 == 0:
-            exchange(list(range(N)))
-    if together:
-        exchange(list(range(N)))
-    else:
-        for i in range(N):
-            exchange([i])
+    _elastic_schedule(w, delta, exchange, together)
     np.testing.assert_array_equal(center, c)
     for got, want in zip(replicas, w, strict=True):
         np.testing.assert_array_equal(got, want)
@@ -370,18 +376,7 @@ def test_overlapped_elastic_averaging_applies_each_pull_one_window_late(
             late[i] = elastic[i]
         c = c + sum(elastic.values())
 
-    for step in range(STEPS):
-        for i in range(N):
-            w[i] = w[i] + delta(i, step)
-            if not together and (step + 1) % 2 == 0:
-                exchange([i])
-        if together and (step + 1) % 2 == 0:
-            exchange(list(range(N)))
-    if together:
-        exchange(list(range(N)))
-    else:
-        for i in range(N):
-            exchange([i])
+    _elastic_schedule(w, delta, exchange, together)
     for i in range(N):
         w[i] = w[i] - late[i]
     np.testing.assert_array_equal(center, c)
