@@ -1,23 +1,32 @@
 """Training on the multi-host namespace cluster with real link speeds.
 
 Every mode trains the synthetic workload of ``bench/train.py`` (784-256-128-10,
-235k parameters, batch 128) on the namespace cluster of ``cluster/`` (a master,
-three one-core workers, a driver, each its own network namespace), with every
-host's link unshaped, then shaped by ``tc`` to 10 Gbit/s and 1 Gbit/s (``tbf``
-on both ends of each link). This kernel has no ``netem``: no delay is
-emulated, so the links are fast-but-short, as in one rack.
+235,146 parameters: a float32 gradient is 940,584 bytes, batch 128) on the
+namespace cluster of ``cluster/`` (a master, three one-core workers, a driver,
+each its own network namespace), with every host's link unshaped, then shaped by
+``tc`` to 10 Gbit/s and 1 Gbit/s (``tbf`` on both ends of each link). This
+kernel has no ``netem``: no delay is emulated, so the links are fast-but-short,
+as in one rack.
 
-Per run: samples/s over the epochs after the first (the driver's wall time
-between epoch ends, gates included), bytes per sample on the driver's link
-(its interface counters over the same epochs: the parameter server runs in the
-driver, so every exchange crosses it) and the exchanges' frame bytes per
-sample (the workers' own count), and time per step split into computation and
-waiting for the server (the workers' clocks, epochs after the first).
-The synchronous mode runs with 1, 2 and 3 workers; its step time is fitted to
-``T(N) = c + w0 + k N`` and extrapolated to 8, 32 and 128 workers.
+Per run, over the epochs after the first (from the driver's first epoch end to
+its last): samples/s (the driver's wall time, gates included); each host's link
+bytes in each direction, read from the bridge's side of its veth pair (the
+``lox-<host>`` ports in ``lox-br``: one ``ip -s -j`` call per epoch end), per
+step of one worker, for the busiest worker host and for the driver, and as
+multiples of the float32 gradient, next to the theory (ring all-reduce:
+2(N-1)/N each way per worker and nothing through the driver; the driver's
+server: one gradient each way per worker, N each way on the driver's link);
+the workers' own count of bytes they sent (server frames and ring chunks); and
+time per step split into computation and waiting for the exchange (the
+workers' clocks). Synchronous mode runs with 1, 2 and 3 workers over both
+transports (``sync_transport`` ``"server"`` and ``"allreduce"``), and over the
+ring with float16 chunks at 3; each transport's step time is fitted to
+``T(N) = c + w0 + k N``, the ring's also to ``c + w0 + k 2(N-1)/N``, and
+extrapolated to 8, 32 and 128 workers.
 
-Writes ``bench/results/cluster.md`` and ``bench/results/cluster_scaling.png``.
-Needs root (it builds the cluster). From the repository root::
+Writes ``bench/results/cluster.md`` (its hand-written Notes kept, see
+``bench/notes.py``) and ``bench/results/cluster_scaling.png``. Needs root (it
+builds the cluster). From the repository root::
 
     .venv/bin/python bench/cluster.py [--quick]
 """
@@ -36,9 +45,12 @@ from typing import Any
 
 import numpy as np
 
+from notes import with_notes
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 BATCH = 128
+WORKER_HOSTS = ["w1", "w2", "w3"]
 LINKS: list[tuple[str, str | None]] = [
     ("unshaped", None),
     ("10 Gbit/s", "10gbit"),
@@ -46,20 +58,23 @@ LINKS: list[tuple[str, str | None]] = [
 ]
 # tbf needs a bucket of at least rate / HZ; these leave room for a burst of frames.
 BURST = {"10gbit": "4mb", "1gbit": "512kb"}
+SERVER = {"sync_transport": "server"}
+RING = {"sync_transport": "allreduce"}
 MODES: list[tuple[str, int, dict[str, Any]]] = [
-    ("synchronous", 1, {}),
-    ("synchronous", 2, {}),
-    ("synchronous", 3, {}),
+    *(("synchronous", n, SERVER) for n in (1, 2, 3)),
+    *(("synchronous", n, RING) for n in (1, 2, 3)),
+    ("synchronous", 3, {**RING, "sync_precision": "float16"}),
     ("averaging", 3, {"frequency": 10}),
     ("asynchronous", 3, {"communication_window": 4}),
     ("hogwild", 3, {"communication_window": 4}),
     ("easgd", 3, {"communication_window": 4}),
     ("aeasgd", 3, {"communication_window": 4}),
 ]
+WIRE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 
 
 def _hosts(workers: int) -> list[str]:
-    return ["driver", "master", *(f"w{i}" for i in range(1, workers + 1))]
+    return ["driver", "master", *WORKER_HOSTS[:workers]]
 
 
 def shape(rate: str | None, workers: int) -> None:
@@ -78,17 +93,32 @@ def shape(rate: str | None, workers: int) -> None:
                 )
 
 
-def link_bytes() -> int:
-    """Bytes through this (the driver's) namespace's eth0, both ways."""
-    stats = Path("/sys/class/net/eth0/statistics")
-    return sum(int((stats / f"{d}_bytes").read_text()) for d in ("rx", "tx"))
+def link_bytes() -> dict[str, tuple[int, int]]:
+    """Each host's (sent, received) bytes so far: the bridge's port ``lox-<host>`` counts
+    what the host sent as received and the other way round (Ethernet frames, headers
+    included, as the veth hands them over: one count per segmentation-offload buffer)."""
+    out = subprocess.run(
+        ["ip", "-n", "lox-br", "-s", "-j", "link", "show"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout
+    counts = {}
+    for dev in json.loads(out):
+        name = dev["ifname"]
+        if name.startswith("lox-") and name != "lox-br0":
+            stats = dev["stats64"]
+            counts[name[4:]] = (stats["rx"]["bytes"], stats["tx"]["bytes"])
+    return counts
 
 
-def epoch_clock() -> tuple[Any, list[tuple[float, int]]]:
-    """A Keras callback noting (time, link bytes) at each epoch end on the driver, and its marks."""
+def epoch_clock() -> tuple[Any, list[tuple[float, dict[str, tuple[int, int]]]]]:
+    """A Keras callback noting (time, every host's link bytes) at each epoch end on the
+    driver, and its marks."""
     import keras
 
-    marks: list[tuple[float, int]] = []
+    marks: list[tuple[float, dict[str, tuple[int, int]]]] = []
 
     class EpochClock(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -97,10 +127,20 @@ def epoch_clock() -> tuple[Any, list[tuple[float, int]]]:
     return EpochClock(), marks
 
 
+def theory(mode: str, n: int, opts: dict) -> tuple[float, float] | None:
+    """Synchronous gradients per step, each way: (per worker link, on the driver's link)."""
+    if mode != "synchronous":
+        return None
+    if opts.get("sync_transport", "allreduce") == "server":
+        return 1.0, float(n)
+    wire = WIRE_BYTES[opts.get("sync_precision", "float32")] / 4
+    return 2 * (n - 1) / n * wire, 0.0
+
+
 def one_run(
     spark: Any, data: dict, weights: list, mode: str, n: int, opts: dict, epochs: int
 ) -> dict[str, Any]:
-    """One fit; its rates, bytes and time split over the epochs after the first."""
+    """One fit; its rates, link bytes per step and time split over the epochs after the first."""
     import keras
 
     import loxodon
@@ -123,18 +163,30 @@ def one_run(
     (t0, b0), (t1, b1) = marks[0], marks[-1]
     steady = epochs - 1
     samples = sum(w["rows"] for w in workers) * steady
+    # Steps one worker took over the steady epochs (synchronous workers take the same).
+    worker_steps = max(w["steps"] // w["epochs_run"] for w in workers) * steady
     steps = sum(w["steps"] // w["epochs_run"] * steady for w in workers)
     waited = sum(sum(w["epoch_wait_seconds"][1:]) for w in workers)
     busy = sum(sum(w["epoch_seconds"][1:]) for w in workers)
-    exchanged = sum(w["bytes_sent"] + w["bytes_received"] for w in workers)
-    all_samples = sum(w["rows"] for w in workers) * epochs
+
+    def per_step(host: str, way: int) -> float:
+        return (b1[host][way] - b0[host][way]) / worker_steps
+
+    sent = [per_step(h, 0) for h in WORKER_HOSTS]
+    received = [per_step(h, 1) for h in WORKER_HOSTS]
     return {
         "mode": mode,
         "workers": n,
         "options": opts,
         "samples_per_s": samples / (t1 - t0),
-        "link_bytes_per_sample": (b1 - b0) / samples,
-        "frame_bytes_per_sample": exchanged / all_samples,
+        "worker_tx_per_step": max(sent),
+        "worker_rx_per_step": max(received),
+        "worker_tx_each": sent,
+        "driver_tx_per_step": per_step("driver", 0),
+        "driver_rx_per_step": per_step("driver", 1),
+        # The workers' own count over the whole fit (server frames and ring chunks they sent).
+        "counted_tx_per_step": max(w["bytes_sent"] / w["steps"] for w in workers),
+        "theory": theory(mode, n, opts),
         "compute_ms_per_step": 1000 * (busy - waited) / steps,
         "wait_ms_per_step": 1000 * waited / steps,
         "peers": sorted({w["ps_peer"].rsplit(":", 1)[0] for w in workers}),
@@ -162,19 +214,37 @@ def build_model() -> Any:
     return model
 
 
-def fit_scaling(runs: list[dict]) -> dict[str, float]:
-    """Least squares of the synchronous waiting per step on N, and the compute at N = 1."""
-    sync = sorted((r for r in runs if r["mode"] == "synchronous"), key=lambda r: r["workers"])
-    ns = np.array([r["workers"] for r in sync], float)
+GRADIENT_BYTES = 4 * 235_146
+
+
+def transport(run: dict) -> str | None:
+    """``server``, ``allreduce`` (float32) or None (other modes, other precisions)."""
+    if run["mode"] != "synchronous" or run["options"].get("sync_precision", "float32") != "float32":
+        return None
+    return run["options"].get("sync_transport", "allreduce")
+
+
+# Gradients through the busiest link per step, as a function of N: what the waiting
+# is fitted on. "linear" is T(N) = c + w0 + k N for either transport (the driver's
+# link carries N); "ring" is the ring's own shape, 2 (N - 1) / N per worker link.
+LOADS: dict[str, Any] = {"linear": lambda n: n, "ring": lambda n: 2 * (n - 1) / n}
+FITS = [("server", "linear"), ("allreduce", "linear"), ("allreduce", "ring")]
+
+
+def fit_scaling(runs: list[dict], name: str, load: str) -> dict[str, Any]:
+    """Least squares of one transport's synchronous waiting per step on ``LOADS[load](N)``,
+    and its computation at N = 1."""
+    sync = sorted((r for r in runs if transport(r) == name), key=lambda r: r["workers"])
+    x = np.array([LOADS[load](r["workers"]) for r in sync], float)
     wait = np.array([r["wait_ms_per_step"] for r in sync])
-    k, w0 = np.polyfit(ns, wait, 1)
-    return {"c": sync[0]["compute_ms_per_step"], "w0": float(w0), "k": float(k)}
+    k, w0 = np.polyfit(x, wait, 1)
+    return {"c": sync[0]["compute_ms_per_step"], "w0": float(w0), "k": float(k), "load": load}
 
 
-def model_rate(fit: dict[str, float], n: int) -> float:
-    """Samples/s of N synchronous workers by T(N) = c + w0 + k N (ms per step)."""
+def model_rate(fit: dict[str, Any], n: int) -> float:
+    """Samples/s of N synchronous workers by T(N) = c + w0 + k load(N) (ms per step)."""
     # w0 may fit below zero (the waiting is not quite linear from N = 1); T stays positive.
-    step_ms = max(fit["c"], fit["c"] + fit["w0"] + max(0.0, fit["k"]) * n)
+    step_ms = max(fit["c"], fit["c"] + fit["w0"] + max(0.0, fit["k"]) * LOADS[fit["load"]](n))
     return n * BATCH / (step_ms / 1000)
 
 
@@ -204,12 +274,13 @@ def inside(opts: argparse.Namespace) -> None:
     )
     spark.sparkContext.setLogLevel("ERROR")
     loxodon.warm_up(spark, 3)
+    modes = MODES[:8] if opts.quick else MODES  # quick: synchronous and averaging
     results: dict[str, list[dict]] = {}
     try:
         for label, rate in LINKS:
             shape(rate, 3)
             results[label] = []
-            for mode, n, mode_opts in MODES:
+            for mode, n, mode_opts in modes:
                 run = one_run(spark, data, weights, mode, n, mode_opts, epochs)
                 print(label, json.dumps(run), flush=True)
                 results[label].append(run)
@@ -220,14 +291,44 @@ def inside(opts: argparse.Namespace) -> None:
     out.write_text(json.dumps({"rows": rows, "epochs": epochs, "results": results}))
 
 
-def _cell(run: dict) -> list[str]:
-    return [
+def _bytes(value: float) -> str:
+    return f"{value:,.0f} ({value / GRADIENT_BYTES:.2f}x)"
+
+
+def _name(run: dict) -> str:
+    opts = dict(run["options"])
+    if run["mode"] == "synchronous":
+        name = "synchronous, " + opts.pop("sync_transport", "allreduce")
+        precision = opts.pop("sync_precision", "float32")
+        return name + ("" if precision == "float32" else f", {precision}")
+    text = ", ".join(f"{k}={v}" for k, v in opts.items())
+    return run["mode"] + (f" ({text})" if text else "")
+
+
+def _row(run: dict) -> str:
+    expected = run["theory"]
+    theory_cell = "" if expected is None else f"{expected[0]:.2f}x / {expected[1]:.2f}x"
+    cells = [
+        _name(run),
+        str(run["workers"]),
         f"{run['samples_per_s']:,.0f}",
-        f"{run['link_bytes_per_sample']:,.0f}",
-        f"{run['frame_bytes_per_sample']:,.0f}",
+        _bytes(run["worker_tx_per_step"]),
+        _bytes(run["worker_rx_per_step"]),
+        _bytes(run["driver_tx_per_step"]),
+        _bytes(run["driver_rx_per_step"]),
+        theory_cell,
+        _bytes(run["counted_tx_per_step"]),
         f"{run['compute_ms_per_step']:.1f}",
         f"{run['wait_ms_per_step']:.1f}",
     ]
+    return "| " + " | ".join(cells) + " |"
+
+
+HEADER = (
+    "| mode | N | samples/s | worker tx B/step | worker rx B/step | driver tx B/step | "
+    "driver rx B/step | theory: worker / driver, each way | workers' count, sent B/step | "
+    "compute ms/step | wait ms/step |\n|---|---|---|---|---|---|---|---|---|---|---|"
+)
 
 
 def write_report(measured: dict, seconds: float) -> None:
@@ -235,82 +336,54 @@ def write_report(measured: dict, seconds: float) -> None:
     lines = [
         "# Training on the namespace cluster, with shaped links",
         "",
-        "Written by `bench/cluster.py` (notes in its docstring and below). "
+        "Written by `bench/cluster.py` (method in its docstring; notes below). "
         f"{measured['rows']:,} rows of the synthetic workload (784-256-128-10, 235,146 "
-        f"parameters: 0.94 MB a vector), batch {BATCH}, {measured['epochs']} epochs; "
-        "rates over the epochs after the first. One machine: "
-        f"{os.cpu_count()} cores shared by three one-core workers, the driver and the master; "
-        f"{platform.platform()}. The run took {seconds / 60:.1f} min.",
+        f"parameters: a float32 gradient is {GRADIENT_BYTES:,} bytes, 1x below), batch {BATCH}, "
+        f"{measured['epochs']} epochs; everything over the epochs after the first. One "
+        f"machine: {os.cpu_count()} cores shared by three one-core workers, the driver, the "
+        f"master and other work; {platform.platform()}. The run took {seconds / 60:.1f} min.",
+        "",
+        "Bytes are per step of one worker, from the link counters: *worker* is the busiest of "
+        "the three worker hosts (max over w1..w3, idle hosts included), *driver* the driver's "
+        "link; tx is what the host sent, rx what it received. The theory column is the "
+        "synchronous gradients per step each way on a worker's link / on the driver's link; "
+        "the workers' count is the payload the busiest worker sent by its own count (over the "
+        "whole fit, per step).",
         "",
     ]
-    header = (
-        "| mode | workers | samples/s | driver-link bytes/sample | frame bytes/sample | "
-        "compute ms/step | wait ms/step |"
-    )
     for label, runs in results.items():
-        lines += [f"## Links {label}", "", header, "|---|---|---|---|---|---|---|"]
-        for run in runs:
-            opts = ", ".join(f"{k}={v}" for k, v in run["options"].items())
-            name = run["mode"] + (f" ({opts})" if opts else "")
-            lines.append(f"| {name} | {run['workers']} | " + " | ".join(_cell(run)) + " |")
+        lines += [f"## Links {label}", "", HEADER]
+        lines += [_row(run) for run in runs]
         peers = sorted({p for run in runs for p in run["peers"]})
         lines += ["", f"Workers dialled the parameter server at: {', '.join(peers)}.", ""]
-    lines += ["## Synchronous scaling through the driver", ""]
     lines += [
-        "Per step each synchronous worker sends its gradient (0.94 MB) to the parameter server "
-        "in the driver and receives the mean: the driver's link carries N vectors each way per "
-        "step, and the server adds N vectors. Model: T(N) = c + w0 + k N ms per step, c the "
-        "computation of one step at N = 1, w0 + k N the waiting (least squares over N = 1, 2, "
-        "3); samples/s = N x 128 / T(N).",
+        "## Synchronous scaling, server and all-reduce",
         "",
-        "| links | c ms | w0 ms | k ms/worker | N=1 | N=2 | N=3 | N=8 | N=32 | N=128 | "
-        "ceiling 128/k |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "Model per transport: T(N) = c + w0 + k load(N) ms per step, c the computation of one "
+        "step at N = 1, w0 + k load(N) the waiting (least squares over N = 1, 2, 3, float32); "
+        "samples/s = N x 128 / T(N). load(N) = N (*linear*, the issue's T(N) = c + w0 + k N: "
+        "the driver's link carries N gradients each way) for both transports, and "
+        "2 (N - 1) / N (*ring*: what a ring puts on each worker's link) for the all-reduce.",
+        "",
+        "| links | transport | load(N) | c ms | w0 ms | k ms | N=1 | N=2 | N=3 | N=8 | N=32 | "
+        "N=128 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    fits = {}
+    fits: dict[tuple[str, str, str], dict[str, Any]] = {}
     for label, runs in results.items():
-        fit = fit_scaling(runs)
-        fits[label] = fit
-        cells = [f"{model_rate(fit, n):,.0f}" for n in (1, 2, 3, 8, 32, 128)]
-        ceiling = BATCH / (fit["k"] / 1000) if fit["k"] > 0 else float("inf")
-        lines.append(
-            f"| {label} | {fit['c']:.1f} | {fit['w0']:.1f} | {fit['k']:.2f} | "
-            + " | ".join(cells)
-            + f" | {ceiling:,.0f} |"
-        )
+        for name, load in FITS:
+            fit = fit_scaling(runs, name, load)
+            fits[label, name, load] = fit
+            cells = [f"{model_rate(fit, n):,.0f}" for n in (1, 2, 3, 8, 32, 128)]
+            lines.append(
+                f"| {label} | {name} | {load} | {fit['c']:.1f} | {fit['w0']:.1f} | "
+                f"{fit['k']:.2f} | " + " | ".join(cells) + " |"
+            )
     lines += [""]
     plot_scaling(results, fits)
     lines += ["![synchronous scaling](cluster_scaling.png)", ""]
-    (RESULTS / "cluster.md").write_text("\n".join(lines) + "\n" + NOTES)
-
-
-NOTES = """## Notes
-- **What limits it.** In synchronous mode every byte of every gradient goes
-  through the driver's link and the driver's server, so the per-step waiting
-  grows with N (k above) while each worker's computation stays fixed: the rate
-  approaches the ceiling 128 / k samples/s however many workers are added. At
-  1 Gbit/s one 0.94 MB vector takes 7.5 ms on the wire, so k cannot be below
-  about 7.5 ms per worker per direction (the link is full duplex, so gradients
-  in and means out overlap).
-- **What would change it.** An all-reduce among the workers (ring: each link
-  carries 2 (N - 1) / N vectors per step whatever N is, so T(N) stays near
-  c + 2 x 7.5 ms at 1 Gbit/s), overlapping it with the backward pass, or fewer
-  bytes (float16 gradients halve them). These are issue 20's work; this table is
-  its baseline.
-- **This machine.** All hosts share 2 cores, so with 3 workers the computation
-  per step is slower than at N = 1 and part of the "wait" is a worker waiting
-  for a slower sibling at the sync round, not for the wire. The fitted k is
-  therefore an upper bound of the communication cost per worker on this box;
-  the unshaped veth links (memory copies) are faster than either shaped rate.
-- **No delay.** This kernel has no `netem`; links have rate limits but no
-  latency, so round trips are sub-millisecond. On a real network add one round
-  trip per exchange to the waiting.
-- **Bytes.** Driver-link bytes are the driver namespace's `eth0` counters
-  (both directions, Ethernet/IP/TCP headers included, Spark's own messages
-  too) over the epochs after the first; frame bytes are the workers' count of
-  parameter-server frames over the whole fit (the one-time row upload is not
-  in either).
-"""
+    path = RESULTS / "cluster.md"
+    path.write_text(with_notes(path, "\n".join(lines)))
 
 
 def plot_scaling(results: dict, fits: dict) -> None:
@@ -319,43 +392,64 @@ def plot_scaling(results: dict, fits: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, axes = plt.subplots(1, len(results), figsize=(13, 4.5), sharey=True)
     ns = np.array([1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128])
-    for label, fit in fits.items():
-        line = ax.plot(ns, [model_rate(fit, int(n)) for n in ns], label=f"model, {label}")[0]
-        sync = [r for r in results[label] if r["mode"] == "synchronous"]
-        ax.scatter(
-            [r["workers"] for r in sync], [r["samples_per_s"] for r in sync], color=line.get_color()
-        )
-    c = next(iter(fits.values()))["c"]
-    ax.plot(ns, ns * BATCH / (c / 1000), "k:", label="no communication (N x one worker)")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("synchronous workers N")
-    ax.set_ylabel("samples/s")
-    ax.set_title("Synchronous mode through the driver's server: measured (dots), model (lines)")
-    ax.legend(fontsize=8)
+    styles = {
+        ("server", "linear"): ("tab:red", "-"),
+        ("allreduce", "linear"): ("tab:blue", "-"),
+        ("allreduce", "ring"): ("tab:blue", "--"),
+    }
+    for ax, label in zip(np.atleast_1d(axes), results, strict=True):
+        for (name, load), (color, style) in styles.items():
+            fit = fits[label, name, load]
+            rates = [model_rate(fit, int(n)) for n in ns]
+            ax.plot(ns, rates, color=color, linestyle=style, label=f"{name}: {load} fit")
+        for name, color in (("server", "tab:red"), ("allreduce", "tab:blue")):
+            sync = [r for r in results[label] if transport(r) == name]
+            ax.scatter(
+                [r["workers"] for r in sync],
+                [r["samples_per_s"] for r in sync],
+                color=color,
+                label=f"{name}: measured",
+            )
+        c = fits[label, "server", "linear"]["c"]
+        ax.plot(ns, ns * BATCH / (c / 1000), "k:", label="N x one worker")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("synchronous workers N")
+        ax.set_title(f"links {label}")
+    np.atleast_1d(axes)[0].set_ylabel("samples/s")
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    fig.suptitle("Synchronous mode over the server and the ring: measured (dots), fits (lines)")
     fig.tight_layout()
-    fig.savefig(RESULTS / "cluster_scaling.png", dpi=110)
+    fig.savefig(RESULTS / "cluster_scaling.png", dpi=100)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small data, 2 epochs")
+    parser.add_argument("--quick", action="store_true", help="small data, 2 epochs, fewer modes")
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--report-only", action="store_true", help=argparse.SUPPRESS)
     opts = parser.parse_args()
     if opts.inside:
         inside(opts)
         return
+    out = ROOT / ".cache" / "bench" / "cluster.json"
+    if opts.report_only:  # rewrites the report from the last run's measurements
+        measured = json.loads(out.read_text())
+        write_report(measured, measured.get("seconds", 0.0))
+        return
     if os.geteuid() != 0:
         sys.exit("bench/cluster.py builds network namespaces: run it as root")
-    out = ROOT / ".cache" / "bench" / "cluster.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, WORKERS="3", LOXODON_BENCH_OUT=str(out))
     cmd = [str(ROOT / "cluster" / "cluster.sh"), "run", sys.executable, __file__, "--inside"]
     started = time.perf_counter()
     subprocess.run(cmd + (["--quick"] if opts.quick else []), env=env, check=True, timeout=3600)
-    write_report(json.loads(out.read_text()), time.perf_counter() - started)
+    measured = json.loads(out.read_text())
+    measured["seconds"] = time.perf_counter() - started
+    out.write_text(json.dumps(measured))
+    write_report(measured, measured["seconds"])
     print(f"wrote {RESULTS / 'cluster.md'}")
 
 

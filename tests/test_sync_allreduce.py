@@ -31,12 +31,14 @@ def data() -> tuple[np.ndarray, ...]:
     return x[:ROWS], y[:ROWS], xt, yt
 
 
-def _fit(spark: SparkSession, data: tuple, **options: str) -> loxodon.SparkModel:
+def _fit(
+    spark: SparkSession, data: tuple, workers: int = WORKERS, **options: str
+) -> loxodon.SparkModel:
     x, y, _, _ = data
     model = loxodon.SparkModel(
         mlp(64, 64, 10, seed=0, learning_rate=1e-2),
         mode="synchronous",
-        num_workers=WORKERS,
+        num_workers=workers,
         spark=spark,
         **options,
     )
@@ -82,3 +84,28 @@ def test_float16_gradients_learn(spark: SparkSession, data: tuple[np.ndarray, ..
     keras_model.fit(x, y, epochs=EPOCHS, batch_size=WORKERS * BATCH, shuffle=False, verbose=0)
     half = _fit(spark, data, sync_precision="float16")
     assert _accuracy(half.master_network, data) >= 0.98 * _accuracy(keras_model, data)
+
+
+def test_one_worker_sends_no_gradient(spark: SparkSession, data: tuple[np.ndarray, ...]) -> None:
+    """Alone, a worker's gradient is the mean: over the all-reduce transport its steps
+    reach neither the server nor a ring, while the server path sends one gradient (and a
+    frame's header) a step; both take plain Keras's steps at the same batch."""
+    x, y, _, _ = data
+    keras_model = mlp(64, 64, 10, seed=0, learning_rate=1e-2)
+    keras_model.fit(x, y, epochs=EPOCHS, batch_size=BATCH, shuffle=False, verbose=0)
+    alone = _fit(spark, data, workers=1)
+    server = _fit(spark, data, workers=1, sync_transport="server")
+    for a, b, k in zip(
+        alone.master_network.get_weights(),
+        server.master_network.get_weights(),
+        keras_model.get_weights(),
+        strict=True,
+    ):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-4)
+        np.testing.assert_allclose(a, k, rtol=0, atol=1e-4)
+    steps = EPOCHS * ROWS // BATCH
+    assert alone.last_fit["workers"][0]["steps"] == server.last_fit["workers"][0]["steps"] == steps
+    vector = 4 * keras_model.count_params()
+    extra = server.last_fit["workers"][0]["bytes_sent"] - alone.last_fit["workers"][0]["bytes_sent"]
+    # A SYNC frame's header is a few dozen bytes; the final archives may differ by a byte.
+    assert 0 <= extra / steps - vector < 64, (extra, steps, vector)

@@ -66,7 +66,7 @@ class Ring:
         self,
         rank: int,
         addresses: list[str],
-        listener: socket.socket,
+        listener: socket.socket | None,
         secret: bytes,
         ring_id: str,
         timeout: float = 600.0,
@@ -81,8 +81,15 @@ class Ring:
         self._outbox: queue.Queue[Any] = queue.Queue()
         self._sent: queue.Queue[BaseException | None] = queue.Queue()
         if self.size > 1:
+            if listener is None:
+                raise ValueError("a ring of more than one worker needs a listening socket")
             self._connect(addresses, listener, secret, ring_id, timeout)
             threading.Thread(target=self._send_loop, daemon=True).start()
+
+    @classmethod
+    def alone(cls, dtype: str = "float32") -> Ring:
+        """The ring of a fit with one worker: its gradient is the mean, nothing is sent."""
+        return cls(0, [""], None, b"", "", dtype=dtype)
 
     def _connect(
         self,

@@ -91,6 +91,8 @@ def train(
         optimizer_state.restore(ctx.ps, ctx.worker, ctx.replica.model)
     if listener is not None:
         ctx.ring = _join_ring(ctx, listener)
+    elif uses_ring:  # one worker: no ring to join, and no server round per step either
+        ctx.ring = allreduce.Ring.alone(str(spec.get("sync_precision", "float32")))
     rate.follow_driver(ctx.ps)  # a resumed stage takes the rate its epochs ran at
     mode = MODE_CLASSES[mode_name](ctx)
     timings["start"] = time.perf_counter() - clock
