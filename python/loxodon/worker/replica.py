@@ -217,7 +217,7 @@ class Replica(WeightLayout):
             parts = self._gradient_parts(_gather(tf, x, batches[i]), _gather(tf, y, batches[i]))
             token = tf.constant(-1, tf.int32)
             for k, (lo, hi) in enumerate(self._buckets):
-                # The previous bucket's token as an input: the starts run in this order.
+                # After the previous bucket's start (a control input): the starts run in this order.
                 with tf.control_dependencies([token]):
                     grad = tf.concat(parts[lo:hi], axis=0)
                 token = tf.numpy_function(
