@@ -86,6 +86,7 @@ class Ring:
         self._outbox: queue.Queue[Any] = queue.Queue()
         self._sent: queue.Queue[BaseException | None] = queue.Queue()
         self._timeout = timeout
+        self.reductions = 0  # allreduce_mean calls: one a step, or one a bucket
         self._todo: queue.Queue[np.ndarray | None] = queue.Queue()
         self._done: queue.Queue[np.ndarray | BaseException] = queue.Queue()
         self._reducer: threading.Thread | None = None
@@ -157,6 +158,7 @@ class Ring:
     def allreduce_mean(self, vector: np.ndarray) -> np.ndarray:
         """The mean of every worker's ``vector`` (float32, the same length everywhere),
         identical bits on every worker; ``vector`` is overwritten with it."""
+        self.reductions += 1
         if self.size == 1:
             return vector
         started = time.perf_counter()
