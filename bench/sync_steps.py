@@ -8,6 +8,12 @@ model (784-256-128-10, Adam 1e-3, batch 128), joined by the all-reduce ring
   phase timed;
 * ``fused``: the epoch's steps in one traced call over the held rows
   (``Replica.sync_steps``, the mean through a ``tf.numpy_function``);
+* ``b<KiB>``: ``fused`` with the gradient reduced in buckets of at most that many KiB
+  (``Replica.sync_steps_bucketed``, ``--bucket-kib``; ``b0``: one bucket, still through
+  the ring's reducing thread), each started as soon as the backward pass has produced
+  it; reported with how long the backward pass ran after the first bucket started
+  (``overlap``, the time a reduction can hide behind) and how long the step then waited
+  for the means (``exposed``);
 * ``local``: the same steps without any exchange (``Replica.train_steps``, what
   ``averaging`` runs between exchanges): the per-worker ceiling.
 
@@ -32,7 +38,6 @@ from typing import Any
 import numpy as np
 
 BATCH = 128
-PATHS = ("step", "fused", "local")
 
 
 def _model(seed: int = 0) -> Any:
@@ -71,14 +76,16 @@ def _worker(rank: int, addresses: list[str], listener: Any, args: Any, out: Any)
     ring = Ring(rank, addresses, listener, b"k" * 32, "bench", timeout=600)
     results: list[dict[str, Any]] = []
     replicas: dict[str, Any] = {}
-    for path in PATHS:  # trace and warm up every path before any timing
+    paths = _paths(args)
+    for path in paths:  # trace and warm up every path before any timing
         replicas[path] = r = Replica(_model())
         r.hold_rows(part.x, part.y)
         _epoch(path, r, part, ring, 8, 0, {})
     for _ in range(args.rounds):
-        for path in PATHS:
+        for path in paths:
             phases: dict[str, float] = {}
             ring.wait_seconds = 0.0
+            replicas[path].trace = [] if path.startswith("b") else None
             started, cpu = time.perf_counter(), time.process_time()
             for epoch in range(args.epochs):
                 _epoch(path, replicas[path], part, ring, steps, epoch + 1, phases)
@@ -92,6 +99,7 @@ def _worker(rank: int, addresses: list[str], listener: Any, args: Any, out: Any)
                     "steps": steps * args.epochs,
                     "ring": ring.wait_seconds,
                     **phases,
+                    **_overlap(replicas[path].trace),
                 }
             )
     ring.close()
@@ -104,6 +112,9 @@ def _epoch(
     rng = np.random.default_rng([0, epoch])
     if path == "fused":
         r.sync_steps(part.epoch_indices(BATCH, steps, rng), lambda i, g: ring.allreduce_mean(g))
+        return
+    if path.startswith("b"):
+        r.sync_steps_bucketed(part.epoch_indices(BATCH, steps, rng), ring, int(path[1:]) << 10)
         return
     if path == "local":
         r.train_steps(part.epoch_indices(BATCH, steps, rng))
@@ -125,11 +136,41 @@ def _epoch(
         phases["apply"] = phases.get("apply", 0.0) + t4 - t3
 
 
+def _paths(args: Any) -> list[str]:
+    return ["step", "fused", *(f"b{k}" for k in args.bucket_kib), "local"]
+
+
+def _overlap(trace: list[tuple[int, str, int, float]] | None) -> dict[str, float]:
+    """Seconds, summed over the steps, from the first bucket's start to the last's (the
+    backward pass still running) and from the wait to the means' arrival."""
+    if not trace:
+        return {}
+    overlap = exposed = 0.0
+    starts: list[float] = []
+    wait = 0.0
+    for _, event, _, t in trace:  # a step: its starts, a wait, then done
+        if event == "start":
+            starts.append(t)
+        elif event == "wait":
+            wait = t
+        else:
+            overlap += starts[-1] - starts[0]
+            exposed += t - wait
+            starts = []
+    return {"overlap": overlap, "exposed": exposed}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=50_000, help="rows of both workers")
     parser.add_argument("--epochs", type=int, default=1, help="timed epochs per path and round")
     parser.add_argument("--rounds", type=int, default=2, help="times each path is timed")
+    parser.add_argument(
+        "--bucket-kib",
+        type=lambda v: [int(k) for k in v.split(",") if k],
+        default=[0, 64, 256],
+        help="bucket caps of the bucketed paths, comma-separated KiB",
+    )
     args = parser.parse_args()
     from loxodon.worker.allreduce import listen
 
@@ -148,11 +189,12 @@ def main() -> None:
     print(f"load average before the summary: {os.getloadavg()[0]:.2f}")
     print(
         "| path | round | worker | samples/s | ms/step | CPU ms/step | ring ms/step "
-        "| gather | gradient | apply |"
+        "| gather | gradient | apply | overlap | exposed |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    rates: dict[str, list[float]] = {p: [] for p in PATHS}
-    cpus: dict[str, list[float]] = {p: [] for p in PATHS}
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    paths = _paths(args)
+    rates: dict[str, list[float]] = {p: [] for p in paths}
+    cpus: dict[str, list[float]] = {p: [] for p in paths}
     for rank, rows in sorted(results.items()):
         for k, row in enumerate(rows):
             n = row["steps"]
@@ -161,14 +203,15 @@ def main() -> None:
             cpus[row["path"]].append(1e3 * row["cpu"] / n)
             ms = {
                 name: f"{1e3 * row[name] / n:.2f}"
-                for name in ("gather", "gradient", "apply")
+                for name in ("gather", "gradient", "apply", "overlap", "exposed")
                 if name in row
             }
             print(
-                f"| {row['path']} | {k // len(PATHS)} | {rank} | {rate:,.0f} | "
+                f"| {row['path']} | {k // len(paths)} | {rank} | {rate:,.0f} | "
                 f"{1e3 * row['seconds'] / n:.2f} | {1e3 * row['cpu'] / n:.2f} | "
                 f"{1e3 * row['ring'] / n:.2f} | "
-                f"{ms.get('gather', '')} | {ms.get('gradient', '')} | {ms.get('apply', '')} |"
+                f"{ms.get('gather', '')} | {ms.get('gradient', '')} | {ms.get('apply', '')} | "
+                f"{ms.get('overlap', '')} | {ms.get('exposed', '')} |"
             )
     for path, values in rates.items():
         print(

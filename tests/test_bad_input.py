@@ -105,6 +105,26 @@ def test_bad_arguments() -> None:
         loxodon.SparkModel(make_mlp(), mode="averaging", frequency=0)
 
 
+def test_bucketed_reduction_outside_the_ring_names_the_fix(spark: SparkSession, frame) -> None:
+    with pytest.raises(ValueError, match="^sync_bucket_bytes must be >= 0, got -1$"):
+        loxodon.SparkModel(make_mlp(), mode="synchronous", sync_bucket_bytes=-1)
+    fix = "use sync_bucket_bytes=0, or mode='synchronous' with sync_transport='allreduce'"
+    for mode, transport in (("synchronous", "server"), ("averaging", "allreduce")):
+        model = loxodon.SparkModel(
+            make_mlp(),
+            mode=mode,
+            num_workers=2,
+            sync_transport=transport,
+            sync_bucket_bytes=4096,
+            spark=spark,
+        )
+        _fails_fast(
+            lambda model=model: model.fit(frame, verbose=0),
+            rf"sync_bucket_bytes: .* got mode '{mode}' with sync_transport '{transport}'; {fix}",
+            seconds=20,
+        )
+
+
 def test_bad_learning_rate_schedules() -> None:
     from loxodon.selection import Actions, ModelSelection, SearchStrategy, Trial
     from loxodon.selection.search import epoch_rates

@@ -60,6 +60,9 @@ CASES: list[tuple[str, Any]] = [
     ("syncTransport", "ring"),
     ("syncPrecision", "bfloat16"),
     ("syncPrecision", "int8"),
+    ("syncBucketBytes", 0),
+    ("syncBucketBytes", 65536),
+    ("syncBucketBytes", -1),
 ]
 
 

@@ -6,7 +6,8 @@ order, so step s of the two workers (batch b each) covers exactly rows
 [2bs, 2bs + 2b): plain Keras's step s at batch 2b, unshuffled. The mean of the
 two workers' mean gradients is that batch's mean gradient, so the three runs
 take the same steps and end within float rounding of each other (the sums run
-in other orders). With float16 gradients on the wire the fit still learns."""
+in other orders). With float16 gradients on the wire the fit still learns. Reduced
+in buckets (``sync_bucket_bytes``), the fit ends with the same weights bit for bit."""
 
 from __future__ import annotations
 
@@ -46,18 +47,23 @@ def _fit(
     return model
 
 
+@pytest.fixture(scope="module")
+def ring(spark: SparkSession, data: tuple[np.ndarray, ...]) -> loxodon.SparkModel:
+    """The default fit: synchronous over the ring, one reduction a step."""
+    return _fit(spark, data, sync_transport="allreduce")
+
+
 def _accuracy(model: keras.Model, data: tuple) -> float:
     _, _, xt, yt = data
     return model.evaluate(xt, yt, verbose=0, return_dict=True)["accuracy"]
 
 
 def test_allreduce_equals_the_server_path_and_plain_keras(
-    spark: SparkSession, data: tuple[np.ndarray, ...]
+    spark: SparkSession, data: tuple[np.ndarray, ...], ring: loxodon.SparkModel
 ) -> None:
     x, y, _, _ = data
     keras_model = mlp(64, 64, 10, seed=0, learning_rate=1e-2)
     keras_model.fit(x, y, epochs=EPOCHS, batch_size=WORKERS * BATCH, shuffle=False, verbose=0)
-    ring = _fit(spark, data, sync_transport="allreduce")
     server = _fit(spark, data, sync_transport="server")
     for a, b, k in zip(
         ring.master_network.get_weights(),
@@ -76,6 +82,24 @@ def test_allreduce_equals_the_server_path_and_plain_keras(
     steps = EPOCHS * ROWS // (WORKERS * BATCH)
     assert worker["steps"] == steps
     assert 0 <= worker["bytes_sent"] - (1 + steps) * vector < vector // 2
+    assert worker["ring_reductions"] == steps
+
+
+def test_bucketed_reduction_ends_with_the_same_weights(
+    spark: SparkSession, data: tuple[np.ndarray, ...], ring: loxodon.SparkModel
+) -> None:
+    """sync_bucket_bytes=1024 cuts the 64-64-10 MLP's gradient into four buckets (the
+    last layer's bias, its kernel, the first bias, the first kernel), each reduced on
+    its own. With two workers every element of the mean is (a + b) / 2 whatever bucket
+    or chunk it travels in (one float32 sum, which commutes), so the weights are equal
+    bit for bit to one reduction a step."""
+    bucketed = _fit(spark, data, sync_bucket_bytes=1024)
+    for a, b in zip(
+        bucketed.master_network.get_weights(), ring.master_network.get_weights(), strict=True
+    ):
+        assert a.tobytes() == b.tobytes()
+    steps = EPOCHS * ROWS // (WORKERS * BATCH)
+    assert [w["ring_reductions"] for w in bucketed.last_fit["workers"]] == [4 * steps] * WORKERS
 
 
 def test_float16_gradients_learn(spark: SparkSession, data: tuple[np.ndarray, ...]) -> None:

@@ -150,7 +150,10 @@ class SparkModel:
     ``sync_transport`` is how ``synchronous`` mode reduces gradients:
     ``"allreduce"`` (a ring among the workers, the default) or ``"server"`` (a
     round on the driver's parameter server); ``sync_precision`` (``"float32"``,
-    ``"float16"``, ``"bfloat16"``) the type the all-reduce sends them as.
+    ``"float16"``, ``"bfloat16"``) the type the all-reduce sends them as;
+    ``sync_bucket_bytes`` 0 (the default) reduces the whole gradient once the backward
+    pass has ended, above 0 in buckets of at most that many bytes, last layers first,
+    each started while the backward pass goes on (``"allreduce"`` only).
     NumPy arrays given to ``fit`` are placed by the driver and fetched by the
     workers from the job's parameter server when they fit in a quarter of the
     driver JVM's heap (``driver_upload=False`` sends them through a DataFrame).
@@ -182,6 +185,7 @@ class SparkModel:
         scale_learning_rate: bool = True,
         sync_transport: str = "allreduce",
         sync_precision: str = "float32",
+        sync_bucket_bytes: int = 0,
         exchange_overlap: bool = False,
         driver_upload: bool = True,
         spark: SparkSession | None = None,
@@ -194,6 +198,7 @@ class SparkModel:
         require_valid("parallelismFactor", parallelism_factor, "parallelism_factor")
         require_valid("syncTransport", sync_transport, "sync_transport")
         require_valid("syncPrecision", sync_precision, "sync_precision")
+        require_valid("syncBucketBytes", sync_bucket_bytes, "sync_bucket_bytes")
         if num_workers is not None:
             require_valid("numWorkers", num_workers, "num_workers")
         if mode == "single" and num_workers not in (None, 1):
@@ -215,6 +220,7 @@ class SparkModel:
         self.parallelism_factor = parallelism_factor
         self.sync_transport = sync_transport
         self.sync_precision = sync_precision
+        self.sync_bucket_bytes = sync_bucket_bytes
         self.exchange_overlap = exchange_overlap
         self.seed = seed
         self.sync_timeout = sync_timeout
@@ -346,6 +352,7 @@ class SparkModel:
             "parallelism_factor": self.parallelism_factor,
             "sync_transport": self.sync_transport,
             "sync_precision": self.sync_precision,
+            "sync_bucket_bytes": self.sync_bucket_bytes,
             "exchange_overlap": self.exchange_overlap,
         }
         if checkpoint_dir is not None:
@@ -535,6 +542,7 @@ class SparkModel:
             "parallelism_factor": self.parallelism_factor,
             "sync_transport": self.sync_transport,
             "sync_precision": self.sync_precision,
+            "sync_bucket_bytes": self.sync_bucket_bytes,
             "exchange_overlap": self.exchange_overlap,
             "seed": self.seed,
             "sync_timeout": self.sync_timeout,
@@ -575,6 +583,7 @@ def load_spark_model(
         parallelism_factor=config.get("parallelism_factor", 1),
         sync_transport=config.get("sync_transport", "allreduce"),
         sync_precision=config.get("sync_precision", "float32"),
+        sync_bucket_bytes=config.get("sync_bucket_bytes", 0),
         exchange_overlap=config.get("exchange_overlap", False),
         seed=config["seed"],
         sync_timeout=config["sync_timeout"],

@@ -12,6 +12,11 @@ copied: the result is bit-identical on every worker. Per worker and reduction,
 each way through the driver). Chunks may travel as float16 or bfloat16: sums are
 kept in float32 and rounded for the wire at every hop; the owner rounds its own
 copy too, so workers stay identical.
+
+A reduction may also run on a background thread (:meth:`Ring.start`, :meth:`Ring.finish`):
+the synchronous step starts each bucket of its gradient as soon as the backward pass has
+produced it and waits for all of them before applying. That thread takes the buckets in
+the order they were started, which the traced step makes the same on every worker.
 """
 
 from __future__ import annotations
@@ -80,6 +85,11 @@ class Ring:
         self._prev: socket.socket | None = None
         self._outbox: queue.Queue[Any] = queue.Queue()
         self._sent: queue.Queue[BaseException | None] = queue.Queue()
+        self._timeout = timeout
+        self.reductions = 0  # allreduce_mean calls: one a step, or one a bucket
+        self._todo: queue.Queue[np.ndarray | None] = queue.Queue()
+        self._done: queue.Queue[np.ndarray | BaseException] = queue.Queue()
+        self._reducer: threading.Thread | None = None
         if self.size > 1:
             if listener is None:
                 raise ValueError("a ring of more than one worker needs a listening socket")
@@ -155,6 +165,7 @@ class Ring:
     def allreduce_mean(self, vector: np.ndarray) -> np.ndarray:
         """The mean of every worker's ``vector`` (float32, the same length everywhere),
         identical bits on every worker; ``vector`` is overwritten with it."""
+        self.reductions += 1
         if self.size == 1:
             return vector
         started = time.perf_counter()
@@ -179,7 +190,47 @@ class Ring:
         self.wait_seconds += time.perf_counter() - started
         return vector
 
+    def start(self, vector: np.ndarray) -> None:
+        """Begin ``allreduce_mean(vector)`` on the ring's reducing thread and return at
+        once; :meth:`finish` hands the results over in the same order. Reductions run
+        one at a time, in the order started: every worker must start the same
+        vectors in the same order."""
+        if self._reducer is None:
+            self._reducer = threading.Thread(target=self._reduce_loop, daemon=True)
+            self._reducer.start()
+        self._todo.put(vector)
+
+    def finish(self, count: int) -> list[np.ndarray]:
+        """The means of the next ``count`` vectors :meth:`start` was given, in order;
+        an error of the ring (or none within its timeout) is raised here."""
+        deadline = time.monotonic() + self._timeout
+        results = []
+        for _ in range(count):
+            try:
+                result = self._done.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise TimeoutError(
+                    f"all-reduce worker {self.rank}: a bucket's reduction did not finish "
+                    f"within {self._timeout:.0f} s"
+                ) from None
+            if isinstance(result, BaseException):
+                raise result
+            results.append(result)
+        return results
+
+    def _reduce_loop(self) -> None:
+        failed: BaseException | None = None
+        while (vector := self._todo.get()) is not None:
+            if failed is None:  # after an error the ring's position is lost: fail the rest
+                try:
+                    self._done.put(self.allreduce_mean(vector))
+                    continue
+                except BaseException as exc:
+                    failed = exc
+            self._done.put(failed)
+
     def close(self) -> None:
+        self._todo.put(None)
         self._outbox.put(None)
         for s in (self._next, self._prev):
             if s is not None:

@@ -167,6 +167,7 @@ def train(
         "phases": ctx.phases,
         "bytes_sent": ctx.ps.bytes_sent + (ctx.ring.bytes_sent if ctx.ring else 0),
         "bytes_received": ctx.ps.bytes_received,
+        **({"ring_reductions": ctx.ring.reductions} if ctx.ring is not None else {}),
         # With a parallelism factor: the shards this worker trained, per epoch, in order.
         **({"shards": shards_claimed} if ctx.shards is not None else {}),
     }

@@ -111,13 +111,18 @@ class Mode:
 class Synchronous(Mode):
     """Mean gradient of all workers every step; replicas stay identical. Over held rows
     an epoch's steps run in one traced call that leaves the graph only for the mean
-    (:meth:`Replica.sync_steps`); else gradient, mean and apply are a call each."""
+    (:meth:`Replica.sync_steps`; with ``sync_bucket_bytes`` over the ring,
+    :meth:`Replica.sync_steps_bucketed`); else gradient, mean and apply are a call each."""
 
     def step(self, epoch: int, step: int, x: np.ndarray, y: np.ndarray) -> None:
         r = self.ctx.replica
         r.apply_gradients(self._mean(epoch, step, r.gradients(x, y)))
 
     def span(self, epoch: int, first: int, batches: np.ndarray) -> None:
+        ring, cap = self.ctx.ring, int(self.ctx.spec.get("sync_bucket_bytes", 0))
+        if ring is not None and cap > 0:
+            self.ctx.replica.sync_steps_bucketed(batches, ring, cap)
+            return
         self.ctx.replica.sync_steps(batches, lambda i, grad: self._mean(epoch, first + i, grad))
 
     def _mean(self, epoch: int, step: int, grad: np.ndarray) -> np.ndarray:

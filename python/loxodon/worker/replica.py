@@ -11,13 +11,17 @@ partition's rows held as tensors: one Python call and no NumPy copy per window
 instead of per step. Synchronous steps run the same way (:meth:`Replica.sync_steps`):
 each step's flat gradient leaves the graph only for the workers' mean (a
 ``tf.numpy_function`` between the gradient and its application), so a span of
-steps is one call too.
+steps is one call too. Bucketed (:meth:`Replica.sync_steps_bucketed`), the gradient
+leaves in buckets of variables, last layers first (:func:`buckets`), each started on
+the ring's reducing thread as soon as the backward pass has produced it, and the
+step waits for all of them before applying.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -51,6 +55,34 @@ def _gather(tf: Any, rows: Any, idx: Any) -> Any:
     return tf.nest.map_structure(lambda a: tf.gather(a, idx), rows)
 
 
+class Overlapped(Protocol):
+    """A reduction that runs beside the step (:class:`~loxodon.worker.allreduce.Ring`)."""
+
+    def start(self, vector: np.ndarray) -> None: ...
+
+    def finish(self, count: int) -> list[np.ndarray]: ...
+
+
+def buckets(sizes: Sequence[int], cap_bytes: int | None) -> list[tuple[int, int]]:
+    """Variables ``[lo, hi)`` per bucket, the last variables' first (the backward pass
+    produces their gradients first): each bucket takes the variables before it while
+    its float32 bytes stay within ``cap_bytes`` (a bigger variable is a bucket alone).
+    ``cap_bytes`` 0 or None: one bucket of all. The same on every worker (a function
+    of the model's layout)."""
+    if not cap_bytes:
+        return [(0, len(sizes))]
+    out: list[tuple[int, int]] = []
+    hi, used = len(sizes), 0
+    for lo in range(len(sizes) - 1, -1, -1):
+        size = 4 * sizes[lo]
+        if used and used + size > cap_bytes:
+            out.append((lo + 1, hi))
+            hi, used = lo + 1, 0
+        used += size
+    out.append((0, hi))
+    return out
+
+
 class Replica(WeightLayout):
     """A worker's model: flat weights plus its train and gradient steps."""
 
@@ -72,6 +104,13 @@ class Replica(WeightLayout):
         self._write_flat = tf.function(self._assign_flat, input_signature=[flat_spec])
         self._steps_fn: Any = None
         self._sync_fn: Any = None
+        self._bucketed_fns: dict[tuple[tuple[int, int], ...], Any] = {}
+        self._signature: list[Any] = []
+        self._buckets: list[tuple[int, int]] = []
+        self._overlapped: Overlapped | None = None
+        # (step, event, bucket, perf_counter) of the bucketed callouts when a list: for
+        # benchmarks checking that a bucket starts before the backward pass ends.
+        self.trace: list[tuple[int, str, int, float]] | None = None
         self._rows: tuple[Any, Any] | None = None
         self._reduce: Callable[[int, np.ndarray], np.ndarray] | None = None
         self._reduce_error: BaseException | None = None
@@ -92,7 +131,8 @@ class Replica(WeightLayout):
             tf.nest.map_structure(lambda a: tf.TensorSpec((None, *a.shape[1:]), a.dtype), t)
             for t in self._rows
         )
-        signature = [x_spec, y_spec, spec]
+        signature = self._signature = [x_spec, y_spec, spec]
+        self._bucketed_fns = {}
         self._steps_fn = tf.function(self._steps, input_signature=signature)
         self._sync_fn = tf.function(self._sync_steps, input_signature=signature)
 
@@ -121,6 +161,70 @@ class Replica(WeightLayout):
             raise
         finally:
             self._reduce = None
+
+    def sync_steps_bucketed(
+        self, batches: np.ndarray, ring: Overlapped, cap_bytes: int | None
+    ) -> None:
+        """:meth:`sync_steps` with the gradient reduced in :func:`buckets` of at most
+        ``cap_bytes``: each bucket goes to ``ring.start`` once the backward pass has
+        produced it, in the same order every step (a chain of control dependencies),
+        and ``ring.finish`` hands back the means before the step applies them. An
+        exception of the ring is raised here as it is."""
+        assert self._rows is not None, "hold_rows first"
+        layout = tuple(buckets(self.sizes, cap_bytes))
+        if layout not in self._bucketed_fns:
+            self._buckets = list(layout)
+            self._bucketed_fns[layout] = self._tf.function(
+                self._bucketed_steps, input_signature=self._signature
+            )
+        self._buckets, self._overlapped, self._reduce_error = list(layout), ring, None
+        try:
+            self._bucketed_fns[layout](*self._rows, batches)
+        except self._tf.errors.OpError:
+            if self._reduce_error is not None:
+                raise self._reduce_error from None
+            raise
+        finally:
+            self._overlapped = None
+
+    def _start_numpy(self, step: np.ndarray, bucket: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        assert self._overlapped is not None
+        try:
+            if self.trace is not None:
+                self.trace.append((int(step), "start", int(bucket), time.perf_counter()))
+            self._overlapped.start(np.array(grad, np.float32))  # the tensor's memory is reused
+            return np.array(bucket, np.int32)
+        except BaseException as exc:
+            self._reduce_error = exc
+            raise
+
+    def _finish_numpy(self, step: np.ndarray, last: np.ndarray) -> np.ndarray:
+        assert self._overlapped is not None
+        try:
+            if self.trace is not None:
+                self.trace.append((int(step), "wait", int(last), time.perf_counter()))
+            means = self._overlapped.finish(len(self._buckets))
+            if self.trace is not None:
+                self.trace.append((int(step), "done", int(last), time.perf_counter()))
+            return np.concatenate(means[::-1])  # buckets run from the last variables back
+        except BaseException as exc:
+            self._reduce_error = exc
+            raise
+
+    def _bucketed_steps(self, x: Any, y: Any, batches: Any) -> None:
+        tf = self._tf
+        for i in tf.range(tf.shape(batches)[0]):
+            parts = self._gradient_parts(_gather(tf, x, batches[i]), _gather(tf, y, batches[i]))
+            token = tf.constant(-1, tf.int32)
+            for k, (lo, hi) in enumerate(self._buckets):
+                # After the previous bucket's start (a control input): the starts run in this order.
+                with tf.control_dependencies([token]):
+                    grad = tf.concat(parts[lo:hi], axis=0)
+                token = tf.numpy_function(
+                    self._start_numpy, [i, tf.constant(k), grad], tf.int32, stateful=True
+                )
+            mean = tf.numpy_function(self._finish_numpy, [i, token], tf.float32, stateful=True)
+            self._apply(tf.ensure_shape(mean, [self.num_params]))
 
     def _reduce_numpy(self, step: np.ndarray, grad: np.ndarray) -> np.ndarray:
         """The graph's call out to ``reduce``; ``grad`` may be the tensor's own memory."""
@@ -180,6 +284,10 @@ class Replica(WeightLayout):
         self._apply_step(self._tf.constant(flat_grad))
 
     def _gradients(self, x: Any, y: Any) -> Any:
+        return self._tf.concat(self._gradient_parts(x, y), axis=0)
+
+    def _gradient_parts(self, x: Any, y: Any) -> list[Any]:
+        """Per variable, its flat float32 slot of :meth:`gradients`'s vector."""
         tf, model = self._tf, self.model
         frozen = [v for v in self.variables if id(v) not in self._trainable_ids]
         before = [tf.identity(v) for v in frozen]
@@ -206,7 +314,7 @@ class Replica(WeightLayout):
             tf.reshape(grads[id(v)], [-1]) if trainable else changes[id(v)]
             for v, trainable in zip(self.variables, self.trainable_mask, strict=True)
         ]
-        return tf.concat([tf.cast(p, tf.float32) for p in parts], axis=0)
+        return [tf.cast(p, tf.float32) for p in parts]
 
     def _apply(self, flat_grad: Any) -> None:
         tf, model = self._tf, self.model

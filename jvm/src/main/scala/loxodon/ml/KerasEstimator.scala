@@ -45,6 +45,7 @@ class KerasEstimator(override val uid: String)
   def setParallelismFactor(v: Int): this.type = setChecked(parallelismFactor, v)
   def setSyncTransport(v: String): this.type = setChecked(syncTransport, v)
   def setSyncPrecision(v: String): this.type = setChecked(syncPrecision, v)
+  def setSyncBucketBytes(v: Int): this.type = setChecked(syncBucketBytes, v)
   def setExchangeOverlap(v: Boolean): this.type = setChecked(exchangeOverlap, v)
   def setNumWorkers(v: Int): this.type = setChecked(numWorkers, v)
   def setEpochs(v: Int): this.type = setChecked(epochs, v)
@@ -93,6 +94,7 @@ class KerasEstimator(override val uid: String)
       checkpointDir = get(checkpointDir),
       syncTransport = $(syncTransport),
       syncPrecision = $(syncPrecision),
+      syncBucketBytes = $(syncBucketBytes),
       exchangeOverlap = $(exchangeOverlap)
     )
   }

@@ -68,6 +68,14 @@ trait KerasParams extends Params {
     "the type synchronous mode's all-reduce sends gradients as: float32, float16 or bfloat16",
     valid[String]("syncPrecision")
   )
+  final val syncBucketBytes: IntParam = new IntParam(
+    this,
+    "syncBucketBytes",
+    "synchronous mode's all-reduce: 0 reduces the whole gradient once the backward pass has " +
+      "ended; above 0, in buckets of at most that many bytes, last layers first, each started " +
+      "while the backward pass goes on (>= 0; syncTransport 'allreduce' only)",
+    valid[Int]("syncBucketBytes")
+  )
   final val exchangeOverlap: BooleanParam = new BooleanParam(
     this,
     "exchangeOverlap",
@@ -199,6 +207,7 @@ trait KerasParams extends Params {
     parallelismFactor -> 1,
     syncTransport -> "allreduce",
     syncPrecision -> "float32",
+    syncBucketBytes -> 0,
     exchangeOverlap -> false,
     epochs -> 1,
     batchSize -> 32,
@@ -224,6 +233,7 @@ trait KerasParams extends Params {
   def getParallelismFactor: Int = $(parallelismFactor)
   def getSyncTransport: String = $(syncTransport)
   def getSyncPrecision: String = $(syncPrecision)
+  def getSyncBucketBytes: Int = $(syncBucketBytes)
   def getExchangeOverlap: Boolean = $(exchangeOverlap)
   def getNumWorkers: Int = $(numWorkers)
   def getEpochs: Int = $(epochs)
@@ -392,6 +402,7 @@ object KerasParams {
       "parallelismFactor" -> AtLeast(1),
       "syncTransport" -> OneOf(TrainParams.SyncTransports),
       "syncPrecision" -> OneOf(TrainParams.SyncPrecisions),
+      "syncBucketBytes" -> AtLeast(0),
       "exchangeOverlap" -> Free,
       "numWorkers" -> AtLeast(1),
       "epochs" -> AtLeast(1),

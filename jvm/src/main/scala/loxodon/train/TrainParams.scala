@@ -34,6 +34,10 @@ import loxodon.io.Json
   * @param exchangeOverlap
   *   the modes of [[TrainParams.OverlappedModes]] run a window's exchange with the server while the
   *   next window trains (one window more staleness; docs/design.md, "Training modes")
+  * @param syncBucketBytes
+  *   0: synchronous mode reduces the whole gradient once the backward pass has ended; above 0 the
+  *   ring all-reduce takes it in buckets of at most that many bytes, last layers first, each
+  *   started while the backward pass goes on (docs/design.md, "Synchronous transport")
   * @param scaleLearningRate
   *   whether the workers multiply the optimizer's learning rate by their mode's factor in the modes
   *   of [[TrainParams.LearningRateScaledModes]] (see [[learningRateScale]])
@@ -62,6 +66,7 @@ final case class TrainParams(
     classWeight: Map[Int, Double] = Map.empty,
     syncTransport: String = "allreduce",
     syncPrecision: String = "float32",
+    syncBucketBytes: Int = 0,
     exchangeOverlap: Boolean = false,
     checkpointDir: Option[String] = None
 ) {
@@ -106,6 +111,13 @@ final case class TrainParams(
   require(
     SyncPrecisions.contains(syncPrecision),
     s"sync_precision: unknown type '$syncPrecision'; choose one of ${SyncPrecisions.mkString(", ")}"
+  )
+  require(syncBucketBytes >= 0, s"sync_bucket_bytes must be >= 0, got $syncBucketBytes")
+  require(
+    syncBucketBytes == 0 || (mode == "synchronous" && syncTransport == "allreduce"),
+    s"sync_bucket_bytes: buckets are reduced by the ring all-reduce of mode 'synchronous', " +
+      s"got mode '$mode' with sync_transport '$syncTransport'; use sync_bucket_bytes=0, or " +
+      "mode='synchronous' with sync_transport='allreduce'"
   )
   require(
     featuresCol.nonEmpty && featuresCol.forall(c => c != null && c.nonEmpty),
@@ -264,6 +276,7 @@ object TrainParams {
     "class_weight",
     "sync_transport",
     "sync_precision",
+    "sync_bucket_bytes",
     "exchange_overlap",
     "checkpoint_dir"
   )
@@ -320,6 +333,7 @@ object TrainParams {
       classWeight = field(node, "class_weight").map(classWeights).getOrElse(d.classWeight),
       syncTransport = string(node, "sync_transport", d.syncTransport),
       syncPrecision = string(node, "sync_precision", d.syncPrecision),
+      syncBucketBytes = int(node, "sync_bucket_bytes", d.syncBucketBytes),
       exchangeOverlap = bool(node, "exchange_overlap", d.exchangeOverlap),
       checkpointDir = field(node, "checkpoint_dir").map { v =>
         require(v.isTextual, s"checkpoint_dir must be a Hadoop URI string, got $v")

@@ -39,6 +39,7 @@ final case class TrainTaskSpec(
       .put("num_shards", if (p.parallelismFactor > 1) p.numShards else 0)
       .put("sync_transport", p.syncTransport)
       .put("sync_precision", p.syncPrecision)
+      .put("sync_bucket_bytes", p.syncBucketBytes)
       .put("exchange_overlap", p.exchangeOverlap)
       // The PS client waits at most this long for a reply: a round's missing workers plus the
       // driver's callbacks at an epoch gate, with a margin.

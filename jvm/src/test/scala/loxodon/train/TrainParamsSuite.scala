@@ -22,6 +22,11 @@ class TrainParamsSuite extends AnyFunSuite {
     assert(q.syncTransport == "allreduce" && q.syncPrecision == "float32")
     val r = TrainParams.fromJson("""{"sync_transport": "server", "sync_precision": "bfloat16"}""")
     assert(r.syncTransport == "server" && r.syncPrecision == "bfloat16")
+    assert(q.syncBucketBytes == 0 && r.syncBucketBytes == 0)
+    val b = TrainParams.fromJson("""{"mode": "synchronous", "sync_bucket_bytes": 65536}""")
+    assert(b.syncBucketBytes == 65536)
+    val spec = TrainTaskSpec(b, 1, 1, 1, loxodon.ps.ServerAddress("h", 1, IndexedSeq("00")))
+    assert(spec.taskJson(0, 0).get("sync_bucket_bytes").asInt() == 65536)
   }
 
   test("sample weights name a column; class weights map class indices to weights") {
@@ -87,6 +92,17 @@ class TrainParamsSuite extends AnyFunSuite {
     check(
       """{"sync_precision": "int8"}""",
       "sync_precision: unknown type 'int8'; choose one of float32, float16, bfloat16"
+    )
+    check("""{"sync_bucket_bytes": -1}""", "sync_bucket_bytes must be >= 0, got -1")
+    check(
+      """{"mode": "synchronous", "sync_transport": "server", "sync_bucket_bytes": 4096}""",
+      "sync_bucket_bytes: buckets are reduced by the ring all-reduce of mode 'synchronous', " +
+        "got mode 'synchronous' with sync_transport 'server'; use sync_bucket_bytes=0, or " +
+        "mode='synchronous' with sync_transport='allreduce'"
+    )
+    check(
+      """{"mode": "averaging", "sync_bucket_bytes": 4096}""",
+      "got mode 'averaging' with sync_transport 'allreduce'"
     )
     check(
       """{"mode": "adag", "exchange_overlap": true}""",
