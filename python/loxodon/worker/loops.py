@@ -49,8 +49,9 @@ def _run_steps(
     steps: int,
     rng: np.random.Generator | None,
 ) -> None:
-    """One epoch's steps: those up to each exchange in one call (fused modes; for
-    ``synchronous`` the whole epoch), else one call per batch."""
+    """One epoch's steps: those up to each exchange in one call (fused modes; the
+    whole epoch for ``synchronous`` and the Downpour family without overlap, whose
+    exchanges run inside the call), else one call per batch."""
     if not (mode.fused and rows.rows >= batch_size):
         for step, (x, y) in enumerate(rows.batches(batch_size, steps, rng)):
             mode.step(epoch, step, x, y)

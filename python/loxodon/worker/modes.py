@@ -78,9 +78,10 @@ class Mode:
     """Local training between communications; subclasses talk to the server.
 
     A mode with ``fused`` local steps exchanges only every ``period`` steps (at
-    multiples of it; None: only at the epoch's end), so :func:`train` runs the steps
-    up to the next exchange in one call (``span``), then calls ``after_local`` for the
-    last of them: the same steps and exchanges as ``step`` called once per batch."""
+    multiples of it; None: only at the epoch's end, or inside its ``span``, as
+    synchronous and Downpour do), so :func:`train` runs the steps up to the next
+    exchange in one call (``span``), then calls ``after_local`` for the last of them:
+    the same steps and exchanges as ``step`` called once per batch."""
 
     evaluates_center = False
     fused = True
@@ -159,6 +160,10 @@ class Averaging(Mode):
 class Downpour(Mode):
     """Asynchronous SGD: push the local delta, pull the center, every window.
 
+    Over held rows an epoch's steps run in one traced call with the window's exchanges
+    inside it (:meth:`Replica.window_steps`: the graph hands the weights to
+    :meth:`_exchange_flat` and takes the center back); the epoch's partial window, and
+    every exchange when a worker steps batch by batch, go through :meth:`_exchange`.
     With ``exchange_overlap`` the window's push and pull run on a background thread
     while the next window trains (:mod:`loxodon.worker.overlap`); at the end of that
     window the worker continues from the pulled center plus its own change since the
@@ -171,15 +176,43 @@ class Downpour(Mode):
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
-        self.window = self.period = max(1, int(ctx.spec.get("communication_window", 1)))
+        self.window = max(1, int(ctx.spec.get("communication_window", 1)))
         # The weights the last push was taken against: the center set after it (blocking),
         # or the weights the worker went on from (overlapped).
         self.anchor = ctx.replica.get_flat()
         self.background = _background(ctx, self.overlaps)
         self._spare = np.empty_like(self.anchor)  # the overlapped pull's buffer
+        # In-graph exchanges span the epoch; overlapped ones end a span each window.
+        self.period = None if self.background is None else self.window
 
     def _push(self, delta: np.ndarray) -> None:
         self.ctx.ps.push(delta)
+
+    def _local(self, count: int) -> None:
+        """``count`` more local steps before the next push (ADAG counts them)."""
+
+    def span(self, epoch: int, first: int, batches: np.ndarray) -> None:
+        if self.background is not None:
+            super().span(epoch, first, batches)
+            return
+        ctx, counted, exchanging = self.ctx, first, 0.0
+        ends = (first + np.arange(1, len(batches) + 1)) % self.window == 0
+
+        def exchange(i: int, flat: np.ndarray) -> np.ndarray:
+            nonlocal counted, exchanging
+            started = time.perf_counter()
+            self._local(first + i + 1 - counted)
+            counted = first + i + 1
+            center = self._exchange_flat(flat)
+            exchanging += time.perf_counter() - started
+            return center
+
+        started = time.perf_counter()
+        ctx.replica.window_steps(batches, ends, exchange)
+        # "local": the call less its exchanges' push, pull and delta (timed inside them).
+        local = time.perf_counter() - started - exchanging
+        ctx.phases["local"] = ctx.phases.get("local", 0.0) + local
+        self._local(first + len(batches) - counted)
 
     def _exchange(self) -> None:
         if self.background is not None:
@@ -188,14 +221,21 @@ class Downpour(Mode):
         ctx = self.ctx
         with ctx.timed("get_flat"):
             flat = ctx.replica.get_flat()
+        center = self._exchange_flat(flat)
+        with ctx.timed("set_flat"):
+            ctx.replica.set_flat(center)
+
+    def _exchange_flat(self, flat: np.ndarray) -> np.ndarray:
+        """Push the change of the weights ``flat`` since the anchor, pull the center into
+        the anchor and return it (the caller copies it before it is written again)."""
+        ctx = self.ctx
         with ctx.timed("delta"):
             delta = flat - self.anchor
         with ctx.timed("push"):
             self._push(delta)
         with ctx.timed("pull"):
             self.anchor = ctx.ps.pull(out=self.anchor)
-        with ctx.timed("set_flat"):
-            ctx.replica.set_flat(self.anchor)
+        return self.anchor
 
     def _exchange_overlapped(self) -> None:
         ctx, background = self.ctx, self.background
@@ -233,6 +273,7 @@ class Downpour(Mode):
         self.anchor, self._spare = flat, self.anchor
 
     def after_local(self, epoch: int, last: int, count: int) -> None:
+        self._local(count)
         if (last + 1) % self.window == 0:
             self._exchange()
 
@@ -259,9 +300,8 @@ class Adag(Downpour):
         super().__init__(ctx)
         self.steps = 0
 
-    def after_local(self, epoch: int, last: int, count: int) -> None:
+    def _local(self, count: int) -> None:
         self.steps += count
-        super().after_local(epoch, last, count)
 
     def _push(self, delta: np.ndarray) -> None:
         self.ctx.ps.push_adag(delta, self.steps)

@@ -14,7 +14,10 @@ each step's flat gradient leaves the graph only for the workers' mean (a
 steps is one call too. Bucketed (:meth:`Replica.sync_steps_bucketed`), the gradient
 leaves in buckets of variables, last layers first (:func:`buckets`), each started on
 the ring's reducing thread as soon as the backward pass has produced it, and the
-step waits for all of them before applying.
+step waits for all of them before applying. The window modes' exchanges run inside
+their epoch's call the same way (:meth:`Replica.window_steps`): at a window's end the
+graph concatenates the variables, calls out once for the exchange and assigns the
+center it returns.
 """
 
 from __future__ import annotations
@@ -111,9 +114,11 @@ class Replica(WeightLayout):
         # (step, event, bucket, perf_counter) of the bucketed callouts when a list: for
         # benchmarks checking that a bucket starts before the backward pass ends.
         self.trace: list[tuple[int, str, int, float]] | None = None
+        self._window_fn: Any = None
         self._rows: tuple[Any, Any] | None = None
-        self._reduce: Callable[[int, np.ndarray], np.ndarray] | None = None
-        self._reduce_error: BaseException | None = None
+        # The Python function the running traced call calls out to, and what it raised.
+        self._callout: Callable[[int, np.ndarray], np.ndarray] | None = None
+        self._callout_error: BaseException | None = None
 
     # -- rows held as tensors -------------------------------------------------------------
     def hold_rows(self, x: Any, y: Any, w: np.ndarray | None = None) -> None:
@@ -135,6 +140,8 @@ class Replica(WeightLayout):
         self._bucketed_fns = {}
         self._steps_fn = tf.function(self._steps, input_signature=signature)
         self._sync_fn = tf.function(self._sync_steps, input_signature=signature)
+        ends = tf.TensorSpec((None,), tf.bool)
+        self._window_fn = tf.function(self._window_steps, input_signature=[*signature, ends])
 
     def train_steps(self, batches: np.ndarray) -> None:
         """Local optimizer steps, one per row of ``batches`` (indices into the held
@@ -151,16 +158,47 @@ class Replica(WeightLayout):
         the step's row; it may overwrite and return the vector) and its result is applied
         (:meth:`apply_gradients`'s ops): the same steps as those two calls per batch. An
         exception ``reduce`` raises is raised here as it is."""
+        self._calling_out(reduce, self._sync_fn, batches)
+
+    def window_steps(
+        self,
+        batches: np.ndarray,
+        ends: np.ndarray,
+        exchange: Callable[[int, np.ndarray], np.ndarray],
+    ) -> None:
+        """Local optimizer steps, one per row of ``batches`` (:meth:`train_steps`'s ops),
+        in one traced call; after each step ``i`` where ``ends[i]``, the weights as one
+        flat vector (:meth:`get_flat`'s) go to ``exchange(i, flat)`` (``flat`` is valid
+        during the call only) and the variables are assigned the vector it returns
+        (:meth:`set_flat`'s ops, from a copy: the caller may reuse its buffer). The same
+        steps and exchanges as :meth:`train_steps` per window with ``get_flat``,
+        ``exchange`` and ``set_flat`` between. An exception ``exchange`` raises is raised
+        here as it is."""
+        self._calling_out(exchange, self._window_fn, batches, np.asarray(ends, bool))
+
+    def _calling_out(
+        self, callout: Callable[[int, np.ndarray], np.ndarray], fn: Any, *args: Any
+    ) -> None:
+        """Run the traced ``fn`` over the held rows with ``callout`` as its call out; an
+        error of ``callout`` (which TensorFlow wraps in an ``OpError``) comes out as it is."""
         assert self._rows is not None, "hold_rows first"
-        self._reduce, self._reduce_error = reduce, None
+        self._callout, self._callout_error = callout, None
         try:
-            self._sync_fn(*self._rows, batches)
+            fn(*self._rows, *args)
         except self._tf.errors.OpError:
-            if self._reduce_error is not None:
-                raise self._reduce_error from None
+            if self._callout_error is not None:
+                raise self._callout_error from None
             raise
         finally:
-            self._reduce = None
+            self._callout = None
+
+    def _call_out(self, step: Any, vector: np.ndarray) -> np.ndarray:
+        assert self._callout is not None
+        try:
+            return self._callout(int(step), vector)
+        except BaseException as exc:
+            self._callout_error = exc
+            raise
 
     def sync_steps_bucketed(
         self, batches: np.ndarray, ring: Overlapped, cap_bytes: int | None
@@ -177,12 +215,12 @@ class Replica(WeightLayout):
             self._bucketed_fns[layout] = self._tf.function(
                 self._bucketed_steps, input_signature=self._signature
             )
-        self._buckets, self._overlapped, self._reduce_error = list(layout), ring, None
+        self._buckets, self._overlapped, self._callout_error = list(layout), ring, None
         try:
             self._bucketed_fns[layout](*self._rows, batches)
         except self._tf.errors.OpError:
-            if self._reduce_error is not None:
-                raise self._reduce_error from None
+            if self._callout_error is not None:
+                raise self._callout_error from None
             raise
         finally:
             self._overlapped = None
@@ -195,7 +233,7 @@ class Replica(WeightLayout):
             self._overlapped.start(np.array(grad, np.float32))  # the tensor's memory is reused
             return np.array(bucket, np.int32)
         except BaseException as exc:
-            self._reduce_error = exc
+            self._callout_error = exc
             raise
 
     def _finish_numpy(self, step: np.ndarray, last: np.ndarray) -> np.ndarray:
@@ -208,7 +246,7 @@ class Replica(WeightLayout):
                 self.trace.append((int(step), "done", int(last), time.perf_counter()))
             return np.concatenate(means[::-1])  # buckets run from the last variables back
         except BaseException as exc:
-            self._reduce_error = exc
+            self._callout_error = exc
             raise
 
     def _bucketed_steps(self, x: Any, y: Any, batches: Any) -> None:
@@ -228,12 +266,12 @@ class Replica(WeightLayout):
 
     def _reduce_numpy(self, step: np.ndarray, grad: np.ndarray) -> np.ndarray:
         """The graph's call out to ``reduce``; ``grad`` may be the tensor's own memory."""
-        assert self._reduce is not None
-        try:
-            return self._reduce(int(step), np.array(grad, np.float32))
-        except BaseException as exc:
-            self._reduce_error = exc
-            raise
+        return self._call_out(step, np.array(grad, np.float32))
+
+    def _exchange_numpy(self, step: np.ndarray, flat: np.ndarray) -> np.ndarray:
+        """The graph's call out to ``exchange``. Its result is copied: TensorFlow may take
+        an aligned array's memory as a tensor's, and a variable its input's buffer."""
+        return np.array(self._call_out(step, flat), np.float32)
 
     def _steps(self, x: Any, y: Any, batches: Any) -> None:
         tf, model = self._tf, self.model
@@ -247,6 +285,17 @@ class Replica(WeightLayout):
             grad = self._gradients(_gather(tf, x, batches[i]), _gather(tf, y, batches[i]))
             mean = tf.numpy_function(self._reduce_numpy, [i, grad], tf.float32, stateful=True)
             self._apply(tf.ensure_shape(mean, grad.shape))
+
+    def _window_steps(self, x: Any, y: Any, batches: Any, ends: Any) -> None:
+        tf, model = self._tf, self.model
+        for i in tf.range(tf.shape(batches)[0]):
+            xs, ys = _gather(tf, x, batches[i]), _gather(tf, y, batches[i])
+            model.train_step((xs, *ys) if isinstance(ys, tuple) else (xs, ys))
+            if ends[i]:
+                center = tf.numpy_function(
+                    self._exchange_numpy, [i, self._concat()], tf.float32, stateful=True
+                )
+                self._assign_flat(tf.ensure_shape(center, (self.num_params,)))
 
     # -- flat weights ---------------------------------------------------------------------
     def get_flat(self) -> np.ndarray:
