@@ -38,14 +38,18 @@ jar: $(JAR_DIR)/.built
 
 # project:scala-dir of each older line (see build.sbt).
 LINE_JARS := spark35_212:scala-2.12 spark35:scala-2.13 spark40:scala-2.13
-# After the newest line's: one sbt at a time on this tree (`make -j`).
-$(JAR_DIR)/.built-lines: $(JAR_DIR)/.built $(JVM_SOURCES) $(wildcard examples/scala/src/main/scala/*/*/*.scala)
-	$(SBT) $(foreach l,$(LINE_JARS),$(firstword $(subst :, ,$(l)))/package) \
-	  examples35_212/package examples40/package
+LINE_PACKAGES := $(foreach l,$(LINE_JARS),$(firstword $(subst :, ,$(l)))/package) \
+	examples35_212/package examples40/package
+define copy-line-jars
 	mkdir -p $(JAR_DIR)
 	rm -f $(JAR_DIR)/loxodon-spark3.5_*.jar $(JAR_DIR)/loxodon-spark4.0_*.jar
 	$(foreach l,$(LINE_JARS),cp target/lines/$(subst :,/target/,$(l))/loxodon-spark[0-9].[0-9]_*.jar $(JAR_DIR)/;)
-	touch $@
+	touch $(JAR_DIR)/.built-lines
+endef
+# After the newest line's: one sbt at a time on this tree (`make -j`).
+$(JAR_DIR)/.built-lines: $(JAR_DIR)/.built $(JVM_SOURCES) $(wildcard examples/scala/src/main/scala/*/*/*.scala)
+	$(SBT) $(LINE_PACKAGES)
+	$(copy-line-jars)
 
 jars: jar $(JAR_DIR)/.built-lines
 
@@ -64,10 +68,12 @@ test: jar
 	$(MAKE) -j2 test-jvm $(MATRIX_VENVS)
 	$(MAKE) lint test-python cluster-test test-matrix
 
-# One sbt start for the checks, the tests and the examples jar the Python tests run.
+# One sbt start for the checks, the tests, the examples jar the Python tests run and the
+# older lines' jars the matrix runs (a second start costs ~40 s of the 2 cores).
 test-jvm: venv
-	$(SBT) scalafmtCheckAll examples/scalafmtCheckAll test examples/package
+	$(SBT) scalafmtCheckAll examples/scalafmtCheckAll test examples/package $(LINE_PACKAGES)
 	mkdir -p $(dir $(EXAMPLES_STAMP)) && touch $(EXAMPLES_STAMP)
+	$(copy-line-jars)
 
 lint: venv
 	$(VENV)/bin/ruff check python tests bench examples

@@ -1,6 +1,6 @@
 """A driver process for tests/test_checkpoint_resume.py: one seeded fit of the
 digits MLP on local[2] with ``checkpoint_dir``, run as its own process so the
-test can kill it (SIGKILL) mid-fit and start the same fit again in a new one.
+test can kill it (SIGKILL) mid-fit and resume the same fit in its own driver.
 
 Usage: ``python tests/checkpoint_fit.py MODE EPOCHS CHECKPOINT_DIR OUT.npz [PAUSE_S]``.
 ``PAUSE_S`` > 0 makes every epoch's end wait that long on the driver (a callback),

@@ -1,8 +1,9 @@
 """A fit with Spark's encryption on: the parameter server's connections and
 the executors' channels to their Python workers are TLS, and the trained
 weights are bit for bit those of the same fit in clear text (synchronous mode
-is deterministic). Each fit runs in its own driver process, since the setting
-is read when the Spark application starts."""
+is deterministic). The encrypted fit runs in a driver process of its own, since
+the setting is read when the Spark application starts; the clear one runs in the
+test's session meanwhile."""
 
 from __future__ import annotations
 
@@ -13,6 +14,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from pyspark.sql import SparkSession
+
+import loxodon
+from fixtures import mlp
+from loxodon.datasets import digits
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -39,38 +45,45 @@ spark.stop()
 """
 
 
-def _start(tmp_path: Path, name: str, conf: dict[str, str]) -> subprocess.Popen:
+def _start(tmp_path: Path, conf: dict[str, str]) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'python'}{os.pathsep}{TESTS}"}
-    with open(tmp_path / f"{name}.log", "wb") as log:  # the child keeps its own descriptor
+    with open(tmp_path / "tls.log", "wb") as log:  # the child keeps its own descriptor
         return subprocess.Popen(
-            [sys.executable, "-c", SCRIPT, str(tmp_path / name), json.dumps(conf)],
+            [sys.executable, "-c", SCRIPT, str(tmp_path / "tls"), json.dumps(conf)],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
 
 
-def _result(tmp_path: Path, name: str, proc: subprocess.Popen) -> tuple[np.ndarray, dict]:
-    code = proc.wait(timeout=600)
-    assert code == 0, (tmp_path / f"{name}.log").read_text()[-4000:]
-    out = tmp_path / name
-    return np.load(f"{out}.npy"), json.loads(Path(f"{out}.json").read_text())
+def _clear_fit(spark: SparkSession) -> tuple[np.ndarray, list[dict]]:
+    """SCRIPT's fit, in this process's Spark application (no encryption)."""
+    x, y, _, _ = digits()
+    model = loxodon.SparkModel(
+        mlp(64, 64, 10, seed=0, learning_rate=1e-2), mode="synchronous", num_workers=2, spark=spark
+    )
+    model.fit(x[:512], y[:512], epochs=2, batch_size=32, verbose=0)
+    weights = np.concatenate([w.ravel() for w in model.master_network.get_weights()])
+    workers = [{k: w[k] for k in ("ps_tls", "channel_tls")} for w in model.last_fit["workers"]]
+    return weights, workers
 
 
-def test_a_fit_over_tls_trains_the_same_weights_as_in_clear(tmp_path: Path) -> None:
+def test_a_fit_over_tls_trains_the_same_weights_as_in_clear(
+    spark: SparkSession, tmp_path: Path
+) -> None:
     # Spark requires its own authentication under its encryption.
     spark_crypto = {"spark.authenticate": "true", "spark.network.crypto.enabled": "true"}
-    # Two independent driver processes, side by side: most of each is starting Spark.
-    procs = {
-        name: _start(tmp_path, name, conf) for name, conf in (("tls", spark_crypto), ("clear", {}))
-    }
+    proc = _start(tmp_path, spark_crypto)
     try:
-        (encrypted, tls), (clear, plain) = (_result(tmp_path, n, p) for n, p in procs.items())
+        clear, plain_workers = _clear_fit(spark)
+        code = proc.wait(timeout=600)
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.kill()
+        if proc.poll() is None:
+            proc.kill()
+    assert code == 0, (tmp_path / "tls.log").read_text()[-4000:]
+    encrypted = np.load(tmp_path / "tls.npy")
+    tls = json.loads((tmp_path / "tls.json").read_text())
     assert tls["workers"] == [{"ps_tls": True, "channel_tls": True}] * 2
-    assert plain["workers"] == [{"ps_tls": False, "channel_tls": False}] * 2
+    assert plain_workers == [{"ps_tls": False, "channel_tls": False}] * 2
     assert tls["loss"][-1] < tls["loss"][0]
     np.testing.assert_array_equal(encrypted, clear)
