@@ -267,6 +267,40 @@ def partition_rows(
     return {p: (np.array(a, np.float32), np.array(b)) for p, (a, b) in rows.items()}
 
 
+def batchnorm_mlp(width: int, hidden: Sequence[int], classes: int) -> keras.Model:
+    """Dense, BatchNormalization, relu, then ``hidden[1:]`` relu Dense layers and a softmax
+    head (seed 3, Adam 1e-2): a model with non-trainable variables for step-path tests."""
+    keras.utils.set_random_seed(3)
+    layers: list = [
+        keras.Input((width,)),
+        keras.layers.Dense(hidden[0]),
+        keras.layers.BatchNormalization(),
+        keras.layers.Activation("relu"),
+    ]
+    layers += [keras.layers.Dense(units, activation="relu") for units in hidden[1:]]
+    model = keras.Sequential([*layers, keras.layers.Dense(classes, activation="softmax")])
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def random_partition(seed: int, rows: int, width: int, classes: int, weighted: bool = False) -> Any:
+    """A worker's :class:`~loxodon.worker.data.Partition` of seeded normal features and
+    random labels (and, ``weighted``, loss weights in [0, 2))."""
+    from loxodon.worker.data import Partition, aligned_empty
+
+    rng = np.random.default_rng(seed)
+    features = aligned_empty((rows, width))
+    features[:] = rng.standard_normal(features.shape)
+    labels = rng.integers(0, classes, (rows, 1)).astype(np.float32)
+    if weighted:
+        labels = np.concatenate([labels, rng.uniform(0, 2, (rows, 1)).astype(np.float32)], 1)
+    return Partition.from_matrices(features, labels, (width,), True, weighted=weighted)
+
+
 def gpu_discovery_script(directory: Path, addresses: Sequence[str]) -> Path:
     """A Spark ``gpu`` discovery script for the standalone workers of ``local-cluster``, which
     share a host but each discover on their own: every run claims the next unclaimed address

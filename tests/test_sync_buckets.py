@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import pytest
 
-from fixtures import mlp
+from fixtures import batchnorm_mlp, mlp, random_partition
 from loxodon.worker.data import Partition, aligned_empty
 from loxodon.worker.replica import Replica, buckets
 
@@ -25,38 +25,14 @@ ROWS, WIDTH, CLASSES, BATCH, STEPS, EPOCHS = 256, 12, 4, 32, 20, 6
 CAP = 1200  # bytes: every model below gets three or more buckets
 
 
-def _bn_mlp() -> keras.Model:
-    keras.utils.set_random_seed(3)
-    model = keras.Sequential(
-        [
-            keras.Input((WIDTH,)),
-            keras.layers.Dense(24),
-            keras.layers.BatchNormalization(),
-            keras.layers.Activation("relu"),
-            keras.layers.Dense(16, activation="relu"),
-            keras.layers.Dense(CLASSES, activation="softmax"),
-        ]
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-2),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
-
-
 MODELS: dict[str, Callable[[], keras.Model]] = {
     "mlp": lambda: mlp(WIDTH, (24, 16), CLASSES, seed=4, learning_rate=1e-2),
-    "batchnorm": _bn_mlp,
+    "batchnorm": lambda: batchnorm_mlp(WIDTH, (24, 16), CLASSES),
 }
 
 
 def _rows(seed: int) -> Partition:
-    rng = np.random.default_rng(seed)
-    features = aligned_empty((ROWS, WIDTH))
-    features[:] = rng.standard_normal(features.shape)
-    labels = rng.integers(0, CLASSES, (ROWS, 1)).astype(np.float32)
-    return Partition.from_matrices(features, labels, (WIDTH,), True)
+    return random_partition(seed, ROWS, WIDTH, CLASSES)
 
 
 def test_buckets_take_the_last_variables_first_up_to_the_cap() -> None:

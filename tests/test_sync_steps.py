@@ -16,46 +16,21 @@ import keras
 import numpy as np
 import pytest
 
-from fixtures import mlp
-from loxodon.worker.data import Partition, aligned_empty
+from fixtures import batchnorm_mlp, mlp, random_partition
+from loxodon.worker.data import Partition
 from loxodon.worker.replica import Replica
 
 ROWS, WIDTH, CLASSES, BATCH, STEPS = 300, 12, 4, 32, 20
 
 
-def _bn_mlp() -> keras.Model:
-    keras.utils.set_random_seed(3)
-    model = keras.Sequential(
-        [
-            keras.Input((WIDTH,)),
-            keras.layers.Dense(16),
-            keras.layers.BatchNormalization(),
-            keras.layers.Activation("relu"),
-            keras.layers.Dense(CLASSES, activation="softmax"),
-        ]
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-2),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
-
-
 MODELS: dict[str, Callable[[], keras.Model]] = {
     "mlp": lambda: mlp(WIDTH, 16, CLASSES, seed=4, learning_rate=1e-2),
-    "batchnorm": _bn_mlp,
+    "batchnorm": lambda: batchnorm_mlp(WIDTH, (16,), CLASSES),
 }
 
 
 def _rows(seed: int, weighted: bool) -> Partition:
-    rng = np.random.default_rng(seed)
-    features = aligned_empty((ROWS, WIDTH))
-    features[:] = rng.standard_normal(features.shape)
-    labels = rng.integers(0, CLASSES, (ROWS, 1)).astype(np.float32)
-    if weighted:
-        labels = np.concatenate([labels, rng.uniform(0, 2, (ROWS, 1)).astype(np.float32)], 1)
-    return Partition.from_matrices(features, labels, (WIDTH,), True, weighted=weighted)
+    return random_partition(seed, ROWS, WIDTH, CLASSES, weighted)
 
 
 def _train(
