@@ -53,6 +53,23 @@ def ring(spark: SparkSession, data: tuple[np.ndarray, ...]) -> loxodon.SparkMode
     return _fit(spark, data, sync_transport="allreduce")
 
 
+def _plain_keras(data: tuple, batch_size: int) -> keras.Model:
+    """The same model fitted by plain Keras at ``batch_size``, rows in order."""
+    x, y, _, _ = data
+    model = mlp(64, 64, 10, seed=0, learning_rate=1e-2)
+    model.fit(x, y, epochs=EPOCHS, batch_size=batch_size, shuffle=False, verbose=0)
+    return model
+
+
+def _assert_weights_close(*models: keras.Model) -> None:
+    """Every model's weights within 1e-4 of the first's (Adam steps from the same start,
+    where only the order of float32 sums differs)."""
+    first, *others = (m.get_weights() for m in models)
+    for other in others:
+        for a, b in zip(first, other, strict=True):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-4)
+
+
 def _accuracy(model: keras.Model, data: tuple) -> float:
     _, _, xt, yt = data
     return model.evaluate(xt, yt, verbose=0, return_dict=True)["accuracy"]
@@ -61,19 +78,9 @@ def _accuracy(model: keras.Model, data: tuple) -> float:
 def test_allreduce_equals_the_server_path_and_plain_keras(
     spark: SparkSession, data: tuple[np.ndarray, ...], ring: loxodon.SparkModel
 ) -> None:
-    x, y, _, _ = data
-    keras_model = mlp(64, 64, 10, seed=0, learning_rate=1e-2)
-    keras_model.fit(x, y, epochs=EPOCHS, batch_size=WORKERS * BATCH, shuffle=False, verbose=0)
+    keras_model = _plain_keras(data, WORKERS * BATCH)
     server = _fit(spark, data, sync_transport="server")
-    for a, b, k in zip(
-        ring.master_network.get_weights(),
-        server.master_network.get_weights(),
-        keras_model.get_weights(),
-        strict=True,
-    ):
-        # 80 Adam steps from the same start; only the order of float32 sums differs.
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-4)
-        np.testing.assert_allclose(a, k, rtol=0, atol=1e-4)
+    _assert_weights_close(ring.master_network, server.master_network, keras_model)
     reference = _accuracy(keras_model, data)
     assert _accuracy(ring.master_network, data) >= 0.98 * reference
     # Each worker sent one gradient a step, over the ring (2 (N-1)/N = 1 vector for N = 2).
@@ -103,30 +110,19 @@ def test_bucketed_reduction_ends_with_the_same_weights(
 
 
 def test_float16_gradients_learn(spark: SparkSession, data: tuple[np.ndarray, ...]) -> None:
-    x, y, _, _ = data
-    keras_model = mlp(64, 64, 10, seed=0, learning_rate=1e-2)
-    keras_model.fit(x, y, epochs=EPOCHS, batch_size=WORKERS * BATCH, shuffle=False, verbose=0)
     half = _fit(spark, data, sync_precision="float16")
-    assert _accuracy(half.master_network, data) >= 0.98 * _accuracy(keras_model, data)
+    reference = _accuracy(_plain_keras(data, WORKERS * BATCH), data)
+    assert _accuracy(half.master_network, data) >= 0.98 * reference
 
 
 def test_one_worker_sends_no_gradient(spark: SparkSession, data: tuple[np.ndarray, ...]) -> None:
     """Alone, a worker's gradient is the mean: over the all-reduce transport its steps
     reach neither the server nor a ring, while the server path sends one gradient (and a
     frame's header) a step; both take plain Keras's steps at the same batch."""
-    x, y, _, _ = data
-    keras_model = mlp(64, 64, 10, seed=0, learning_rate=1e-2)
-    keras_model.fit(x, y, epochs=EPOCHS, batch_size=BATCH, shuffle=False, verbose=0)
+    keras_model = _plain_keras(data, BATCH)
     alone = _fit(spark, data, workers=1)
     server = _fit(spark, data, workers=1, sync_transport="server")
-    for a, b, k in zip(
-        alone.master_network.get_weights(),
-        server.master_network.get_weights(),
-        keras_model.get_weights(),
-        strict=True,
-    ):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-4)
-        np.testing.assert_allclose(a, k, rtol=0, atol=1e-4)
+    _assert_weights_close(alone.master_network, server.master_network, keras_model)
     steps = EPOCHS * ROWS // BATCH
     assert alone.last_fit["workers"][0]["steps"] == server.last_fit["workers"][0]["steps"] == steps
     vector = 4 * keras_model.count_params()
