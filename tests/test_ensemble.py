@@ -1,7 +1,10 @@
 """loxodon.Ensemble on digits: members trained at once by the model hopper
 (every member on all rows) or one per share of the rows; the ensemble's
-prediction is exactly the mean of its members', it is at least as accurate as
-its average member, and a saved ensemble predicts the same after loading."""
+prediction is exactly the mean of its members', its cross-entropy is at most its
+members' mean (Jensen's inequality: the loss is convex in the probabilities; the
+ensemble's *accuracy* is not bound to its members' mean, and the hopper's order,
+which follows timing, moves each member's by a point: one run of 3 gave 0.9622
+against a mean of 0.9637), and a saved ensemble predicts the same after loading."""
 
 from __future__ import annotations
 
@@ -32,11 +35,20 @@ def data() -> tuple[np.ndarray, ...]:
     return digits()
 
 
-def member_accuracies(ensemble: Ensemble, x: np.ndarray, y: np.ndarray) -> list[float]:
-    return [
-        float(np.mean(np.argmax(m.predict(x, verbose=0), axis=1) == y))
-        for m in ensemble.to_keras(merge=False)
-    ]
+def cross_entropy(probabilities: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(-np.log(np.maximum(probabilities[np.arange(len(y)), y], 1e-12))))
+
+
+def assert_ensemble_beats_members(
+    predicted: np.ndarray, members: list[np.ndarray], y: np.ndarray, bar: float
+) -> None:
+    """The ensemble's cross-entropy is at most the members' mean; its accuracy passes ``bar``."""
+    accuracy = float(np.mean(np.argmax(predicted, axis=1) == y))
+    each = [float(np.mean(np.argmax(p, axis=1) == y)) for p in members]
+    loss, losses = cross_entropy(predicted, y), [cross_entropy(p, y) for p in members]
+    print(f"\nensemble {accuracy:.4f} ({loss:.4f}), members {each} ({losses})")
+    assert loss <= float(np.mean(losses)) + 1e-6, (loss, losses)
+    assert accuracy > bar, (accuracy, each)
 
 
 def test_ensemble_all_rows(spark, data, tmp_path) -> None:
@@ -49,14 +61,11 @@ def test_ensemble_all_rows(spark, data, tmp_path) -> None:
     assert not np.allclose(weights[0], weights[1])  # distinct seeds, distinct members
 
     predicted = ensemble.predict(x_test)
-    mean = np.mean([m.predict(x_test, verbose=0) for m in members], axis=0)
+    each = [m.predict(x_test, verbose=0) for m in members]
+    mean = np.mean(each, axis=0)
     np.testing.assert_allclose(predicted, mean, atol=1e-6)
-
+    assert_ensemble_beats_members(predicted, each, y_test, 0.9)
     accuracy = float(np.mean(np.argmax(predicted, axis=1) == y_test))
-    each = member_accuracies(ensemble, x_test, y_test)
-    members_mean = float(np.mean(each))
-    print(f"\nensemble (all rows) {accuracy:.4f}, members {[round(a, 4) for a in each]}")
-    assert accuracy >= members_mean - 1e-9 and accuracy > 0.9, (accuracy, members_mean)
     logs = ensemble.evaluate(x_test, y_test, return_dict=True)
     assert logs["accuracy"] == pytest.approx(accuracy, abs=1e-6)
 
@@ -81,10 +90,6 @@ def test_ensemble_own_partition(spark, data) -> None:
     members = ensemble.to_keras(merge=False)
     assert len(members) == 3
     predicted = ensemble.predict(x_test)
-    mean = np.mean([m.predict(x_test, verbose=0) for m in members], axis=0)
-    np.testing.assert_allclose(predicted, mean, atol=1e-6)
-    accuracy = float(np.mean(np.argmax(predicted, axis=1) == y_test))
-    each = member_accuracies(ensemble, x_test, y_test)
-    members_mean = float(np.mean(each))
-    print(f"\nensemble (own share) {accuracy:.4f}, members {[round(a, 4) for a in each]}")
-    assert accuracy >= members_mean - 1e-9 and accuracy > 0.85, (accuracy, members_mean)
+    each = [m.predict(x_test, verbose=0) for m in members]
+    np.testing.assert_allclose(predicted, np.mean(each, axis=0), atol=1e-6)
+    assert_ensemble_beats_members(predicted, each, y_test, 0.85)
