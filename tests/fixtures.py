@@ -67,8 +67,8 @@ MODE_OPTIONS: dict[str, dict[str, Any]] = {
 }
 # Asynchronous SGD with stale updates wants a lower rate (tests/test_training_modes.py's
 # docstring has the runs); so does eamsgd, whose momentum adds to Adam's own (at 1e-2 it
-# reached 0.85 where Keras reached 0.95).
-ASYNC_MODES = ("asynchronous", "hogwild", "dynsgd", "eamsgd")
+# reached 0.85 where Keras reached 0.95), and adag, whose workers scale it by the window.
+ASYNC_MODES = ("asynchronous", "hogwild", "adag", "dynsgd", "eamsgd")
 
 
 def mode_learning_rate(mode: str) -> float:

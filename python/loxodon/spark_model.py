@@ -136,10 +136,11 @@ class SparkModel:
     ``communication_window`` is the number of local batches between exchanges
     (the asynchronous and elastic modes); ``momentum`` is eamsgd's. In the modes
     whose center moves by the mean of the workers' local steps or is pulled toward
-    them (``averaging``, ``easgd``, ``aeasgd``, ``eamsgd``), an epoch on N workers
+    them (``averaging``, ``adag``, ``easgd``, ``aeasgd``, ``eamsgd``), an epoch on N workers
     moves the model less than plain Keras's, so by default the workers scale the
     optimizer's learning rate: by N in averaging (the linear scaling rule), N + 1
-    in easgd/aeasgd, (N + 1)(1 - momentum) in eamsgd (``TrainParams.
+    in easgd/aeasgd, (N + 1)(1 - momentum) in eamsgd, the communication window in
+    adag, whose server divides each push by its steps (``TrainParams.
     learningRateScale``; ``synchronous`` is left alone: its mean gradient is
     exactly one step of batch N x batch_size, for which the user chose the
     rate); ``scale_learning_rate=False`` keeps it as compiled. The trained model

@@ -189,7 +189,7 @@ trait KerasParams extends Params {
     "whether modes whose model moves by the mean of the workers' steps (" +
       s"${TrainParams.LearningRateScaledModes.mkString(", ")}) scale the learning rate so that an " +
       "epoch moves as far as plain Keras's: averaging by numWorkers, easgd and aeasgd by " +
-      "numWorkers + 1, eamsgd by (numWorkers + 1)(1 - momentum)"
+      "numWorkers + 1, eamsgd by (numWorkers + 1)(1 - momentum), adag by communicationWindow"
   )
   final val imports: StringArrayParam = new StringArrayParam(
     this,

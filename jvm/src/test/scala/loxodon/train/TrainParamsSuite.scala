@@ -44,13 +44,14 @@ class TrainParamsSuite extends AnyFunSuite {
     assert(msg("""{"sample_weight_col": 3}""").contains("sample_weight_col must be a column"))
   }
 
-  test("each mode's learning rate scale: N, N + 1, (N + 1)(1 - momentum), or none") {
+  test("each mode's learning rate scale: N, N + 1, (N + 1)(1 - momentum), the window, or none") {
     def scale(mode: String, more: String = ""): Double =
       TrainParams.fromJson(s"""{"mode": "$mode", "num_workers": 4$more}""").learningRateScale
     assert(scale("averaging") == 4.0)
     assert(scale("easgd") == 5.0 && scale("aeasgd") == 5.0)
     assert(scale("eamsgd", """, "momentum": 0.5""") == 2.5)
-    Seq("synchronous", "asynchronous", "hogwild", "adag", "dynsgd").foreach { m =>
+    assert(scale("adag") == 1.0 && scale("adag", """, "communication_window": 12""") == 12.0)
+    Seq("synchronous", "asynchronous", "hogwild", "dynsgd").foreach { m =>
       assert(scale(m) == 1.0, m)
     }
     assert(scale("easgd", """, "scale_learning_rate": false""") == 1.0)
