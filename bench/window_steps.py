@@ -1,7 +1,7 @@
 """What an asynchronous worker's window exchange costs the worker itself, without Spark
 or a server: one process (one TensorFlow thread, as ``local[2]`` gives a worker) on the
 synthetic workload's model (784-256-128-10, Adam 1e-3, batch 128) runs the same epoch
-three ways, the mode being ``asynchronous`` (``loxodon.worker.modes.Downpour``) against
+three ways, the mode being ``asynchronous`` (``loxodon.worker.downpour.Downpour``) against
 an in-process center that adds each push and answers each pull at NumPy speed:
 
 * ``window``: the per-window path (``train_steps`` per window, then ``get_flat``, push,
