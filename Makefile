@@ -27,12 +27,15 @@ venv: $(VENV)/.installed
 # loxodon._jars picks by the running Spark and Scala. `jar` builds the newest line's
 # (what the dev venv runs); `jars` adds the older lines' (Maven Central's Spark), and
 # their examples jars for the matrix; a wheel built after `make jars` carries them all.
-$(JAR_DIR)/.built: $(VENV)/.installed $(JVM_SOURCES)
-	$(SBT) package
+define copy-jar
 	mkdir -p $(JAR_DIR)
 	rm -f $(JAR_DIR)/loxodon_2.13-*.jar $(JAR_DIR)/loxodon-spark4.3_*.jar
 	cp target/scala-2.13/loxodon-spark4.3_2.13-*.jar $(JAR_DIR)/
-	touch $@
+	touch $(JAR_DIR)/.built
+endef
+$(JAR_DIR)/.built: $(VENV)/.installed $(JVM_SOURCES)
+	$(SBT) package
+	$(copy-jar)
 
 jar: $(JAR_DIR)/.built
 
@@ -64,14 +67,16 @@ demo: jar
 # sbt's CPU), so the matrix adds only its two smoke runs at the end. On a fresh clone
 # (2026-12-02 13:47) the whole took 44.2 minutes: JVM tests and jars ~10, Python 24, the
 # namespace cluster 7, the matrix 3.
-test: jar
+test:
 	$(MAKE) -j2 test-jvm $(MATRIX_VENVS)
 	$(MAKE) lint test-python cluster-test test-matrix
 
-# One sbt start for the checks, the tests, the examples jar the Python tests run and the
-# older lines' jars the matrix runs (a second start costs ~40 s of the 2 cores).
+# One sbt start for the checks, the jar, the tests, the examples jar the Python tests run
+# and the older lines' jars the matrix runs (each further start costs ~40 s of the 2 cores).
 test-jvm: venv
-	$(SBT) scalafmtCheckAll examples/scalafmtCheckAll test examples/package $(LINE_PACKAGES)
+	$(SBT) scalafmtCheckAll examples/scalafmtCheckAll package test examples/package \
+	  $(LINE_PACKAGES)
+	$(copy-jar)
 	mkdir -p $(dir $(EXAMPLES_STAMP)) && touch $(EXAMPLES_STAMP)
 	$(copy-line-jars)
 
