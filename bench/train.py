@@ -351,15 +351,19 @@ def common_args(work: Workload, workdir: Path, mode: str) -> list[str]:
 def planned_runs(work: Workload, opts: argparse.Namespace) -> list[tuple[Run, str, str, list[str]]]:
     """(run, interpreter, runner mode, runner arguments) for every configuration asked for."""
     plan: list[tuple[Run, str, str, list[str]]] = []
+    ceilings = opts.ceiling_runs if "keras" in opts.systems else 0
+
+    def ceiling(i: int) -> tuple[Run, str, str, list[str]]:
+        settings = f"{WORKERS} processes x 1 thread, 1/{WORKERS} rows, run {i + 1} of {ceilings}"
+        return Run(work.key, "Keras", "ceiling", settings), "loxodon", "ceiling", []
+
     if "keras" in opts.systems:
         plan.append((Run(work.key, "Keras", "plain", "1 process"), "loxodon", "keras", []))
         plan.append(
             (Run(work.key, "Keras", "plain", "1 process, 1 thread"), "loxodon", "keras1", [])
         )
-        ceiling = Run(
-            work.key, "Keras", "ceiling", f"{WORKERS} processes x 1 thread, 1/{WORKERS} rows"
-        )
-        plan.append((ceiling, "loxodon", "ceiling", []))
+        plan.append(ceiling(0))
+    first = len(plan)
     if "loxodon" in opts.systems:
         for mode in [m for m in LOXODON_MODES if m in opts.modes]:
             extra = ["--window", str(opts.window), "--frequency", opts.frequency]
@@ -371,6 +375,12 @@ def planned_runs(work: Workload, opts: argparse.Namespace) -> list[tuple[Run, st
             if opts.overlap and mode in OVERLAPPED_MODES:  # after the default: targets judge it
                 run = Run(work.key, "Loxodon", mode, _loxodon_settings(mode, opts) + ", overlapped")
                 plan.append((run, "loxodon", mode, [*extra, "--exchange-overlap"]))
+    # The host's speed drifts within a run (the ceiling alone took 8.5 to 14.3 s in runs an
+    # hour apart): the other ceiling runs are spread evenly through the Loxodon rows, and
+    # every ratio is taken against their median.
+    for i in range(1, ceilings):
+        at = first + i * (len(plan) - first) // max(1, ceilings - 1) + i - 1
+        plan.insert(at, ceiling(i))
     if "elephas" in opts.systems:
         for mode in ELEPHAS_MODES:
             settings = "frequency=epoch" + ("" if mode == "synchronous" else ", http PS")
@@ -486,12 +496,12 @@ def _keras(runs: list[Run], workload: str, settings: str = "1 process") -> RunRe
 
 
 def _ceiling(runs: list[Run], workload: str) -> RunResult | None:
-    found = [
-        r.result
-        for r in runs
-        if r.workload == workload and r.mode == "ceiling" and r.status == "ok"
-    ]
-    return found[0] if found else None
+    """The median of the workload's ceiling runs by samples/s (the lower middle one)."""
+    found = sorted(
+        (r.result for r in runs if r.workload == workload and r.mode == "ceiling" and r.result),
+        key=lambda result: result.samples_per_s,
+    )
+    return found[(len(found) - 1) // 2] if found else None
 
 
 def workload_table(work: Workload, runs: list[Run]) -> list[str]:
@@ -558,7 +568,9 @@ def write_report(
         f"({WORKERS} one-thread Keras processes, each on 1/{WORKERS} of the rows, started "
         "together, exchanging nothing: samples/s = all rows x epochs / the slowest one's "
         "seconds; its accuracy is the mean of its shards' models, each trained on "
-        f"1/{WORKERS} of the rows), Loxodon with {WORKERS} workers on `local[{WORKERS}]` "
+        f"1/{WORKERS} of the rows; it runs {opts.ceiling_runs} times, spread evenly through "
+        "the Loxodon rows, because the host's speed drifts within a run, and every ratio "
+        "to it is to their median), Loxodon with {WORKERS} workers on `local[{WORKERS}]` "
         f"(`single` uses 1), Elephas {ELEPHAS_VERSION} with {WORKERS} workers on "
         f"`local[{WORKERS}]` in its own virtualenv. Every run starts from the same "
         "compiled model and initial weights, runs in its own process under a wall-clock "
@@ -623,6 +635,12 @@ def parse_args() -> argparse.Namespace:
         dest="overlap",
         action="store_false",
         help="skip the exchange_overlap runs of the modes that have one",
+    )
+    parser.add_argument(
+        "--ceiling-runs",
+        type=int,
+        default=3,
+        help="times the ceiling runs, spread through the Loxodon rows (ratios: their median)",
     )
     parser.add_argument("--output", type=Path, default=RESULTS, help="the report to write")
     parser.add_argument(
