@@ -65,8 +65,8 @@ demo: jar
 
 # The matrix venvs' downloads and installs run beside the JVM tests (network and disk against
 # sbt's CPU), so the matrix adds only its two smoke runs at the end. On a fresh clone
-# (2026-12-02 13:47) the whole took 44.2 minutes: JVM tests and jars ~10, Python 24, the
-# namespace cluster 7, the matrix 3.
+# (2026-12-02 16:16) the whole took 40.7 minutes: venvs, JVM tests and jars ~8, Python 23,
+# the namespace cluster 7, the matrix 3.
 test:
 	$(MAKE) -j2 test-jvm $(MATRIX_VENVS)
 	$(MAKE) lint test-python cluster-test test-matrix
