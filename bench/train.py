@@ -570,7 +570,7 @@ def write_report(
         "seconds; its accuracy is the mean of its shards' models, each trained on "
         f"1/{WORKERS} of the rows; it runs {opts.ceiling_runs} times, spread evenly through "
         "the Loxodon rows, because the host's speed drifts within a run, and every ratio "
-        "to it is to their median), Loxodon with {WORKERS} workers on `local[{WORKERS}]` "
+        f"to it is to their median), Loxodon with {WORKERS} workers on `local[{WORKERS}]` "
         f"(`single` uses 1), Elephas {ELEPHAS_VERSION} with {WORKERS} workers on "
         f"`local[{WORKERS}]` in its own virtualenv. Every run starts from the same "
         "compiled model and initial weights, runs in its own process under a wall-clock "
