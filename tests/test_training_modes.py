@@ -35,13 +35,12 @@ import pytest
 from pyspark.sql import SparkSession
 
 import loxodon
-from fixtures import MODE_OPTIONS, mlp, mode_learning_rate
+from fixtures import ASYNC_MODES, MODE_OPTIONS, mlp, mode_learning_rate
 from loxodon.contract import OVERLAPPED_MODES
 from loxodon.datasets import digits
 
 EPOCHS = 8
 BATCH = 32
-DOWNPOUR_MODES = ("asynchronous", "hogwild")
 
 
 def make_mlp(seed: int = 0, learning_rate: float = 1e-2) -> keras.Model:
@@ -88,7 +87,7 @@ def test_mode_reaches_keras_accuracy(
     x, y, xt, yt = data
     workers = 1 if mode == "single" else 2
     rate = mode_learning_rate(mode)
-    if options.get("exchange_overlap") and mode in DOWNPOUR_MODES:
+    if options.get("exchange_overlap") and mode in ASYNC_MODES:  # asynchronous, hogwild
         rate /= 2  # twice the staleness (the module's docstring)
     model = loxodon.SparkModel(
         make_mlp(learning_rate=rate), mode=mode, num_workers=workers, spark=spark, **options
