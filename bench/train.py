@@ -647,6 +647,8 @@ def parse_args() -> argparse.Namespace:
         "--modes", default=",".join(LOXODON_MODES), help="comma-separated Loxodon modes to run"
     )
     opts = parser.parse_args()
+    if opts.ceiling_runs < 1:
+        parser.error(f"--ceiling-runs must be at least 1, got {opts.ceiling_runs}")
     opts.systems = {s.strip() for s in opts.systems.split(",")}
     opts.modes = {m.strip() for m in opts.modes.split(",")}
     opts.workloads = {w.strip() for w in opts.workloads.split(",")}
